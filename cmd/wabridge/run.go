@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/wabridge/wabridge/internal/app"
+	"github.com/wabridge/wabridge/internal/d360"
+	"github.com/wabridge/wabridge/internal/kafkaio"
+)
+
+// BridgeFlags are the settings run and dev share.
+type BridgeFlags struct {
+	Brokers          string `env:"KAFKA_BROKERS" placeholder:"HOST:PORT,..." help:"Kafka bootstrap brokers. Required for run; dev starts an in-process broker when empty."`
+	RegistryURL      string `env:"SCHEMA_REGISTRY_URL" placeholder:"URL" help:"Confluent-compatible schema registry. Required for run; dev starts an in-process one when empty."`
+	RegistryUser     string `env:"SCHEMA_REGISTRY_USER" help:"Schema registry basic-auth user."`
+	RegistryPassword string `env:"SCHEMA_REGISTRY_PASSWORD" help:"Schema registry basic-auth password."`
+
+	APIKey     string        `env:"D360_API_KEY" help:"360dialog API key (D360-API-KEY). Required for run's outbound half; dev uses its stand-in when empty."`
+	APIBaseURL string        `env:"D360_BASE_URL" default:"https://waba-v2.360dialog.io" help:"360dialog API base URL (the sandbox is https://waba-sandbox.360dialog.io/v1)."`
+	APITimeout time.Duration `env:"D360_TIMEOUT" default:"15s" help:"Timeout of one API call."`
+
+	Only string `env:"WABRIDGE_ONLY" enum:",inbound,outbound" default:"" help:"Run one half only: inbound or outbound (default both)."`
+
+	HTTPAddr           string `env:"WABRIDGE_HTTP_ADDR" default:":8080" help:"Webhook listener address."`
+	WebhookPath        string `env:"WABRIDGE_WEBHOOK_PATH" default:"/webhook" help:"Path 360dialog posts webhooks to."`
+	WebhookTokenHeader string `env:"WEBHOOK_TOKEN_HEADER" default:"X-Webhook-Token" help:"Header carrying the webhook secret (set the same header in 360dialog's webhook config)."`
+	WebhookToken       string `env:"WEBHOOK_TOKEN" help:"Webhook secret; requests without it are refused with 401. Empty: no authentication (a warning is logged)."`
+	AdminAddr          string `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics."`
+
+	TopicCommands    string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands (JSON bodies of POST /messages)."`
+	TopicResults     string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Topic of send results (Avro SendResult)."`
+	TopicMessages    string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages (Avro InboundMessage)."`
+	TopicStatuses    string `env:"WABRIDGE_TOPIC_STATUSES" default:"wabridge.statuses" help:"Topic of message statuses (Avro MessageStatus)."`
+	TopicDeadLetter  string `env:"WABRIDGE_TOPIC_DLQ" default:"wabridge.dlq" help:"Dead-letter topic: original bytes and headers plus the reason."`
+	TopicPartitions  int32  `env:"WABRIDGE_TOPIC_PARTITIONS" default:"6" help:"Partitions of topics created at start."`
+	TopicReplication int16  `env:"WABRIDGE_TOPIC_REPLICATION" default:"-1" help:"Replication factor of topics created at start (-1: broker default)."`
+	CreateTopics     bool   `env:"WABRIDGE_CREATE_TOPICS" default:"true" negatable:"" help:"Create missing topics at start."`
+	AutoRegister     bool   `env:"WABRIDGE_AUTO_REGISTER" default:"true" negatable:"" help:"Register the Avro schemas at start; with --no-auto-register they must be registered already."`
+	GroupID          string `env:"WABRIDGE_GROUP_ID" default:"wabridge-outbound" help:"Consumer group of the outbound half."`
+
+	MaxAttempts    int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
+	BackoffMin     time.Duration `env:"WABRIDGE_BACKOFF_MIN" default:"500ms" help:"Smallest retry backoff."`
+	BackoffMax     time.Duration `env:"WABRIDGE_BACKOFF_MAX" default:"30s" help:"Largest retry backoff."`
+	ShutdownGrace  time.Duration `env:"WABRIDGE_SHUTDOWN_GRACE" default:"10s" help:"Time in-flight work may finish after SIGTERM."`
+	StartupTimeout time.Duration `env:"WABRIDGE_STARTUP_TIMEOUT" default:"15s" help:"Time to reach Kafka and the schema registry at start."`
+	BatchTimeout   time.Duration `env:"WABRIDGE_KAFKA_BATCH_TIMEOUT" default:"1ms" help:"Longest a record waits for its batch in the Kafka writer."`
+}
+
+func (f *BridgeFlags) config() (app.Config, error) {
+	cfg := app.Config{
+		RegistryURL: f.RegistryURL, RegistryUser: f.RegistryUser, RegistryPassword: f.RegistryPassword,
+		AutoRegister: f.AutoRegister,
+		APIBaseURL:   f.APIBaseURL, APIKey: d360.APIKey(f.APIKey), APITimeout: f.APITimeout,
+		Only:     f.Only,
+		HTTPAddr: f.HTTPAddr, WebhookPath: f.WebhookPath, WebhookTokenHeader: f.WebhookTokenHeader, WebhookToken: f.WebhookToken,
+		AdminAddr: f.AdminAddr,
+		Topics: app.Topics{
+			Commands: f.TopicCommands, Results: f.TopicResults, Messages: f.TopicMessages,
+			Statuses: f.TopicStatuses, DeadLetter: f.TopicDeadLetter,
+			Partitions: f.TopicPartitions, ReplicationFactor: f.TopicReplication, Create: f.CreateTopics,
+		},
+		GroupID:     f.GroupID,
+		MaxAttempts: f.MaxAttempts, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
+		ShutdownGrace: f.ShutdownGrace, StartupTimeout: f.StartupTimeout, BatchTimeout: f.BatchTimeout,
+	}
+	if f.Brokers != "" {
+		b, err := kafkaio.ParseBrokers(f.Brokers)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Brokers = b
+	}
+	return cfg, nil
+}
+
+// RunCmd runs against real infrastructure.
+type RunCmd struct {
+	BridgeFlags `embed:""`
+}
+
+// Run runs the bridge until SIGINT or SIGTERM.
+func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	cfg.Logger = g.Logger
+	return app.Run(ctx, cfg)
+}

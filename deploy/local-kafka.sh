@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# Run a real single-node Apache Kafka broker (KRaft, combined broker+controller)
+# on 127.0.0.1 from jars fetched from Maven Central (deploy/kafka/pom.xml).
+# No Docker, no Kafka tarball: only java (17+) and mvn are needed.
+#
+#   deploy/local-kafka.sh up       start (or reuse) the broker; prints KAFKA_BROKERS=127.0.0.1:PORT
+#   deploy/local-kafka.sh down     stop it and remove its state dir (idempotent)
+#   deploy/local-kafka.sh status   tell whether it runs (exit 0) or not (exit 1)
+#   deploy/local-kafka.sh env      print KAFKA_BROKERS=... of the running broker
+#   deploy/local-kafka.sh fetch    only fill the jar cache
+#
+# Typical use:  eval "$(deploy/local-kafka.sh up)"; ...; deploy/local-kafka.sh down
+# Only the KAFKA_BROKERS line goes to stdout; everything else goes to stderr.
+# See deploy/kafka/README.md for the environment variables.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+POM="$SCRIPT_DIR/kafka/pom.xml"
+
+pom_version() {
+  sed -n 's:.*<kafka\.version>\([^<]*\)</kafka\.version>.*:\1:p' "$POM" | head -n 1
+}
+
+KAFKA_VERSION="${KAFKA_VERSION:-$(pom_version)}"
+CACHE_ROOT="${WABRIDGE_CACHE:-${HOME:-/tmp}/.cache/wabridge}"
+LIBS_DIR="$CACHE_ROOT/kafka-$KAFKA_VERSION/libs"
+STATE_DIR="${KAFKA_STATE_DIR:-${TMPDIR:-/tmp}/wabridge-kafka}"
+STATE_DIR="${STATE_DIR%/}"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
+STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-15}"
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m}"
+MVN="${MVN:-mvn}"
+
+MARKER="$STATE_DIR/.wabridge-kafka"
+PID_FILE="$STATE_DIR/kafka.pid"
+ADDR_FILE="$STATE_DIR/brokers"
+CONFIG="$STATE_DIR/server.properties"
+LOG4J_CONFIG="$STATE_DIR/log4j2.properties"
+LOG_FILE="$STATE_DIR/kafka.log"
+DATA_DIR="$STATE_DIR/data"
+
+log() { printf 'local-kafka: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+usage() {
+  cat >&2 <<EOF
+usage: $(basename "$0") up|down|status|env|fetch
+
+  up      start a single-node KRaft Kafka $KAFKA_VERSION on 127.0.0.1 (reuses a running one)
+          and print KAFKA_BROKERS=127.0.0.1:PORT on stdout
+  down    stop it (TERM, then KILL after ${STOP_TIMEOUT}s) and remove $STATE_DIR
+  status  say whether it runs; exit 0 if it does, 1 if not
+  env     print KAFKA_BROKERS=... of the running broker, for: eval "\$($(basename "$0") env)"
+  fetch   only download the jars into $LIBS_DIR
+EOF
+}
+
+# ---------------------------------------------------------------- java + jars
+
+JAVA_BIN=""
+find_java() {
+  if [[ -n "${JAVA:-}" ]]; then
+    JAVA_BIN="$JAVA"
+  elif [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+    JAVA_BIN="$JAVA_HOME/bin/java"
+  elif command -v java >/dev/null 2>&1; then
+    JAVA_BIN="$(command -v java)"
+  else
+    die "no java found (set JAVA or JAVA_HOME; Kafka $KAFKA_VERSION needs Java 17+)"
+  fi
+  local line major
+  line="$("$JAVA_BIN" -version 2>&1 | head -n 1)" || die "cannot run $JAVA_BIN"
+  major="$(sed -n 's/.*version "\([0-9]*\).*/\1/p' <<<"$line")"
+  if [[ "$major" == 1 ]]; then major=8; fi # 1.8.0_xxx
+  if [[ -z "$major" || "$major" -lt 17 ]]; then
+    die "$JAVA_BIN is '$line'; Kafka $KAFKA_VERSION needs Java 17+ (set JAVA or JAVA_HOME)"
+  fi
+}
+
+# Content stamp of the jar set: changes when the pom or the version changes.
+libs_stamp() {
+  printf '%s\n%s\n' "$KAFKA_VERSION" "$(sha256sum <"$POM")"
+}
+
+libs_complete() {
+  [[ -f "$LIBS_DIR/.complete" ]] &&
+    [[ "$(cat "$LIBS_DIR/.complete")" == "$(libs_stamp)" ]] &&
+    [[ -f "$LIBS_DIR/kafka_2.13-$KAFKA_VERSION.jar" ]]
+}
+
+fetch_libs() {
+  if libs_complete; then
+    return 0
+  fi
+  [[ -f "$POM" ]] || die "missing $POM"
+  command -v "$MVN" >/dev/null 2>&1 || die "mvn not found (set MVN); needed once to fetch the Kafka jars"
+  local parent tmp
+  parent="$(dirname "$LIBS_DIR")"
+  mkdir -p "$parent"
+  tmp="$(mktemp -d "$parent/libs.tmp.XXXXXX")"
+  log "fetching Kafka $KAFKA_VERSION jars with maven into $LIBS_DIR"
+  # mvn's output (and its stray colour escapes) must not reach our stdout.
+  if ! "$MVN" -q -B -f "$POM" -Dkafka.version="$KAFKA_VERSION" \
+      dependency:copy-dependencies -DoutputDirectory="$tmp" >&2; then
+    rm -rf "$tmp"
+    die "maven could not fetch the Kafka $KAFKA_VERSION jars"
+  fi
+  [[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ]] || { rm -rf "$tmp"; die "maven did not produce kafka_2.13-$KAFKA_VERSION.jar"; }
+  libs_stamp >"$tmp/.complete"
+  rm -rf "$LIBS_DIR"
+  mv "$tmp" "$LIBS_DIR"
+  log "jar cache ready: $(du -sh "$LIBS_DIR" | cut -f1) in $LIBS_DIR"
+}
+
+# ---------------------------------------------------------------- process state
+
+# Prints the PID of our running broker, or fails.
+running_pid() {
+  [[ -f "$PID_FILE" ]] || return 1
+  local pid
+  pid="$(tr -dc '0-9' <"$PID_FILE")"
+  [[ -n "$pid" ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  # Guard against a recycled PID: it must be our kafka.Kafka with our config.
+  if [[ -r "/proc/$pid/cmdline" ]]; then
+    local cmd
+    cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+    [[ "$cmd" == *kafka.Kafka*"$CONFIG"* ]] || return 1
+  fi
+  printf '%s\n' "$pid"
+}
+
+broker_addr() {
+  [[ -f "$ADDR_FILE" ]] || return 1
+  local addr
+  addr="$(head -n 1 "$ADDR_FILE")"
+  [[ -n "$addr" ]] || return 1
+  printf '%s\n' "$addr"
+}
+
+port_open() {
+  # bash's /dev/tcp; the subshell closes the socket again.
+  (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# Two distinct free TCP ports on 127.0.0.1, printed as "PORT CPORT".
+free_ports() {
+  if [[ -n "${KAFKA_PORT:-}" && -n "${KAFKA_CONTROLLER_PORT:-}" ]]; then
+    printf '%s %s\n' "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+    return 0
+  fi
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - <<'EOF'
+import socket
+socks = []
+for _ in range(2):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+EOF
+    return 0
+  fi
+  # Fallback: random ports in the dynamic range that nobody listens on.
+  local ports=() p i
+  for ((i = 0; i < 200 && ${#ports[@]} < 2; i++)); do
+    p=$((49152 + (RANDOM * 32768 + RANDOM) % 16000))
+    if [[ "${ports[*]:-}" != *"$p"* ]] && ! port_open 127.0.0.1 "$p"; then
+      ports+=("$p")
+    fi
+  done
+  [[ ${#ports[@]} -eq 2 ]] || die "found no free ports"
+  printf '%s %s\n' "${ports[0]}" "${ports[1]}"
+}
+
+# A Kafka cluster id: 16 random bytes, url-safe base64 without padding, not starting with '-'.
+cluster_id() {
+  local id="" i
+  if command -v python3 >/dev/null 2>&1; then
+    for ((i = 0; i < 10; i++)); do
+      id="$(python3 -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))')"
+      [[ "$id" != -* ]] && break
+    done
+  fi
+  if [[ -z "$id" || "$id" == -* ]]; then
+    id="$("$JAVA_BIN" -cp "$LIBS_DIR/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+  fi
+  [[ -n "$id" ]] || die "could not make a cluster id"
+  printf '%s\n' "$id"
+}
+
+# Stop the process with this PID: TERM, wait up to STOP_TIMEOUT s, then KILL.
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  log "broker (pid $pid) still up after ${STOP_TIMEOUT}s; sending KILL"
+  kill -KILL "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  die "could not stop pid $pid"
+}
+
+# Remove the state dir, but only if it is ours (it has our marker) or does not exist.
+remove_state_dir() {
+  [[ -e "$STATE_DIR" ]] || return 0
+  if [[ ! -f "$MARKER" ]]; then
+    log "not removing $STATE_DIR: it has no $(basename "$MARKER") marker, so it may not be ours"
+    return 0
+  fi
+  rm -rf -- "$STATE_DIR"
+}
+
+# ---------------------------------------------------------------- commands
+
+write_configs() {
+  local port="$1" cport="$2"
+  cat >"$CONFIG" <<EOF
+# Written by deploy/local-kafka.sh: single-node KRaft broker+controller for local use and CI.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$DATA_DIR
+
+# One node: every internal topic has replication factor 1 and few partitions.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+delete.topic.enable=true
+num.partitions=1
+
+# Small footprint.
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+num.recovery.threads.per.data.dir=1
+log.segment.bytes=16777216
+log.retention.hours=24
+log.cleaner.threads=1
+log.cleaner.dedupe.buffer.size=16777216
+EOF
+  if [[ -n "${KAFKA_EXTRA_CONFIG:-}" ]]; then
+    printf '\n# From KAFKA_EXTRA_CONFIG (later keys win).\n%s\n' "$KAFKA_EXTRA_CONFIG" >>"$CONFIG"
+  fi
+  cat >"$LOG4J_CONFIG" <<'EOF'
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+EOF
+}
+
+fail_start() {
+  local pid="$1" why="$2"
+  log "error: $why"
+  if [[ -f "$LOG_FILE" ]]; then
+    log "last 40 lines of $LOG_FILE:"
+    tail -n 40 "$LOG_FILE" >&2 || true
+    local first
+    first="$(grep -m 3 -E ' (ERROR|FATAL) ' "$LOG_FILE" || true)"
+    if [[ -n "$first" ]]; then
+      log "first errors in the log:"
+      printf '%s\n' "$first" >&2
+    fi
+  fi
+  if [[ -n "$pid" ]]; then
+    stop_pid "$pid" || true
+  fi
+  rm -f "$PID_FILE" "$ADDR_FILE"
+  exit 1
+}
+
+cmd_up() {
+  local pid addr
+  if pid="$(running_pid)" && addr="$(broker_addr)"; then
+    log "already running (pid $pid) at $addr"
+    printf 'KAFKA_BROKERS=%s\n' "$addr"
+    return 0
+  fi
+
+  if pid="$(running_pid)"; then
+    log "a broker (pid $pid) runs without a recorded address (still starting or broken); stopping it"
+    stop_pid "$pid"
+  fi
+
+  find_java
+  fetch_libs
+
+  if [[ -e "$STATE_DIR" && ! -f "$MARKER" ]] && [[ -n "$(ls -A "$STATE_DIR" 2>/dev/null)" ]]; then
+    die "$STATE_DIR exists, is not empty and is not ours; set KAFKA_STATE_DIR elsewhere"
+  fi
+  # A leftover of a dead broker: start from scratch.
+  if [[ -f "$PID_FILE" ]]; then
+    log "removing stale state in $STATE_DIR"
+  fi
+  remove_state_dir
+  mkdir -p "$STATE_DIR" "$DATA_DIR"
+  : >"$MARKER"
+
+  local ports port cport cid
+  ports="$(free_ports)"
+  port="${ports%% *}"
+  cport="${ports##* }"
+  [[ "$port" =~ ^[0-9]+$ && "$cport" =~ ^[0-9]+$ && "$port" != "$cport" ]] || die "bad ports: '$ports'"
+  write_configs "$port" "$cport"
+  cid="$(cluster_id)"
+
+  local java_log=(-Dlog4j2.configurationFile="$LOG4J_CONFIG")
+  log "formatting storage (cluster id $cid)"
+  if ! "$JAVA_BIN" "${java_log[@]}" -cp "$LIBS_DIR/*" kafka.tools.StorageTool \
+      format --cluster-id "$cid" --config "$CONFIG" --standalone --ignore-formatted \
+      >>"$LOG_FILE" 2>&1; then
+    fail_start "" "storage format failed"
+  fi
+
+  local -a heap=() jvm_opts=()
+  read -r -a heap <<<"$HEAP_OPTS"
+  if [[ -n "${KAFKA_JVM_OPTS:-}" ]]; then
+    read -r -a jvm_opts <<<"$KAFKA_JVM_OPTS"
+  fi
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller 127.0.0.1:$cport), log $LOG_FILE"
+  # stdin/stdout/stderr all detached, so `$(local-kafka.sh up)` returns at once.
+  nohup "$JAVA_BIN" "${heap[@]}" "${jvm_opts[@]}" \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true "${java_log[@]}" \
+    -cp "$LIBS_DIR/*" kafka.Kafka "$CONFIG" \
+    </dev/null >>"$LOG_FILE" 2>&1 &
+  pid=$!
+  printf '%s\n' "$pid" >"$PID_FILE"
+
+  # Ready = the server logged that it started AND the port accepts connections.
+  local i started=0
+  for ((i = 0; i < START_TIMEOUT * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || fail_start "" "the broker exited during startup"
+    if ((!started)) && grep -q 'Kafka Server started' "$LOG_FILE"; then
+      started=1
+    fi
+    if ((started)) && port_open 127.0.0.1 "$port"; then
+      addr="127.0.0.1:$port"
+      printf '%s\n' "$addr" >"$ADDR_FILE"
+      log "ready after ~$((i / 5))s (pid $pid)"
+      printf 'KAFKA_BROKERS=%s\n' "$addr"
+      return 0
+    fi
+    sleep 0.2
+  done
+  fail_start "$pid" "the broker was not ready within ${START_TIMEOUT}s"
+}
+
+cmd_down() {
+  local pid
+  if pid="$(running_pid)"; then
+    log "stopping broker (pid $pid)"
+    stop_pid "$pid"
+  else
+    log "no broker running"
+  fi
+  remove_state_dir
+}
+
+cmd_status() {
+  local pid addr
+  if pid="$(running_pid)" && addr="$(broker_addr)"; then
+    printf 'running: pid %s, KAFKA_BROKERS=%s, state %s\n' "$pid" "$addr" "$STATE_DIR"
+    return 0
+  fi
+  if pid="$(running_pid)"; then
+    printf 'starting: pid %s, state %s\n' "$pid" "$STATE_DIR"
+    return 1
+  fi
+  printf 'not running (state dir %s)\n' "$STATE_DIR"
+  return 1
+}
+
+cmd_env() {
+  local addr
+  if running_pid >/dev/null && addr="$(broker_addr)"; then
+    printf 'KAFKA_BROKERS=%s\n' "$addr"
+    return 0
+  fi
+  die "no broker running (start one with: $(basename "$0") up)"
+}
+
+main() {
+  if [[ $# -ne 1 ]]; then
+    usage
+    exit 2
+  fi
+  [[ -n "$KAFKA_VERSION" ]] || die "cannot read <kafka.version> from $POM"
+  [[ "$START_TIMEOUT" =~ ^[0-9]+$ && "$STOP_TIMEOUT" =~ ^[0-9]+$ ]] ||
+    die "KAFKA_START_TIMEOUT and KAFKA_STOP_TIMEOUT must be whole seconds"
+  case "$1" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    fetch) fetch_libs && log "jars in $LIBS_DIR" ;;
+    -h | --help | help) usage ;;
+    *)
+      usage
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,343 @@
+// Package app wires wabridge's halves to Kafka, the schema registry and the
+// 360dialog API, and runs them until the context ends, shutting down in
+// order: stop taking work, finish what is in flight, commit, flush.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/sr"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wabridge/wabridge/inbound"
+	"github.com/wabridge/wabridge/internal/d360"
+	"github.com/wabridge/wabridge/internal/kafkaio"
+	"github.com/wabridge/wabridge/internal/metrics"
+	"github.com/wabridge/wabridge/outbound"
+	"github.com/wabridge/wabridge/schemas"
+)
+
+// Topics are the bridge's topic names and how to create them.
+type Topics struct {
+	Commands, Results, Messages, Statuses, DeadLetter string
+	// Partitions and ReplicationFactor for topics created at start
+	// (-1: the broker's default replication factor).
+	Partitions        int32
+	ReplicationFactor int16
+	// Create missing topics at start.
+	Create bool
+}
+
+// Config is everything Run needs.
+type Config struct {
+	Brokers []string
+
+	RegistryURL      string
+	RegistryUser     string
+	RegistryPassword string
+	// AutoRegister registers the schemas at start; else they must exist.
+	AutoRegister bool
+
+	APIBaseURL string
+	APIKey     d360.APIKey
+	APITimeout time.Duration
+
+	// Only runs one half: "outbound" or "inbound"; empty runs both.
+	Only string
+
+	// HTTPAddr serves the webhook listener (POST WebhookPath).
+	HTTPAddr    string
+	WebhookPath string
+	// WebhookTokenHeader and WebhookToken authenticate webhooks.
+	WebhookTokenHeader string
+	WebhookToken       string
+	// AdminAddr serves /healthz, /readyz and /metrics.
+	AdminAddr string
+
+	Topics  Topics
+	GroupID string
+
+	MaxAttempts            int
+	BackoffMin, BackoffMax time.Duration
+	ShutdownGrace          time.Duration
+	StartupTimeout         time.Duration
+	// BatchTimeout of the Kafka writer.
+	BatchTimeout time.Duration
+
+	Logger *slog.Logger
+	// Started, if set, is called once everything listens, with the bound
+	// addresses (useful when HTTPAddr or AdminAddr ask for port 0).
+	Started func(httpAddr, adminAddr string)
+}
+
+func (c *Config) runs(half string) bool { return c.Only == "" || c.Only == half }
+
+// Check reports the first configuration error, in words a user can act on.
+func (c *Config) Check() error {
+	if c.Only != "" && c.Only != "inbound" && c.Only != "outbound" {
+		return fmt.Errorf("--only %q: want inbound or outbound", c.Only)
+	}
+	if len(c.Brokers) == 0 {
+		return errors.New("no Kafka brokers: set --brokers or KAFKA_BROKERS")
+	}
+	if c.RegistryURL == "" {
+		return errors.New("no schema registry: set --registry-url or SCHEMA_REGISTRY_URL")
+	}
+	if _, err := d360.ParseBaseURL(c.RegistryURL); err != nil {
+		return fmt.Errorf("schema registry URL %q: want an absolute http or https URL", c.RegistryURL)
+	}
+	if c.runs("outbound") {
+		if c.APIKey == "" {
+			return errors.New("no 360dialog API key: set D360_API_KEY (or --api-key), or run only the inbound half with --only inbound")
+		}
+		if _, err := d360.ParseBaseURL(c.APIBaseURL); err != nil {
+			return err
+		}
+	}
+	if c.runs("inbound") && !strings.HasPrefix(c.WebhookPath, "/") {
+		return fmt.Errorf("webhook path %q must start with /", c.WebhookPath)
+	}
+	t := c.Topics
+	for name, v := range map[string]string{"commands": t.Commands, "results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter} {
+		if v == "" {
+			return fmt.Errorf("%s topic name is empty", name)
+		}
+	}
+	if t.Partitions < 1 {
+		return fmt.Errorf("topic partitions %d: want at least 1", t.Partitions)
+	}
+	if t.ReplicationFactor == 0 || t.ReplicationFactor < -1 {
+		return fmt.Errorf("topic replication factor %d: want -1 (broker default) or at least 1", t.ReplicationFactor)
+	}
+	return nil
+}
+
+// Run starts the configured halves and blocks until ctx ends or a half
+// fails. It returns nil after a clean shutdown.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := metrics.New()
+
+	// Kafka: reachable, topics present.
+	adm, err := kafkaio.AdminClient(cfg.Brokers, log)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
+	if err := kafkaio.Ping(startCtx, adm); err != nil {
+		return fmt.Errorf("kafka at %s not reachable within %s: %w", strings.Join(cfg.Brokers, ","), cfg.StartupTimeout, err)
+	}
+	if cfg.Topics.Create {
+		created, err := kafkaio.EnsureTopics(startCtx, adm, topicSpecs(cfg.Topics))
+		if err != nil {
+			return err
+		}
+		if len(created) > 0 {
+			log.Info("created topics", "topics", created, "partitions", cfg.Topics.Partitions, "replication_factor", cfg.Topics.ReplicationFactor)
+		}
+	}
+
+	// Schema registry: ids of our schemas under the topics' subjects.
+	srOpts := []sr.ClientOpt{sr.URLs(cfg.RegistryURL), sr.HTTPClient(&http.Client{Timeout: 10 * time.Second})}
+	if cfg.RegistryUser != "" {
+		srOpts = append(srOpts, sr.BasicAuth(cfg.RegistryUser, cfg.RegistryPassword))
+	}
+	reg, err := sr.NewClient(srOpts...)
+	if err != nil {
+		return fmt.Errorf("schema registry client for %s: %w", cfg.RegistryURL, err)
+	}
+	resolve := func(topic string, kind schemas.Kind) (*schemas.Encoder, error) {
+		enc, err := schemas.Resolve(startCtx, reg, topic, kind, cfg.AutoRegister)
+		if err != nil {
+			return nil, fmt.Errorf("schema registry at %s: %w", cfg.RegistryURL, err)
+		}
+		return enc, nil
+	}
+
+	writer := kafkaio.NewWriter(cfg.Brokers, cfg.BatchTimeout, log)
+	defer func() {
+		if err := writer.Close(); err != nil {
+			log.Error("closing kafka writer", "err", err)
+		}
+	}()
+
+	g, gctx := errgroup.WithContext(ctx)
+	var ready atomic.Bool
+
+	var webhookSrv *http.Server
+	var httpLn net.Listener
+	if cfg.runs("inbound") {
+		msgEnc, err := resolve(cfg.Topics.Messages, schemas.InboundMessage)
+		if err != nil {
+			return err
+		}
+		stEnc, err := resolve(cfg.Topics.Statuses, schemas.MessageStatus)
+		if err != nil {
+			return err
+		}
+		h, err := inbound.New(inbound.Config{
+			Topics:    inbound.Topics{Messages: cfg.Topics.Messages, Statuses: cfg.Topics.Statuses, DeadLetter: cfg.Topics.DeadLetter},
+			Encoders:  map[schemas.Kind]inbound.Encoder{schemas.InboundMessage: msgEnc, schemas.MessageStatus: stEnc},
+			Publisher: writer, TokenHeader: cfg.WebhookTokenHeader, Token: cfg.WebhookToken,
+			Logger: log.With("component", "inbound"), Metrics: m,
+		})
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("POST "+cfg.WebhookPath, h)
+		webhookSrv = &http.Server{
+			Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
+		}
+		httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("webhook listener on %s: %w", cfg.HTTPAddr, err)
+		}
+		if cfg.WebhookToken == "" {
+			log.Warn("webhooks are not authenticated: set WEBHOOK_TOKEN and configure the same header on 360dialog's webhook")
+		}
+	}
+
+	var worker *outbound.Worker
+	if cfg.runs("outbound") {
+		resEnc, err := resolve(cfg.Topics.Results, schemas.SendResult)
+		if err != nil {
+			return err
+		}
+		client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.APITimeout})
+		if err != nil {
+			return err
+		}
+		worker, err = outbound.New(outbound.Config{
+			Brokers: cfg.Brokers, GroupID: cfg.GroupID,
+			CommandTopic: cfg.Topics.Commands, ResultTopic: cfg.Topics.Results, DeadLetterTopic: cfg.Topics.DeadLetter,
+			Sender: client, Publisher: writer, ResultEncoder: resEnc,
+			MaxAttempts: cfg.MaxAttempts, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
+			ShutdownGrace: cfg.ShutdownGrace, Logger: log.With("component", "outbound"), Metrics: m,
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		if httpLn != nil {
+			httpLn.Close()
+		}
+		return fmt.Errorf("admin listener on %s: %w", cfg.AdminAddr, err)
+	}
+	adminMux := http.NewServeMux()
+	adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	adminMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "kafka not reachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	adminMux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	adminSrv := &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
+
+	// Every goroutine below ends when gctx ends.
+	if webhookSrv != nil {
+		g.Go(func() error {
+			if err := webhookSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("webhook listener: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		return nil
+	})
+	if worker != nil {
+		g.Go(func() error { return worker.Run(gctx) })
+	}
+	g.Go(func() error { watchKafka(gctx, adm, &ready, log); return nil })
+	g.Go(func() error {
+		<-gctx.Done()
+		// Stop taking webhooks; in-flight ones finish publishing.
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+		defer cancel()
+		if webhookSrv != nil {
+			if err := webhookSrv.Shutdown(sctx); err != nil {
+				log.Error("webhook listener shutdown", "err", err)
+			}
+		}
+		return adminSrv.Shutdown(sctx)
+	})
+
+	ready.Store(true)
+	httpAddr := ""
+	if httpLn != nil {
+		httpAddr = httpLn.Addr().String()
+	}
+	log.Info("wabridge started", "only", cfg.Only, "brokers", cfg.Brokers, "webhook_addr", httpAddr,
+		"admin_addr", adminLn.Addr().String(), "api_base_url", cfg.APIBaseURL, "api_key", cfg.APIKey)
+	if cfg.Started != nil {
+		cfg.Started(httpAddr, adminLn.Addr().String())
+	}
+	err = g.Wait()
+	log.Info("wabridge stopped", "err", err)
+	return err
+}
+
+func topicSpecs(t Topics) []kafkaio.Topic {
+	names := []string{t.Commands, t.Results, t.Messages, t.Statuses, t.DeadLetter}
+	out := make([]kafkaio.Topic, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		out = append(out, kafkaio.Topic{Name: n, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor})
+	}
+	return out
+}
+
+// watchKafka keeps ready in step with Kafka's reachability.
+func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		err := kafkaio.Ping(pctx, adm)
+		cancel()
+		if was := ready.Swap(err == nil); was != (err == nil) {
+			if err != nil {
+				log.Error("kafka unreachable; not ready", "err", err)
+			} else {
+				log.Info("kafka reachable again; ready")
+			}
+		}
+	}
+}

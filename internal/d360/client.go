@@ -1,0 +1,276 @@
+// Package d360 is a client for 360dialog's WhatsApp Business API
+// (Cloud API format): POST {base}/messages with the D360-API-KEY header.
+package d360
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is 360dialog's production Cloud API.
+const DefaultBaseURL = "https://waba-v2.360dialog.io"
+
+// APIKey is a 360dialog API key. It never prints its value.
+type APIKey string
+
+// String redacts the key.
+func (k APIKey) String() string {
+	if k == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue redacts the key in slog output.
+func (k APIKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL of the API, e.g. https://waba-v2.360dialog.io. Default: DefaultBaseURL.
+	BaseURL string
+	// APIKey sent as D360-API-KEY. Required.
+	APIKey APIKey
+	// HTTPClient to use. Default: a client with Timeout.
+	HTTPClient *http.Client
+	// Timeout of one request when HTTPClient is nil. Default: 15s.
+	Timeout time.Duration
+}
+
+// Client calls the messages endpoint.
+type Client struct {
+	messagesURL string
+	key         APIKey
+	http        *http.Client
+}
+
+// New checks cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := ParseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("360dialog API key is empty")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: cfg.Timeout}
+	}
+	return &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, http: hc}, nil
+}
+
+// ParseBaseURL checks that s is an absolute http(s) URL without query.
+func ParseBaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("360dialog base URL %q: %w", s, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("360dialog base URL %q: want an absolute http or https URL such as %s", s, DefaultBaseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("360dialog base URL %q: must not carry a query or fragment", s)
+	}
+	return u, nil
+}
+
+// Response is what the API returned for an accepted request.
+type Response struct {
+	// WAID is contacts[0].wa_id, the canonical id of the recipient.
+	WAID string
+	// MessageID is messages[0].id (wamid...). Empty for status bodies
+	// (mark-as-read, typing indicator), which answer {"success": true}.
+	MessageID string
+	// MessageStatus is messages[0].message_status, if the API gave one.
+	MessageStatus string
+	// StatusCode is the HTTP status.
+	StatusCode int
+}
+
+type successBody struct {
+	Contacts []struct {
+		Input string `json:"input"`
+		WAID  string `json:"wa_id"`
+	} `json:"contacts"`
+	Messages []struct {
+		ID            string `json:"id"`
+		MessageStatus string `json:"message_status"`
+	} `json:"messages"`
+	Success *bool `json:"success"`
+}
+
+// Send posts body (a complete messages request) and returns the API's answer.
+// A non-2xx answer is an *APIError; a transport failure is a *TransportError.
+func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body))
+	if err != nil {
+		return Response{}, fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("D360-API-KEY", string(c.key))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Response{}, ctx.Err()
+		}
+		return Response{}, &TransportError{Err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return Response{}, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err)}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return Response{}, parseAPIError(resp.StatusCode, resp.Header, raw)
+	}
+	var sb successBody
+	if err := json.Unmarshal(raw, &sb); err != nil {
+		return Response{}, &APIError{StatusCode: resp.StatusCode, Title: "unreadable success answer", Details: err.Error(), Body: truncate(raw)}
+	}
+	out := Response{StatusCode: resp.StatusCode}
+	if len(sb.Contacts) > 0 {
+		out.WAID = sb.Contacts[0].WAID
+	}
+	if len(sb.Messages) > 0 {
+		out.MessageID = sb.Messages[0].ID
+		out.MessageStatus = sb.Messages[0].MessageStatus
+	}
+	if out.MessageID == "" && (sb.Success == nil || !*sb.Success) {
+		return Response{}, &APIError{StatusCode: resp.StatusCode, Title: "answer carries neither a message id nor success", Body: truncate(raw)}
+	}
+	return out, nil
+}
+
+// TransportError is a failure to get an answer (connection refused, reset,
+// timeout). The request may or may not have reached the API.
+type TransportError struct{ Err error }
+
+func (e *TransportError) Error() string { return "calling 360dialog: " + e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// APIError is a non-2xx answer.
+type APIError struct {
+	StatusCode int
+	// Code is the Meta error code (error.code), or 0 when the answer had none
+	// (360dialog's own errors).
+	Code       int
+	Title      string
+	Details    string
+	RetryAfter time.Duration
+	// Body is the answer, truncated to 2 KiB.
+	Body string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "360dialog answered HTTP %d", e.StatusCode)
+	if e.Code != 0 {
+		fmt.Fprintf(&b, ", code %d", e.Code)
+	}
+	if e.Title != "" {
+		fmt.Fprintf(&b, ": %s", e.Title)
+	}
+	if e.Details != "" {
+		fmt.Fprintf(&b, " (%s)", e.Details)
+	}
+	return b.String()
+}
+
+type metaErrorBody struct {
+	Error json.RawMessage `json:"error"`
+	Meta  *struct {
+		Success          *bool  `json:"success"`
+		HTTPCode         int    `json:"http_code"`
+		HTTPCodeCamel    int    `json:"httpCode"`
+		DeveloperMessage string `json:"developer_message"`
+		DevMessageCamel  string `json:"developerMessage"`
+	} `json:"meta"`
+}
+
+type metaError struct {
+	Message   string `json:"message"`
+	Type      string `json:"type"`
+	Code      int    `json:"code"`
+	Title     string `json:"title"`
+	ErrorData struct {
+		Details string `json:"details"`
+	} `json:"error_data"`
+}
+
+func parseAPIError(status int, h http.Header, raw []byte) *APIError {
+	e := &APIError{StatusCode: status, Body: truncate(raw), RetryAfter: retryAfter(h.Get("Retry-After"))}
+	var body metaErrorBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		e.Title = http.StatusText(status)
+		return e
+	}
+	if len(body.Error) > 0 {
+		var me metaError
+		if json.Unmarshal(body.Error, &me) == nil {
+			e.Code = me.Code
+			e.Title = me.Title
+			if e.Title == "" {
+				e.Title = me.Message
+			}
+			e.Details = me.ErrorData.Details
+		} else {
+			var s string
+			if json.Unmarshal(body.Error, &s) == nil {
+				e.Title = s
+			}
+		}
+	}
+	if body.Meta != nil {
+		msg := body.Meta.DeveloperMessage
+		if msg == "" {
+			msg = body.Meta.DevMessageCamel
+		}
+		if e.Title == "" {
+			e.Title = msg
+		}
+	}
+	if e.Title == "" {
+		e.Title = http.StatusText(status)
+	}
+	return e
+}
+
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func truncate(b []byte) string {
+	const max = 2048
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
+}

@@ -1,0 +1,162 @@
+// Package kafkaio builds the Kafka clients wabridge uses: kafka-go writers and
+// readers with safe settings (acks=all, short batch wait, synchronous
+// commits), kadm topic checks at start, and slog adapters for both clients.
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ParseBrokers splits a comma-separated broker list and checks each entry is
+// host:port.
+func ParseBrokers(s string) ([]string, error) {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		b = strings.TrimSpace(b)
+		if b == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(b)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("broker %q: want host:port", b)
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no Kafka brokers given")
+	}
+	return out, nil
+}
+
+// NewWriter returns a kafka-go Writer for records that carry their own topic.
+// kafka-go's defaults are unsafe for us: it would wait for no acknowledgement
+// and hold every batch for a second. This writer waits for all in-sync
+// replicas (acks=all), flushes after batchTimeout, and partitions by key with
+// murmur2, like the Java client, so a user's events share a partition with
+// what Java producers write for the same key.
+func NewWriter(brokers []string, batchTimeout time.Duration, logger *slog.Logger) *kafka.Writer {
+	if batchTimeout <= 0 {
+		batchTimeout = time.Millisecond
+	}
+	return &kafka.Writer{
+		Addr:                   kafka.TCP(brokers...),
+		Balancer:               &kafka.Murmur2Balancer{},
+		RequiredAcks:           kafka.RequireAll,
+		BatchTimeout:           batchTimeout,
+		BatchSize:              1000,
+		MaxAttempts:            5,
+		WriteBackoffMin:        50 * time.Millisecond,
+		WriteBackoffMax:        time.Second,
+		AllowAutoTopicCreation: false,
+		ErrorLogger:            ErrorLogger(logger),
+	}
+}
+
+// ErrorLogger adapts slog to kafka-go's error logger.
+func ErrorLogger(logger *slog.Logger) kafka.Logger {
+	return kafka.LoggerFunc(func(msg string, args ...any) {
+		logger.Warn(fmt.Sprintf(msg, args...), "client", "kafka-go")
+	})
+}
+
+// Topic is a topic wabridge needs.
+type Topic struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int16
+	// Configs such as cleanup.policy; nil for broker defaults.
+	Configs map[string]*string
+}
+
+// AdminClient returns a franz-go admin client for brokers. Close it when done.
+func AdminClient(brokers []string, logger *slog.Logger) (*kadm.Client, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.DialTimeout(5*time.Second),
+		kgo.RequestRetries(2),
+		kgo.WithLogger(kgoLogger{logger}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kafka admin client for %v: %w", brokers, err)
+	}
+	return kadm.NewClient(cl), nil
+}
+
+// EnsureTopics creates the topics that are missing; existing topics are left
+// as they are. It fails when the brokers cannot be reached before ctx ends.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic) ([]string, error) {
+	names := make([]string, 0, len(topics))
+	for _, t := range topics {
+		names = append(names, t.Name)
+	}
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("listing topics: %w", err)
+	}
+	var created []string
+	for _, t := range topics {
+		if d, ok := details[t.Name]; ok && d.Err == nil {
+			continue
+		}
+		resp, err := adm.CreateTopic(ctx, t.Partitions, t.ReplicationFactor, t.Configs, t.Name)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return created, fmt.Errorf("creating topic %q (%d partitions, replication factor %d): %w", t.Name, t.Partitions, t.ReplicationFactor, err)
+		}
+		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			msg := resp.ErrMessage
+			return created, fmt.Errorf("creating topic %q (%d partitions, replication factor %d): %w %s", t.Name, t.Partitions, t.ReplicationFactor, resp.Err, msg)
+		}
+		created = append(created, t.Name)
+	}
+	return created, nil
+}
+
+// Ping asks the cluster for its metadata; it fails when no broker answers.
+func Ping(ctx context.Context, adm *kadm.Client) error {
+	m, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return err
+	}
+	if len(m.Brokers) == 0 {
+		return errors.New("cluster reported no brokers")
+	}
+	return nil
+}
+
+type kgoLogger struct{ l *slog.Logger }
+
+func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lvl := slog.LevelDebug
+	switch level {
+	case kgo.LogLevelError:
+		lvl = slog.LevelError
+	case kgo.LogLevelWarn:
+		lvl = slog.LevelWarn
+	case kgo.LogLevelInfo:
+		lvl = slog.LevelInfo
+	}
+	k.l.Log(context.Background(), lvl, msg, append(keyvals, "client", "franz-go")...)
+}
+
+// Header returns the value of the first header named key.
+func Header(m kafka.Message, key string) (string, bool) {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,83 @@
+// Package metrics names every Prometheus metric wabridge exposes, in one
+// place, so dashboards and alerts have a single list to read.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds wabridge's collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Inbound.
+	WebhookRequests  *prometheus.CounterVec // by HTTP code
+	WebhookDuration  prometheus.Histogram   // seconds from request to answer
+	WebhookRecords   *prometheus.CounterVec // records published, by kind
+	DeadLetters      *prometheus.CounterVec // by source (webhook, command)
+	PublishDuration  prometheus.Histogram   // seconds for Kafka to acknowledge a webhook's records
+	WebhookAuthFails prometheus.Counter
+
+	// Outbound.
+	Sends        *prometheus.CounterVec // by outcome (accepted, rejected, failed) and error code
+	SendRetries  *prometheus.CounterVec // by class
+	APILatency   prometheus.Histogram   // seconds per API call
+	APIAlerts    *prometheus.CounterVec // errors that mean the deployment is broken, by code
+	InFlight     prometheus.Gauge
+	CommandsRead prometheus.Counter
+}
+
+// New registers every metric in a fresh registry, with the Go and process
+// collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{Registry: reg}
+
+	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wabridge_webhook_requests_total", Help: "Webhook requests answered, by HTTP status code.",
+	}, []string{"code"})
+	m.WebhookDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "wabridge_webhook_duration_seconds", Help: "Time from receiving a webhook to answering it.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
+	m.WebhookRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wabridge_webhook_records_total", Help: "Records published from webhooks and acknowledged by Kafka, by event kind.",
+	}, []string{"kind"})
+	m.DeadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wabridge_dead_letters_total", Help: "Records written to the dead-letter topic, by source.",
+	}, []string{"source"})
+	m.PublishDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "wabridge_kafka_publish_duration_seconds", Help: "Time for Kafka to acknowledge (acks=all) one webhook's records.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
+	m.WebhookAuthFails = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wabridge_webhook_auth_failures_total", Help: "Webhook requests refused for failed authentication.",
+	})
+	m.Sends = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wabridge_sends_total", Help: "Commands finished, by outcome and API error code (empty when none).",
+	}, []string{"outcome", "code"})
+	m.SendRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wabridge_send_retries_total", Help: "API calls retried, by error class.",
+	}, []string{"class"})
+	m.APILatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "wabridge_api_request_duration_seconds", Help: "Duration of POST /messages calls.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	m.APIAlerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wabridge_api_alert_errors_total", Help: "API errors that mean the deployment is broken (key, account, payment), by code.",
+	}, []string{"code"})
+	m.InFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "wabridge_sends_in_flight", Help: "Commands being sent now.",
+	})
+	m.CommandsRead = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wabridge_commands_read_total", Help: "Commands read from the command topic.",
+	})
+	for _, c := range []prometheus.Collector{m.WebhookRequests, m.WebhookDuration, m.WebhookRecords, m.DeadLetters,
+		m.PublishDuration, m.WebhookAuthFails, m.Sends, m.SendRetries, m.APILatency, m.APIAlerts, m.InFlight, m.CommandsRead} {
+		f(c)
+	}
+	return m
+}

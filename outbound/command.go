@@ -1,0 +1,210 @@
+package outbound
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Command headers a producer may set on a command record.
+const (
+	// HeaderCommandID names the command; results and statuses carry it.
+	// Default: "<topic>/<partition>/<offset>", stable across redeliveries.
+	HeaderCommandID = "command-id"
+	// HeaderExpiresAt: RFC 3339 time or Unix milliseconds after which the
+	// command must not be sent (it is rejected with reason "expired").
+	HeaderExpiresAt = "expires-at"
+)
+
+// maxCallbackData is the length limit of biz_opaque_callback_data.
+const maxCallbackData = 512
+
+// Command is a send command ready for the API.
+type Command struct {
+	ID string
+	// Body is the request body: the command's JSON with messaging_product
+	// filled in and biz_opaque_callback_data defaulted to ID.
+	Body []byte
+	// To is the recipient (to or recipient); empty for status bodies.
+	To string
+	// Type is the message type, or "status" for mark-as-read / typing bodies.
+	Type      string
+	ExpiresAt time.Time
+}
+
+// InvalidError says which field of a command broke which rule.
+type InvalidError struct {
+	Field string
+	Rule  string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Field == "" {
+		return e.Rule
+	}
+	return e.Field + ": " + e.Rule
+}
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Rule: fmt.Sprintf(format, args...)}
+}
+
+// CommandID returns the command id of m: its command-id header, else a
+// position-derived id.
+func CommandID(m kafka.Message) string {
+	for _, h := range m.Headers {
+		if h.Key == HeaderCommandID && len(h.Value) > 0 {
+			return string(h.Value)
+		}
+	}
+	return fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset)
+}
+
+// ParseCommand checks a command record and builds the request body. Unknown
+// fields pass through untouched so new API features need no release.
+func ParseCommand(m kafka.Message) (Command, error) {
+	cmd := Command{ID: CommandID(m)}
+	if !utf8.ValidString(cmd.ID) || len(cmd.ID) > 256 {
+		return cmd, invalid("header "+HeaderCommandID, "must be valid UTF-8 of at most 256 bytes")
+	}
+	for _, h := range m.Headers {
+		if h.Key == HeaderExpiresAt {
+			t, err := parseTime(string(h.Value))
+			if err != nil {
+				return cmd, invalid("header "+HeaderExpiresAt, "%v", err)
+			}
+			cmd.ExpiresAt = t
+		}
+	}
+	if len(bytes.TrimSpace(m.Value)) == 0 {
+		return cmd, invalid("", "value is empty; want the JSON body of POST /messages")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(m.Value, &obj); err != nil {
+		return cmd, invalid("", "value is not a JSON object: %v", err)
+	}
+	if obj == nil {
+		return cmd, invalid("", "value is null; want a JSON object")
+	}
+	mp, err := optString(obj, "messaging_product")
+	if err != nil {
+		return cmd, err
+	}
+	switch mp {
+	case "":
+		obj["messaging_product"] = json.RawMessage(`"whatsapp"`)
+	case "whatsapp":
+	default:
+		return cmd, invalid("messaging_product", `must be "whatsapp", got %q`, mp)
+	}
+
+	if _, ok := obj["status"]; ok {
+		st, err := optString(obj, "status")
+		if err != nil {
+			return cmd, err
+		}
+		if st != "read" {
+			return cmd, invalid("status", `must be "read" (mark as read, optionally with typing_indicator), got %q`, st)
+		}
+		id, err := optString(obj, "message_id")
+		if err != nil {
+			return cmd, err
+		}
+		if id == "" {
+			return cmd, invalid("message_id", "required with status")
+		}
+		cmd.Type = "status"
+		cmd.Body, err = json.Marshal(obj)
+		return cmd, err
+	}
+
+	to, err := optString(obj, "to")
+	if err != nil {
+		return cmd, err
+	}
+	recipient, err := optString(obj, "recipient")
+	if err != nil {
+		return cmd, err
+	}
+	switch {
+	case to == "" && recipient == "":
+		return cmd, invalid("to", "required (or recipient, a business-scoped user id)")
+	case to != "" && recipient != "":
+		return cmd, invalid("to", "set either to or recipient, not both")
+	case to != "":
+		cmd.To = to
+	default:
+		cmd.To = recipient
+	}
+	typ, err := optString(obj, "type")
+	if err != nil {
+		return cmd, err
+	}
+	if typ == "" {
+		typ = "text" // the API's default
+	}
+	if _, ok := obj[typ]; !ok {
+		return cmd, invalid(typ, "object required for type %q", typ)
+	}
+	cmd.Type = typ
+	cb, err := optString(obj, "biz_opaque_callback_data")
+	if err != nil {
+		return cmd, err
+	}
+	if cb == "" && utf8.RuneCountInString(cmd.ID) <= maxCallbackData {
+		q, _ := json.Marshal(cmd.ID)
+		obj["biz_opaque_callback_data"] = q
+	}
+	if utf8.RuneCountInString(cb) > maxCallbackData {
+		return cmd, invalid("biz_opaque_callback_data", "at most %d characters", maxCallbackData)
+	}
+	cmd.Body, err = json.Marshal(obj)
+	return cmd, err
+}
+
+func optString(obj map[string]json.RawMessage, key string) (string, error) {
+	raw, ok := obj[key]
+	if !ok || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", invalid(key, "must be a string")
+	}
+	return s, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.UnixMilli(ms), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, errors.New("want RFC 3339 time or Unix milliseconds, got " + strconv.Quote(s))
+	}
+	return t, nil
+}
+
+// UserKey is the record key of a recipient: a phone number reduced to its
+// digits (as WhatsApp's wa_id), or a business-scoped user id unchanged.
+func UserKey(to string) string {
+	var b strings.Builder
+	for _, r := range to {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' || r == ' ' || r == '-' || r == '(' || r == ')':
+		default:
+			return to // not a phone number: e.g. a BSUID such as US.1234
+		}
+	}
+	return b.String()
+}
