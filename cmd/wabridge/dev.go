@@ -19,7 +19,7 @@ type DevCmd struct {
 
 	KafkaPort    int `env:"WABRIDGE_DEV_KAFKA_PORT" default:"9092" help:"Port of the in-process Kafka broker on 127.0.0.1 (when --brokers is empty)."`
 	RegistryPort int `env:"WABRIDGE_DEV_REGISTRY_PORT" default:"8081" help:"Port of the in-process schema registry on 127.0.0.1 (when --registry-url is empty)."`
-	StandInPort  int `env:"WABRIDGE_DEV_STANDIN_PORT" default:"8090" help:"Port of the 360dialog stand-in on 127.0.0.1 (when D360_API_KEY is empty)."`
+	StandInPort  int `name:"standin-port" env:"WABRIDGE_DEV_STANDIN_PORT" default:"8090" help:"Port of the 360dialog stand-in on 127.0.0.1 (when D360_API_KEY is empty)."`
 }
 
 // standInKey is the API key the stand-in expects in dev.

@@ -49,7 +49,6 @@ func main() {
 		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.Name("wabridge"),
 		kong.Description("Kafka <-> WhatsApp Business Platform (360dialog) bridge. Every flag can also be set by the environment variable shown beside it."),
-		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 	format := cli.LogFormat

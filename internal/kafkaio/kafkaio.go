@@ -60,6 +60,10 @@ func NewWriter(brokers []string, batchTimeout time.Duration, logger *slog.Logger
 		WriteBackoffMax:        time.Second,
 		AllowAutoTopicCreation: false,
 		ErrorLogger:            ErrorLogger(logger),
+		// A transport of its own: kafka-go's shared DefaultTransport caches
+		// cluster metadata for 6 s, so a writer would not see a topic created
+		// after another writer in the process cached the metadata.
+		Transport: &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 6 * time.Second, ClientID: "wabridge"},
 	}
 }
 
@@ -119,7 +123,45 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic) ([]stri
 		}
 		created = append(created, t.Name)
 	}
+	if len(created) > 0 {
+		if err := WaitForTopics(ctx, adm, created...); err != nil {
+			return created, err
+		}
+	}
 	return created, nil
+}
+
+// WaitForTopics waits until every partition of topics has a leader: a
+// created topic is not usable at once on a real cluster, and kafka-go's
+// writer does not retry "unknown topic or partition".
+func WaitForTopics(ctx context.Context, adm *kadm.Client, topics ...string) error {
+	for {
+		details, err := adm.ListTopics(ctx, topics...)
+		if err == nil {
+			missing := ""
+			for _, t := range topics {
+				d, ok := details[t]
+				if !ok || d.Err != nil || len(d.Partitions) == 0 {
+					missing = t
+					break
+				}
+				for _, p := range d.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						missing = t
+					}
+				}
+			}
+			if missing == "" {
+				return nil
+			}
+			err = fmt.Errorf("topic %q has no leader yet", missing)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for topics %v: %w (last: %v)", topics, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Ping asks the cluster for its metadata; it fails when no broker answers.

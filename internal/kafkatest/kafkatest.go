@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -29,6 +30,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
 // Backend says which kind of broker Brokers returns.
@@ -119,13 +122,19 @@ func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...st
 			t.Fatalf("creating topic %s: %v", r.Topic, r.Err)
 		}
 	}
+	if err := kafkaio.WaitForTopics(ctx, adm, topics...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Produce writes msgs (acks=all) to topic.
 func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Balancer: &kafka.Murmur2Balancer{}}
+	w := kafkaio.NewWriter(brokers, time.Millisecond, slog.New(slog.DiscardHandler))
 	defer w.Close()
+	for i := range msgs {
+		msgs[i].Topic = topic
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {

@@ -1,0 +1,300 @@
+package outbound_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/wabridge/wabridge/internal/d360"
+	"github.com/wabridge/wabridge/internal/d360/d360test"
+	"github.com/wabridge/wabridge/internal/kafkaio"
+	"github.com/wabridge/wabridge/internal/kafkatest"
+	"github.com/wabridge/wabridge/outbound"
+	"github.com/wabridge/wabridge/schemas"
+)
+
+type fixture struct {
+	brokers                []string
+	commands, results, dlq string
+	group                  string
+	api                    *d360test.Server
+	apiURL                 string
+	registry               *sr.Client
+	encoder                *schemas.Encoder
+	decoder                *schemas.Decoder
+}
+
+func newFixture(t *testing.T, reply func(d360test.Request) *d360test.Reply) *fixture {
+	t.Helper()
+	f := &fixture{brokers: kafkatest.Brokers(t)}
+	f.commands = kafkatest.Topic(t, "commands")
+	f.results = kafkatest.Topic(t, "results")
+	f.dlq = kafkatest.Topic(t, "dlq")
+	f.group = kafkatest.Topic(t, "group")
+	kafkatest.CreateTopics(t, f.brokers, 3, f.commands, f.results, f.dlq)
+
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	var err error
+	f.registry, err = sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.encoder, err = schemas.Resolve(context.Background(), f.registry, f.results, schemas.SendResult, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.decoder = schemas.NewDecoder(f.registry)
+
+	f.api = d360test.New(d360test.Config{APIKey: "test-key", Reply: reply})
+	srv := httptest.NewServer(f.api)
+	t.Cleanup(func() { srv.Close(); f.api.Close() })
+	f.apiURL = srv.URL
+	return f
+}
+
+// start runs a worker until the test ends (or stop is called).
+func (f *fixture) start(t *testing.T) (stop func()) {
+	t.Helper()
+	client, err := d360.New(d360.Config{BaseURL: f.apiURL, APIKey: "test-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := kafkaio.NewWriter(f.brokers, time.Millisecond, slog.Default())
+	w, err := outbound.New(outbound.Config{
+		Brokers: f.brokers, GroupID: f.group,
+		CommandTopic: f.commands, ResultTopic: f.results, DeadLetterTopic: f.dlq,
+		Sender: client, Publisher: writer, ResultEncoder: f.encoder,
+		MaxAttempts: 3, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+		ShutdownGrace: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once atomic.Bool
+	stop = func() {
+		if once.Swap(true) {
+			return
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("worker did not stop within 30s of cancel")
+		}
+		writer.Close()
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (f *fixture) readResults(t *testing.T, n int) map[string]map[string]any {
+	t.Helper()
+	msgs := kafkatest.ReadN(t, f.brokers, f.results, n, 30*time.Second)
+	out := map[string]map[string]any{}
+	for _, m := range msgs {
+		native, _, err := f.decoder.Decode(context.Background(), m.Value)
+		if err != nil {
+			t.Fatalf("decoding result at offset %d: %v", m.Offset, err)
+		}
+		id := native["command_id"].(string)
+		if _, dup := out[id]; dup {
+			t.Errorf("two results for command %s", id)
+		}
+		out[id] = native
+	}
+	return out
+}
+
+func cmd(id, body string) kafka.Message {
+	m := kafka.Message{Value: []byte(body)}
+	if id != "" {
+		m.Headers = []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte(id)}}
+	}
+	return m
+}
+
+func union(v any) any {
+	if m, ok := v.(map[string]any); ok {
+		for _, x := range m {
+			return x
+		}
+	}
+	return v
+}
+
+func TestWorkerSendsAndWritesOneResultPerCommand(t *testing.T) {
+	f := newFixture(t, nil)
+	kafkatest.Produce(t, f.brokers, f.commands,
+		cmd("c-text", `{"to":"+49 170 1234567","type":"text","text":{"body":"hi"},"x_future_field":{"a":1}}`),
+		cmd("c-bad", `not json`),
+		cmd("c-own-cb", `{"messaging_product":"whatsapp","to":"15550001111","type":"text","text":{"body":"yo"},"biz_opaque_callback_data":"mine"}`),
+		cmd("c-read", `{"status":"read","message_id":"wamid.IN1"}`),
+	)
+	f.start(t)
+	res := f.readResults(t, 4)
+
+	if got := res["c-text"]["outcome"]; got != "accepted" {
+		t.Fatalf("c-text outcome = %v, want accepted (result %v)", got, res["c-text"])
+	}
+	if id := union(res["c-text"]["message_id"]).(string); !strings.HasPrefix(id, "wamid.") {
+		t.Errorf("c-text message_id = %q, want a wamid", id)
+	}
+	if got := union(res["c-text"]["wa_id"]); got != "491701234567" {
+		t.Errorf("c-text wa_id = %v, want 491701234567", got)
+	}
+	if got := res["c-bad"]["outcome"]; got != "rejected" {
+		t.Errorf("c-bad outcome = %v, want rejected", got)
+	}
+	if got := res["c-own-cb"]["outcome"]; got != "accepted" {
+		t.Errorf("c-own-cb outcome = %v, want accepted", got)
+	}
+	if got := res["c-read"]["outcome"]; got != "accepted" {
+		t.Errorf("c-read outcome = %v, want accepted", got)
+	}
+
+	reqs := f.api.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("API got %d requests, want 3 (the invalid command must not reach it)", len(reqs))
+	}
+	bodies := map[string]map[string]any{}
+	for _, r := range reqs {
+		if r.APIKey != "test-key" {
+			t.Errorf("D360-API-KEY = %q, want test-key", r.APIKey)
+		}
+		var b map[string]any
+		if err := json.Unmarshal(r.Body, &b); err != nil {
+			t.Fatalf("API body not JSON: %v", err)
+		}
+		key, _ := b["to"].(string)
+		if key == "" {
+			key = "read"
+		}
+		bodies[key] = b
+	}
+	text := bodies["+49 170 1234567"]
+	if text["messaging_product"] != "whatsapp" || text["biz_opaque_callback_data"] != "c-text" {
+		t.Errorf("text body = %v, want messaging_product filled and biz_opaque_callback_data = command id", text)
+	}
+	if _, ok := text["x_future_field"]; !ok {
+		t.Errorf("unknown field was not passed through: %v", text)
+	}
+	if got := bodies["15550001111"]["biz_opaque_callback_data"]; got != "mine" {
+		t.Errorf("own biz_opaque_callback_data = %v, want mine", got)
+	}
+	if _, ok := bodies["read"]["biz_opaque_callback_data"]; ok {
+		t.Errorf("mark-as-read body got biz_opaque_callback_data: %v", bodies["read"])
+	}
+
+	dl := kafkatest.ReadN(t, f.brokers, f.dlq, 1, 30*time.Second)
+	if string(dl[0].Value) != "not json" {
+		t.Errorf("dead letter value = %q, want the original bytes", dl[0].Value)
+	}
+	var reason, origID string
+	for _, h := range dl[0].Headers {
+		switch h.Key {
+		case "dlq-reason":
+			reason = string(h.Value)
+		case outbound.HeaderCommandID:
+			origID = string(h.Value)
+		}
+	}
+	if !strings.Contains(reason, "not a JSON object") || origID != "c-bad" {
+		t.Errorf("dead letter headers: reason %q, command-id %q", reason, origID)
+	}
+}
+
+func TestWorkerCommitsOnlyFinishedCommands(t *testing.T) {
+	f := newFixture(t, nil)
+	kafkatest.Produce(t, f.brokers, f.commands,
+		cmd("a", `{"to":"1555000001","text":{"body":"1"}}`),
+		cmd("b", `{"to":"1555000002","text":{"body":"2"}}`),
+	)
+	stop := f.start(t)
+	f.readResults(t, 2)
+	stop()
+	if n := len(f.api.Requests()); n != 2 {
+		t.Fatalf("API got %d requests, want 2", n)
+	}
+	// A new worker in the same group resumes after the committed offsets:
+	// it sends only the new command.
+	kafkatest.Produce(t, f.brokers, f.commands, cmd("c", `{"to":"1555000003","text":{"body":"3"}}`))
+	f.start(t)
+	f.readResults(t, 3)
+	if n := len(f.api.Requests()); n != 3 {
+		t.Fatalf("API got %d requests after restart, want 3 (finished commands must not be sent again)", n)
+	}
+}
+
+func TestWorkerRetriesTransientAndFailsPermanent(t *testing.T) {
+	var calls atomic.Int32
+	reply := func(r d360test.Request) *d360test.Reply {
+		body := string(r.Body)
+		switch {
+		case strings.Contains(body, "flaky") && calls.Add(1) == 1:
+			return &d360test.Reply{Status: 500, Body: `{"error":{"code":131000,"title":"Something went wrong"}}`}
+		case strings.Contains(body, "gone"):
+			return &d360test.Reply{Status: 400, Body: `{"error":{"code":131026,"title":"Message undeliverable","error_data":{"details":"not on WhatsApp"}}}`}
+		case strings.Contains(body, "down"):
+			return &d360test.Reply{Status: 503, Body: `oops`}
+		}
+		return nil
+	}
+	f := newFixture(t, reply)
+	kafkatest.Produce(t, f.brokers, f.commands,
+		cmd("flaky", `{"to":"1555000001","text":{"body":"flaky"}}`),
+		cmd("gone", `{"to":"1555000002","text":{"body":"gone"}}`),
+		cmd("down", `{"to":"1555000003","text":{"body":"down"}}`),
+	)
+	f.start(t)
+	res := f.readResults(t, 3)
+
+	if r := res["flaky"]; r["outcome"] != "accepted" || r["attempts"] != int32(2) {
+		t.Errorf("flaky: outcome %v attempts %v, want accepted after 2", r["outcome"], r["attempts"])
+	}
+	gone := res["gone"]
+	if gone["outcome"] != "failed" || gone["attempts"] != int32(1) {
+		t.Errorf("gone: outcome %v attempts %v, want failed after 1 (131026 is permanent)", gone["outcome"], gone["attempts"])
+	}
+	e := union(gone["error"]).(map[string]any)
+	if union(e["code"]) != int32(131026) || union(e["details"]) != "not on WhatsApp" || e["reason"] != "api_error" {
+		t.Errorf("gone error = %v", e)
+	}
+	down := res["down"]
+	if down["outcome"] != "failed" || down["attempts"] != int32(3) || union(down["error"]).(map[string]any)["reason"] != "retries_exhausted" {
+		t.Errorf("down: %v, want failed after 3 attempts with retries_exhausted", down)
+	}
+	if n := len(kafkatest.ReadN(t, f.brokers, f.dlq, 2, 30*time.Second)); n != 2 {
+		t.Errorf("dead letters = %d, want 2", n)
+	}
+}
+
+func TestWorkerRejectsExpiredCommand(t *testing.T) {
+	f := newFixture(t, nil)
+	m := cmd("old", `{"to":"1555000001","text":{"body":"code 1234"}}`)
+	m.Headers = append(m.Headers, kafka.Header{Key: outbound.HeaderExpiresAt, Value: []byte(time.Now().Add(-time.Minute).Format(time.RFC3339))})
+	kafkatest.Produce(t, f.brokers, f.commands, m)
+	f.start(t)
+	res := f.readResults(t, 1)
+	if res["old"]["outcome"] != "rejected" || union(res["old"]["error"]).(map[string]any)["reason"] != "expired" {
+		t.Errorf("expired command result = %v, want rejected/expired", res["old"])
+	}
+	if n := len(f.api.Requests()); n != 0 {
+		t.Errorf("API got %d requests for an expired command, want 0", n)
+	}
+}
