@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -121,7 +124,8 @@ func Parse(body []byte, receivedAt time.Time) ([]Item, error) {
 	if err := dec.Decode(&env); err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
-	if dec.More() {
+	// Not dec.More, which is false before a stray '}' or ']'.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("invalid JSON: data after the top-level object")
 	}
 	if env.Entry == nil {
@@ -157,7 +161,7 @@ func parseChange(wabaID string, ch change, receivedAt time.Time) []Item {
 	var all map[string]json.RawMessage
 	_ = json.Unmarshal(ch.Value, &all)
 	var items []Item
-	for k := range all {
+	for _, k := range slices.Sorted(maps.Keys(all)) { // sorted: same body, same order
 		switch k {
 		case "messaging_product", "metadata", "contacts", "messages", "statuses":
 		default:
@@ -186,10 +190,17 @@ func parseChange(wabaID string, ch change, receivedAt time.Time) []Item {
 	return items
 }
 
+// maxUnixSeconds is 9999-12-31T23:59:59Z. Larger values overflow the
+// timestamp-millis encoding and would be written as a wrong time.
+const maxUnixSeconds = 253402300799
+
 func unixSeconds(s string) (time.Time, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("timestamp %q is not Unix seconds", s)
+	}
+	if n < 0 || n > maxUnixSeconds {
+		return time.Time{}, fmt.Errorf("timestamp %q is out of range", s)
 	}
 	return time.Unix(n, 0).UTC(), nil
 }

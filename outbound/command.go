@@ -150,7 +150,7 @@ func ParseCommand(m kafka.Message) (Command, error) {
 	if typ == "" {
 		typ = "text" // the API's default
 	}
-	if _, ok := obj[typ]; !ok {
+	if raw, ok := obj[typ]; !ok || string(raw) == "null" {
 		return cmd, invalid(typ, "object required for type %q", typ)
 	}
 	cmd.Type = typ

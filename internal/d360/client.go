@@ -34,6 +34,10 @@ func (k APIKey) String() string {
 // LogValue redacts the key in slog output.
 func (k APIKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
+// MarshalText redacts the key when a struct holding it is encoded, e.g. a
+// Config logged by slog's JSON handler, which uses encoding/json.
+func (k APIKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 // Config configures a Client.
 type Config struct {
 	// BaseURL of the API, e.g. https://waba-v2.360dialog.io. Default: DefaultBaseURL.

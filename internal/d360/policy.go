@@ -54,9 +54,12 @@ var codeClass = map[int]Class{
 }
 
 // alertCodes are permanent errors that mean the deployment itself is broken
-// (key, account, payment), not one message.
+// (key, account, payment), not one message. Meta's code 0 (AuthException) is
+// not listed: APIError.Code 0 also means "no Meta code" (360dialog's own
+// errors, e.g. 429 or 502), and Meta sends code 0 with HTTP 401, which
+// NeedsAlert catches by status.
 var alertCodes = map[int]bool{
-	0: true, 10: true, 190: true, 368: true, 131031: true, 131042: true, 131045: true, 133010: true,
+	10: true, 190: true, 368: true, 131031: true, 131042: true, 131045: true, 133010: true,
 }
 
 // Classify decides what to do after err.

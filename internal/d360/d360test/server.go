@@ -71,6 +71,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
+	closed   bool // set by Close; no deliveries start after it
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -106,8 +107,13 @@ func New(cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Close stops pending webhook deliveries and waits for them to end.
+// Close stops pending webhook deliveries and waits for them to end. A
+// delivery already in flight is allowed to finish (bounded by the 5 s webhook
+// timeout), so that no webhook reaches the receiver after Close returns.
 func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 }
@@ -136,8 +142,9 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get("D360-API-KEY")
+	rec := Request{At: time.Now(), APIKey: key, Body: body}
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{At: time.Now(), APIKey: key, Body: body})
+	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
 
 	if subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.APIKey)) != 1 {
@@ -147,7 +154,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.cfg.Reply != nil {
-		if rep := s.cfg.Reply(Request{APIKey: key, Body: body}); rep != nil {
+		if rep := s.cfg.Reply(rec); rep != nil {
 			if rep.Delay > 0 {
 				select {
 				case <-time.After(rep.Delay):
@@ -182,11 +189,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"success":true}`)
 		return
 	}
-	to := sb.To
-	if to == "" {
-		to = sb.Recipient
-	}
-	if to == "" {
+	if sb.To == "" && sb.Recipient == "" {
 		writeMetaError(w, 400, 131008, "Required parameter is missing", "to or recipient is required")
 		return
 	}
@@ -199,23 +202,37 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		writeMetaError(w, 400, 131008, "Required parameter is missing", fmt.Sprintf("object %q for type %q is missing", sb.Type, sb.Type))
 		return
 	}
-	waID := digits(to)
+	// A phone number answers with its canonical wa_id; a business-scoped
+	// user id (recipient) with user_id and no wa_id (reference §3.9, §11).
+	var waID, userID string
+	contact := map[string]string{}
+	if sb.To != "" {
+		waID = digits(sb.To)
+		contact["input"], contact["wa_id"] = sb.To, waID
+	} else {
+		userID = sb.Recipient
+		contact["input"], contact["user_id"] = sb.Recipient, userID
+	}
 	wamid := "wamid.STANDIN" + randomHex(12)
 	resp := map[string]any{
 		"messaging_product": "whatsapp",
-		"contacts":          []map[string]string{{"input": to, "wa_id": waID}},
+		"contacts":          []map[string]string{contact},
 		"messages":          []map[string]string{{"id": wamid}},
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
 
 	if s.cfg.WebhookURL != "" && len(s.cfg.Statuses) > 0 {
-		s.wg.Add(1)
-		go s.sendStatuses(wamid, waID, sb.CallbackData)
+		s.mu.Lock()
+		if !s.closed { // wg.Add must not race Close's wg.Wait
+			s.wg.Add(1)
+			go s.sendStatuses(wamid, waID, userID, sb.CallbackData)
+		}
+		s.mu.Unlock()
 	}
 }
 
-func (s *Server) sendStatuses(wamid, waID, callbackData string) {
+func (s *Server) sendStatuses(wamid, waID, userID, callbackData string) {
 	defer s.wg.Done()
 	for _, status := range s.cfg.Statuses {
 		select {
@@ -225,7 +242,7 @@ func (s *Server) sendStatuses(wamid, waID, callbackData string) {
 		}
 		body := StatusWebhook(StatusEvent{
 			PhoneNumberID: s.cfg.PhoneNumberID, DisplayPhoneNumber: s.cfg.DisplayPhoneNumber,
-			MessageID: wamid, RecipientID: waID, Status: status, CallbackData: callbackData, At: time.Now(),
+			MessageID: wamid, RecipientID: waID, RecipientUserID: userID, Status: status, CallbackData: callbackData, At: time.Now(),
 		})
 		s.deliver(body)
 	}
@@ -236,7 +253,9 @@ func (s *Server) sendStatuses(wamid, waID, callbackData string) {
 func (s *Server) deliver(body []byte) {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; attempt <= 8; attempt++ {
-		req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, s.cfg.WebhookURL, bytes.NewReader(body))
+		// Not s.ctx: a cancelled request may still reach the receiver after
+		// Close returned. The client's timeout bounds the attempt instead.
+		req, err := http.NewRequest(http.MethodPost, s.cfg.WebhookURL, bytes.NewReader(body))
 		if err != nil {
 			s.cfg.Logger.Error("building webhook request", "err", err)
 			return
@@ -271,7 +290,8 @@ type StatusEvent struct {
 	PhoneNumberID      string
 	DisplayPhoneNumber string
 	MessageID          string
-	RecipientID        string
+	RecipientID        string // wa_id; omitted from the webhook when empty
+	RecipientUserID    string // business-scoped user id, if the send named one
 	Status             string
 	CallbackData       string
 	At                 time.Time
@@ -283,10 +303,15 @@ func StatusWebhook(e StatusEvent) []byte {
 		e.WABAID = "200000000000002"
 	}
 	st := map[string]any{
-		"id":           e.MessageID,
-		"status":       e.Status,
-		"timestamp":    strconv.FormatInt(e.At.Unix(), 10),
-		"recipient_id": e.RecipientID,
+		"id":        e.MessageID,
+		"status":    e.Status,
+		"timestamp": strconv.FormatInt(e.At.Unix(), 10),
+	}
+	if e.RecipientID != "" {
+		st["recipient_id"] = e.RecipientID
+	}
+	if e.RecipientUserID != "" {
+		st["recipient_user_id"] = e.RecipientUserID
 	}
 	if e.CallbackData != "" {
 		st["biz_opaque_callback_data"] = e.CallbackData
