@@ -21,6 +21,9 @@ const (
 	// HeaderExpiresAt: RFC 3339 time or Unix milliseconds after which the
 	// command must not be sent (it is rejected with reason "expired").
 	HeaderExpiresAt = "expires-at"
+	// HeaderBusinessNumber selects the business number (and so the API key)
+	// when one deployment serves several; empty selects the default.
+	HeaderBusinessNumber = "business-number"
 )
 
 // maxCallbackData is the length limit of biz_opaque_callback_data.

@@ -1,6 +1,18 @@
 // Package outbound reads send commands from Kafka, calls 360dialog's
 // POST /messages, and writes exactly one result event per command (plus a
-// dead-letter record for what cannot be sent) before committing its offset.
+// dead-letter record for what cannot be sent), committing offsets only up
+// to the contiguous prefix of finished commands.
+//
+// Commands for one recipient are sent strictly in order; different
+// recipients proceed in parallel up to MaxInFlight, even inside one
+// partition. A send ledger (ledger.go) keeps redelivered commands from being
+// sent twice.
+//
+// This path uses franz-go's kgo rather than kafka-go: it needs partition
+// assignment and revocation callbacks (to restore the ledger before a
+// partition's records are processed, and to commit finished work before a
+// partition moves) and an idempotent producer (so a retried produce never
+// writes a result twice). kafka-go offers neither; see the README.
 package outbound
 
 import (
@@ -10,9 +22,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/kafkaio"
@@ -23,11 +40,6 @@ import (
 // Sender calls the messages endpoint. *d360.Client is one.
 type Sender interface {
 	Send(ctx context.Context, body []byte) (d360.Response, error)
-}
-
-// Publisher writes records and returns once Kafka acknowledged them.
-type Publisher interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
 // Encoder encodes a native Avro record.
@@ -42,19 +54,49 @@ type Config struct {
 	CommandTopic    string
 	ResultTopic     string
 	DeadLetterTopic string
+	// LedgerTopic is the send ledger: compacted, with as many partitions as
+	// CommandTopic (created so at start when missing).
+	LedgerTopic string
 
-	Sender        Sender
-	Publisher     Publisher
+	// Sender is the API client of the default business number.
+	Sender Sender
+	// Senders maps a business number (the "business-number" command header)
+	// to its API client, when one deployment serves several numbers.
+	Senders       map[string]Sender
 	ResultEncoder Encoder
 
+	// MaxInFlight bounds commands read but not finished. Default: 256.
+	MaxInFlight int
+	// Window bounds how far a partition's newest admitted command may be
+	// ahead of its oldest unfinished one. Default: 4 × MaxInFlight.
+	Window int
+	// Rate is the messages per second per business number (token bucket).
+	// Default: 80 (WhatsApp's default throughput); at most 1000; negative
+	// lifts the limit (benchmarks).
+	Rate float64
 	// MaxAttempts of one command against the API. Default: 5.
 	MaxAttempts int
+	// PairBackoff is the first pause of a recipient after the pair rate
+	// limit (131056); it doubles with each repeat. Default: 6s.
+	PairBackoff time.Duration
+	// ResendUnknown: a redelivered command whose earlier send has an
+	// unknown outcome (the process stopped between the API call and the
+	// ledger write) is sent again when true (at least once), and fails with
+	// reason unknown_outcome when false (at most once).
+	ResendUnknown bool
 	// BackoffMin and BackoffMax bound the exponential backoff with full
 	// jitter between attempts. Defaults: 500ms and 30s.
 	BackoffMin, BackoffMax time.Duration
-	// ShutdownGrace is how long an in-flight command may finish after Run's
-	// context ends. Default: 10s.
-	ShutdownGrace time.Duration
+	// MaxAge: a command older than this (by record timestamp) fails instead
+	// of being sent or retried. Default: 24h; 0 keeps the default, negative
+	// disables.
+	MaxAge time.Duration
+	// CommitInterval between offset commits. Default: 200ms.
+	CommitInterval time.Duration
+	// ShutdownGrace is how long in-flight commands may finish after Run's
+	// context ends; RevokeGrace the same when a rebalance takes partitions
+	// away. Defaults: 10s and 5s.
+	ShutdownGrace, RevokeGrace time.Duration
 
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
@@ -62,7 +104,30 @@ type Config struct {
 
 // Worker is the outbound half.
 type Worker struct {
-	cfg Config
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics.Metrics
+	senders map[string]*numberSender
+	pacer   *recipientPacer
+	track   *tracker
+
+	slots chan struct{} // MaxInFlight tokens
+
+	mu       sync.Mutex
+	ledger   map[int32]map[string]ledgerEntry // per owned partition
+	cancels  map[int32]context.CancelFunc     // per owned partition's work
+	partCtxs map[int32]context.Context
+	running  map[int32]*sync.WaitGroup // running jobs per partition
+
+	cl    *kgo.Client
+	queue *keyQueue
+	// workCtx outlives Run's ctx by ShutdownGrace.
+	workCtx context.Context
+}
+
+type numberSender struct {
+	Sender
+	limit *numberLimiter
 }
 
 // New checks cfg and returns a Worker.
@@ -72,10 +137,26 @@ func New(cfg Config) (*Worker, error) {
 		return nil, errors.New("outbound: no brokers")
 	case cfg.GroupID == "":
 		return nil, errors.New("outbound: consumer group id is empty")
-	case cfg.CommandTopic == "" || cfg.ResultTopic == "" || cfg.DeadLetterTopic == "":
-		return nil, errors.New("outbound: command, result and dead-letter topics are required")
-	case cfg.Sender == nil || cfg.Publisher == nil || cfg.ResultEncoder == nil:
-		return nil, errors.New("outbound: sender, publisher and result encoder are required")
+	case cfg.CommandTopic == "" || cfg.ResultTopic == "" || cfg.DeadLetterTopic == "" || cfg.LedgerTopic == "":
+		return nil, errors.New("outbound: command, result, dead-letter and ledger topics are required")
+	case cfg.Sender == nil && len(cfg.Senders) == 0:
+		return nil, errors.New("outbound: no API sender")
+	case cfg.ResultEncoder == nil:
+		return nil, errors.New("outbound: no result encoder")
+	case cfg.Rate > 1000:
+		return nil, fmt.Errorf("outbound: rate %g/s is above WhatsApp's highest throughput of 1000/s", cfg.Rate)
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 256
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 4 * cfg.MaxInFlight
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate = 80
+	}
+	if cfg.PairBackoff <= 0 {
+		cfg.PairBackoff = 6 * time.Second
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
@@ -86,8 +167,17 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.BackoffMax < cfg.BackoffMin {
 		cfg.BackoffMax = max(30*time.Second, cfg.BackoffMin)
 	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 24 * time.Hour
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = 200 * time.Millisecond
+	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if cfg.RevokeGrace <= 0 {
+		cfg.RevokeGrace = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -95,58 +185,233 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	return &Worker{cfg: cfg}, nil
+	w := &Worker{
+		cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
+		senders:  map[string]*numberSender{},
+		pacer:    newRecipientPacer(cfg.PairBackoff),
+		track:    newTracker(),
+		slots:    make(chan struct{}, cfg.MaxInFlight),
+		ledger:   map[int32]map[string]ledgerEntry{},
+		cancels:  map[int32]context.CancelFunc{},
+		partCtxs: map[int32]context.Context{},
+		running:  map[int32]*sync.WaitGroup{},
+	}
+	burst := max(1, int(cfg.Rate/10))
+	if cfg.Sender != nil {
+		w.senders[""] = &numberSender{Sender: cfg.Sender, limit: newNumberLimiter(cfg.Rate, burst)}
+	}
+	for n, s := range cfg.Senders {
+		w.senders[n] = &numberSender{Sender: s, limit: newNumberLimiter(cfg.Rate, burst)}
+	}
+	return w, nil
 }
 
-// Run consumes commands until ctx ends. Each command is finished (result
-// written, acknowledged by Kafka) before its offset is committed, so a crash
-// redelivers it rather than losing it. After ctx ends, the command in flight
-// has ShutdownGrace to finish; Run then commits and returns nil.
+// Run consumes commands until ctx ends, then lets in-flight commands finish
+// for ShutdownGrace, commits what finished, leaves the group and returns nil.
 func (w *Worker) Run(ctx context.Context) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           w.cfg.Brokers,
-		GroupID:           w.cfg.GroupID,
-		Topic:             w.cfg.CommandTopic,
-		MinBytes:          1,
-		MaxBytes:          10 << 20,
-		MaxWait:           250 * time.Millisecond,
-		CommitInterval:    0, // synchronous commits, only of finished commands
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  time.Second,
-		ErrorLogger:       kafkaio.ErrorLogger(w.cfg.Logger),
-	})
-	defer r.Close()
-
-	// Work in flight survives ctx for ShutdownGrace.
+	if err := w.ensureLedger(ctx); err != nil {
+		return err
+	}
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	w.workCtx = workCtx
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancelWork) })
 	defer stop()
+	w.queue = newKeyQueue(w.run)
 
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(w.cfg.Brokers...),
+		kgo.ConsumerGroup(w.cfg.GroupID),
+		kgo.ConsumeTopics(w.cfg.CommandTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(w.assigned),
+		kgo.OnPartitionsRevoked(w.revoked),
+		kgo.OnPartitionsLost(w.revoked),
+		kgo.SessionTimeout(10*time.Second),
+		kgo.RebalanceTimeout(30*time.Second),
+		kgo.HeartbeatInterval(time.Second),
+		kgo.FetchMaxWait(250*time.Millisecond),
+		kgo.RecordPartitioner(partitioner{ledger: w.cfg.LedgerTopic}),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+		kgo.WithLogger(kafkaio.KgoLogger(w.log)),
+	)
+	if err != nil {
+		return fmt.Errorf("outbound kafka client: %w", err)
+	}
+	w.cl = cl
+
+	commitDone := make(chan struct{})
+	commitCtx, stopCommits := context.WithCancel(context.Background())
+	go func() {
+		defer close(commitDone)
+		t := time.NewTicker(w.cfg.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-commitCtx.Done():
+				return
+			case <-t.C:
+				w.commit(commitCtx, nil)
+			}
+		}
+	}()
+
+	runErr := w.poll(ctx)
+
+	// Shutdown: no more polling; let the admitted commands finish (jobs are
+	// cancelled when the grace ends), then commit and leave.
+	w.queue.wait()
+	stopCommits()
+	<-commitDone
+	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	w.commit(fctx, nil)
+	cancel()
+	cl.Close() // leaves the group; revoked() runs with nothing left to do
+	return runErr
+}
+
+func (w *Worker) poll(ctx context.Context) error {
 	for {
-		m, err := r.FetchMessage(ctx)
+		fs := w.cl.PollRecords(ctx, 500)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fs.IsClientClosed() {
+			return errors.New("outbound kafka client closed")
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			w.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		})
+		var err error
+		fs.EachRecord(func(r *kgo.Record) {
+			if err == nil {
+				err = w.admit(ctx, r)
+			}
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("fetching from %q: %w", w.cfg.CommandTopic, err)
-		}
-		w.cfg.Metrics.CommandsRead.Inc()
-		if err := w.handle(workCtx, m); err != nil {
-			if workCtx.Err() != nil {
-				w.cfg.Logger.Warn("shutdown grace ended with a command in flight; it will be redelivered",
-					"topic", m.Topic, "partition", m.Partition, "offset", m.Offset)
-				return nil
-			}
 			return err
 		}
-		if err := r.CommitMessages(workCtx, m); err != nil {
-			return fmt.Errorf("committing %s/%d@%d: %w", m.Topic, m.Partition, m.Offset, err)
+	}
+}
+
+// job is one command on its way.
+type job struct {
+	rec    *kgo.Record
+	cmd    Command
+	err    error // parse/validation error: reject
+	key    string
+	number string
+	sender *numberSender
+	ctx    context.Context // cancelled when the partition is revoked
+	// replay is the ledger entry of a command the API already accepted.
+	replay *ledgerEntry
+	// unknown: an earlier send of this command has an unknown outcome.
+	unknown bool
+}
+
+// admit takes a fetched record into the pipeline.
+func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Keep the partition's window: wait while the oldest unfinished record
+	// is too far behind.
+	for w.track.behind(r.Partition, r.Offset) >= int64(w.cfg.Window) {
+		select {
+		case <-ctx.Done():
+			<-w.slots
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
+	w.mu.Lock()
+	pctx := w.partCtx(r.Partition)
+	led := w.ledger[r.Partition]
+	wg := w.running[r.Partition]
+	w.mu.Unlock()
+	if pctx == nil || !w.track.add(r.Partition, r.Offset) {
+		<-w.slots // revoked meanwhile: the new owner reads it
+		return nil
+	}
+	wg.Add(1)
+	w.m.CommandsRead.Inc()
+	w.m.InFlight.Inc()
+
+	cmd, err := ParseCommand(toMessage(r))
+	j := job{rec: r, cmd: cmd, err: err, ctx: pctx}
+	if e, ok := led[cmd.ID]; ok {
+		switch e.State {
+		case ledgerDone:
+			w.m.LedgerSkips.WithLabelValues("done").Inc()
+			w.log.Info("command already sent and its result written; skipped", "command_id", cmd.ID, "partition", r.Partition, "offset", r.Offset)
+			w.finish(j)
+			return nil
+		case ledgerAccepted:
+			w.m.LedgerSkips.WithLabelValues("accepted").Inc()
+			j.replay = &e
+		case ledgerSending:
+			w.m.UnknownOutcomes.Inc()
+			j.unknown = true
+			w.log.Warn("redelivered command was being sent when its previous owner stopped: outcome unknown",
+				"command_id", cmd.ID, "resend", w.cfg.ResendUnknown, "partition", r.Partition, "offset", r.Offset)
+		}
+	}
+	j.number = header(r, HeaderBusinessNumber)
+	j.sender = w.senders[j.number]
+	if err == nil && j.sender == nil && j.replay == nil {
+		j.err = &InvalidError{Field: "header " + HeaderBusinessNumber, Rule: fmt.Sprintf("no API key configured for business number %q", j.number)}
+	}
+	if j.err != nil || j.replay != nil {
+		j.key = "cmd:" + cmd.ID // no order to keep: run at once
+	} else {
+		j.key = j.number + "|" + UserKey(cmd.To)
+		if cmd.To == "" {
+			j.key = "cmd:" + cmd.ID // status bodies: independent
+		}
+	}
+	w.queue.submit(j)
+	return nil
+}
+
+// partCtx returns the work context of an owned partition; nil if not owned.
+// Callers hold w.mu.
+func (w *Worker) partCtx(p int32) context.Context {
+	if _, ok := w.cancels[p]; !ok {
+		return nil
+	}
+	return w.partCtxs[p]
+}
+
+// finish marks j done for commits and frees its slot.
+func (w *Worker) finish(j job) {
+	w.track.finish(j.rec.Partition, j.rec.Offset)
+	w.mu.Lock()
+	wg := w.running[j.rec.Partition]
+	w.mu.Unlock()
+	if wg != nil {
+		wg.Done()
+	}
+	w.m.InFlight.Dec()
+	<-w.slots
+}
+
+// abandon frees j's slot without marking it finished: it will be read again.
+func (w *Worker) abandon(j job) {
+	w.mu.Lock()
+	wg := w.running[j.rec.Partition]
+	w.mu.Unlock()
+	if wg != nil {
+		wg.Done()
+	}
+	w.m.InFlight.Dec()
+	<-w.slots
 }
 
 // outcome of one command.
@@ -159,69 +424,152 @@ type outcome struct {
 	attempts int
 }
 
-func (w *Worker) handle(ctx context.Context, m kafka.Message) error {
+// run processes one job; the keyQueue calls it in per-recipient order.
+func (w *Worker) run(j job) {
 	start := time.Now()
-	w.cfg.Metrics.InFlight.Inc()
-	defer w.cfg.Metrics.InFlight.Dec()
-
-	cmd, err := ParseCommand(m)
+	ctx := j.ctx
+	if ctx.Err() != nil {
+		w.abandon(j)
+		return
+	}
+	if j.replay != nil {
+		w.replay(j)
+		return
+	}
 	var out outcome
 	switch {
-	case err != nil:
-		out = outcome{status: "rejected", reason: "invalid_command", details: err.Error()}
-	case !cmd.ExpiresAt.IsZero() && time.Now().After(cmd.ExpiresAt):
-		out = outcome{status: "rejected", reason: "expired", details: "expires-at " + cmd.ExpiresAt.UTC().Format(time.RFC3339Nano) + " has passed"}
+	case j.err != nil:
+		out = outcome{status: "rejected", reason: "invalid_command", details: j.err.Error()}
+	case !j.cmd.ExpiresAt.IsZero() && time.Now().After(j.cmd.ExpiresAt):
+		out = outcome{status: "rejected", reason: "expired", details: "expires-at " + j.cmd.ExpiresAt.UTC().Format(time.RFC3339Nano) + " has passed"}
+	case j.unknown && !w.cfg.ResendUnknown:
+		out = outcome{status: "failed", reason: "unknown_outcome", details: "an earlier send was interrupted between the API call and the ledger write; not sent again (set resend-unknown to send it again)"}
 	default:
-		out, err = w.send(ctx, cmd)
+		// Record the intent, so a crash during the call is detectable.
+		intent := ledgerEntry{State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
+		if err := w.produce(ctx, intent.record(w.cfg.LedgerTopic)); err != nil {
+			w.log.Warn("ledger write failed before sending; the command will be read again", "command_id", j.cmd.ID, "err", err)
+			w.abandon(j)
+			return
+		}
+		var err error
+		out, err = w.send(ctx, j)
 		if err != nil {
-			return err // context ended: no result, no commit; redelivered
+			w.log.Warn("command abandoned (partition revoked or shutdown); it will be read again",
+				"command_id", j.cmd.ID, "partition", j.rec.Partition, "offset", j.rec.Offset, "attempts", out.attempts)
+			if out.attempts > 0 {
+				w.m.AbandonedSends.Inc()
+			}
+			w.abandon(j)
+			return
 		}
 	}
-	log := w.cfg.Logger.With("command_id", cmd.ID, "topic", m.Topic, "partition", m.Partition, "offset", m.Offset)
-	result, err := w.result(m, cmd, out, time.Since(start))
+	result, err := w.result(j, out, time.Since(start))
 	if err != nil {
-		return err
+		w.log.Error("encoding result; command dead-lettered", "command_id", j.cmd.ID, "err", err)
+		out = outcome{status: "failed", reason: "result_encoding", details: err.Error(), attempts: out.attempts}
 	}
-	msgs := []kafka.Message{result}
+	if out.status == "accepted" {
+		// Remember the acceptance before anything else, so a redelivery
+		// does not send again.
+		e := ledgerEntry{State: ledgerAccepted, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, Result: result.Value, ResultKey: result.Key, At: time.Now().UTC()}
+		if err := w.produce(ctx, e.record(w.cfg.LedgerTopic)); err != nil {
+			w.m.LedgerUnconfirmed.Inc()
+			w.log.Error("API accepted the command but the ledger write failed; a redelivery would send it again", "command_id", j.cmd.ID, "err", err)
+		}
+	}
+	recs := []*kgo.Record{}
+	if result != nil {
+		recs = append(recs, result)
+	}
 	if out.status != "accepted" {
-		msgs = append(msgs, deadLetter(w.cfg.DeadLetterTopic, m, out))
+		recs = append(recs, w.deadLetter(j, out))
 	}
-	if err := w.cfg.Publisher.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("writing result of command %s: %w", cmd.ID, err)
+	if err := w.produce(ctx, recs...); err != nil {
+		w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
+		w.abandon(j)
+		return
+	}
+	if out.status == "accepted" {
+		done := ledgerEntry{State: ledgerDone, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
+		w.cl.Produce(ctx, done.record(w.cfg.LedgerTopic), nil) // best effort: "accepted" suffices
 	}
 	code := ""
 	if out.apiErr != nil && out.apiErr.Code != 0 {
 		code = strconv.Itoa(out.apiErr.Code)
 	}
-	w.cfg.Metrics.Sends.WithLabelValues(out.status, code).Inc()
+	w.m.Sends.WithLabelValues(out.status, code).Inc()
 	if out.status != "accepted" {
-		w.cfg.Metrics.DeadLetters.WithLabelValues("command").Inc()
-		log.Warn("command not sent", "outcome", out.status, "reason", out.reason, "details", out.details)
-	} else {
-		log.Debug("command sent", "message_id", out.resp.MessageID, "attempts", out.attempts)
+		w.m.DeadLetters.WithLabelValues("command").Inc()
+		w.log.Warn("command not sent", "command_id", j.cmd.ID, "outcome", out.status, "reason", out.reason, "details", out.details)
 	}
-	return nil
+	w.finish(j)
 }
 
-// send calls the API until it accepts, refuses for good, or attempts run
-// out. It returns an error only when ctx ended.
-func (w *Worker) send(ctx context.Context, cmd Command) (outcome, error) {
+// replay writes the stored result of a command the API accepted before a
+// redelivery, without calling the API again.
+func (w *Worker) replay(j job) {
+	e := j.replay
+	rec := &kgo.Record{Topic: w.cfg.ResultTopic, Key: e.ResultKey, Value: e.Result, Headers: resultHeaders(e.CommandID)}
+	if err := w.produce(j.ctx, rec); err != nil {
+		w.abandon(j)
+		return
+	}
+	done := ledgerEntry{State: ledgerDone, CommandID: e.CommandID, Partition: e.Partition, Offset: e.Offset, At: time.Now().UTC()}
+	w.cl.Produce(j.ctx, done.record(w.cfg.LedgerTopic), nil)
+	w.log.Info("command was accepted before a redelivery; its result was written from the ledger, not sent again", "command_id", e.CommandID)
+	w.finish(j)
+}
+
+// produce writes recs and waits for all acknowledgements (retrying until ctx
+// ends: kgo's producer is idempotent, so retries never duplicate).
+func (w *Worker) produce(ctx context.Context, recs ...*kgo.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return w.cl.ProduceSync(ctx, recs...).FirstErr()
+}
+
+// send calls the API until it accepts, refuses for good, or attempts or age
+// run out. It returns an error only when ctx ended.
+func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 	var lastErr error
-	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
+	limit := j.sender.limit
+	userKey := j.number + "|" + UserKey(j.cmd.To)
+	attempt := 0
+	for attempt < w.cfg.MaxAttempts {
+		if w.cfg.MaxAge > 0 && !j.rec.Timestamp.IsZero() && time.Since(j.rec.Timestamp) > w.cfg.MaxAge {
+			return w.failed("too_old", lastErr, fmt.Sprintf("command older than the maximum age %s", w.cfg.MaxAge), attempt), nil
+		}
+		if !j.cmd.ExpiresAt.IsZero() && time.Now().After(j.cmd.ExpiresAt) {
+			return outcome{status: "rejected", reason: "expired", details: "expired while retrying", attempts: attempt}, nil
+		}
+		if err := w.pacer.wait(ctx, userKey); err != nil {
+			return outcome{attempts: attempt}, err
+		}
 		t0 := time.Now()
-		resp, err := w.cfg.Sender.Send(ctx, cmd.Body)
-		w.cfg.Metrics.APILatency.Observe(time.Since(t0).Seconds())
+		if err := limit.wait(ctx); err != nil {
+			return outcome{attempts: attempt}, err
+		}
+		if waited := time.Since(t0); waited > time.Millisecond {
+			w.m.RateLimitWait.Observe(waited.Seconds())
+		}
+		attempt++
+		t0 = time.Now()
+		resp, err := j.sender.Send(ctx, j.cmd.Body)
+		w.m.APILatency.Observe(time.Since(t0).Seconds())
 		if err == nil {
+			limit.succeeded(time.Now())
 			return outcome{status: "accepted", resp: resp, attempts: attempt}, nil
 		}
 		if ctx.Err() != nil {
-			return outcome{}, ctx.Err()
+			return outcome{attempts: attempt}, ctx.Err()
 		}
 		lastErr = err
 		var apiErr *d360.APIError
 		errors.As(err, &apiErr)
 		if d360.NeedsAlert(err) {
-			w.cfg.Metrics.APIAlerts.WithLabelValues(strconv.Itoa(apiErr.Code)).Inc()
+			w.m.APIAlerts.WithLabelValues(strconv.Itoa(apiErr.Code)).Inc()
 		}
 		class := d360.Classify(err)
 		if class == d360.Permanent {
@@ -230,53 +578,242 @@ func (w *Worker) send(ctx context.Context, cmd Command) (outcome, error) {
 		if attempt == w.cfg.MaxAttempts {
 			break
 		}
-		w.cfg.Metrics.SendRetries.WithLabelValues(class.String()).Inc()
-		wait := w.backoff(attempt, class)
+		w.m.SendRetries.WithLabelValues(class.String()).Inc()
+		wait := w.backoff(attempt)
+		switch class {
+		case d360.SlowDown:
+			limit.slowDown(time.Now())
+		case d360.RecipientBackoff:
+			wait = max(wait, w.pacer.hit(userKey, time.Now()))
+		}
 		if apiErr != nil && apiErr.RetryAfter > wait {
 			wait = apiErr.RetryAfter
 		}
-		w.cfg.Logger.Info("retrying send", "command_id", cmd.ID, "attempt", attempt, "class", class.String(), "wait", wait, "err", err)
+		w.log.Info("retrying send", "command_id", j.cmd.ID, "attempt", attempt, "class", class.String(), "wait", wait, "err", err)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			return outcome{}, ctx.Err()
-		case <-time.After(wait):
+			t.Stop()
+			return outcome{attempts: attempt}, ctx.Err()
+		case <-t.C:
 		}
 	}
-	var apiErr *d360.APIError
-	errors.As(lastErr, &apiErr)
-	return outcome{status: "failed", reason: "retries_exhausted", apiErr: apiErr, details: lastErr.Error(), attempts: w.cfg.MaxAttempts}, nil
+	return w.failed("retries_exhausted", lastErr, "", attempt), nil
 }
 
-// backoff is exponential with full jitter; the pair rate limit (131056)
-// waits at least 6 s.
-func (w *Worker) backoff(attempt int, class d360.Class) time.Duration {
+func (w *Worker) failed(reason string, lastErr error, details string, attempts int) outcome {
+	var apiErr *d360.APIError
+	errors.As(lastErr, &apiErr)
+	if details == "" && lastErr != nil {
+		details = lastErr.Error()
+	}
+	return outcome{status: "failed", reason: reason, apiErr: apiErr, details: details, attempts: attempts}
+}
+
+// backoff is exponential with full jitter.
+func (w *Worker) backoff(attempt int) time.Duration {
 	ceil := w.cfg.BackoffMin << min(attempt-1, 20)
 	if ceil > w.cfg.BackoffMax || ceil <= 0 {
 		ceil = w.cfg.BackoffMax
 	}
-	d := time.Duration(rand.Int64N(int64(ceil) + 1))
-	if class == d360.RecipientBackoff {
-		d = max(d, 6*time.Second*time.Duration(attempt))
-	}
-	return d
+	return time.Duration(rand.Int64N(int64(ceil) + 1))
 }
 
-func (w *Worker) result(m kafka.Message, cmd Command, out outcome, latency time.Duration) (kafka.Message, error) {
+// commit commits the finished prefix of the partitions in only (all when nil).
+func (w *Worker) commit(ctx context.Context, only map[int32]bool) {
+	points := w.track.toCommit(only)
+	if len(points) == 0 {
+		return
+	}
+	offs := map[int32]kgo.EpochOffset{}
+	for p, at := range points {
+		offs[p] = kgo.EpochOffset{Epoch: -1, Offset: at}
+	}
+	var cerr error
+	w.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{w.cfg.CommandTopic: offs}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil {
+					cerr = fmt.Errorf("partition %d: %w", p.Partition, perr)
+					continue
+				}
+				w.track.committed(p.Partition, points[p.Partition])
+			}
+		}
+	})
+	if cerr != nil {
+		w.log.Warn("offset commit failed; will retry", "err", cerr)
+	}
+}
+
+// assigned restores the ledger of new partitions before their records are
+// fetched.
+func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	parts := assigned[w.cfg.CommandTopic]
+	if len(parts) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	committed := map[int32]int64{}
+	if offs, err := kadm.NewClient(cl).FetchOffsets(rctx, w.cfg.GroupID); err == nil {
+		for _, p := range parts {
+			if o, ok := offs.Lookup(w.cfg.CommandTopic, p); ok && o.Err == nil {
+				committed[p] = o.At
+			}
+		}
+	} else {
+		w.log.Warn("fetching committed offsets for the ledger restore; restoring from the ledger's start", "err", err)
+	}
+	for _, p := range parts {
+		t0 := time.Now()
+		c, ok := committed[p]
+		if !ok || c < 0 {
+			c = 0
+		}
+		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, w.cfg.LedgerTopic, p, c, int64(w.cfg.Window), w.log)
+		if err != nil {
+			// Without the ledger, redelivered commands could go out twice:
+			// do not process this partition; leave the group so another
+			// member (or a restart) takes over.
+			w.log.Error("restoring the send ledger failed; leaving the group", "partition", p, "err", err)
+			go cl.LeaveGroupContext(context.Background())
+			return
+		}
+		w.m.LedgerRestore.Observe(time.Since(t0).Seconds())
+		w.track.assign(p)
+		pctx, cancel := context.WithCancel(w.workCtx)
+		w.mu.Lock()
+		w.ledger[p] = entries
+		w.cancels[p] = cancel
+		w.partCtxs[p] = pctx
+		w.running[p] = &sync.WaitGroup{}
+		w.mu.Unlock()
+		w.log.Info("partition assigned", "partition", p, "committed", c, "ledger_entries_read", n, "ledger_entries_kept", len(entries))
+	}
+}
+
+// revoked commits what finished on the partitions that go away, after
+// giving running commands RevokeGrace to finish; queued ones are dropped
+// (the next owner reads them).
+func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	parts := revoked[w.cfg.CommandTopic]
+	if len(parts) == 0 {
+		return
+	}
+	gone := map[int32]bool{}
+	for _, p := range parts {
+		gone[p] = true
+	}
+	for _, j := range w.queue.drop(func(j job) bool { return gone[j.rec.Partition] }) {
+		w.abandon(j)
+	}
+	for _, p := range parts {
+		w.mu.Lock()
+		wg := w.running[p]
+		w.mu.Unlock()
+		if wg == nil {
+			continue
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(w.cfg.RevokeGrace):
+			w.mu.Lock()
+			w.cancels[p]()
+			w.mu.Unlock()
+			<-done
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	w.commit(cctx, gone)
+	cancel()
+	w.mu.Lock()
+	for _, p := range parts {
+		if c := w.cancels[p]; c != nil {
+			c()
+		}
+		delete(w.cancels, p)
+		delete(w.partCtxs, p)
+		delete(w.ledger, p)
+		delete(w.running, p)
+	}
+	w.mu.Unlock()
+	for _, p := range parts {
+		w.track.revoke(p)
+	}
+	w.log.Info("partitions revoked", "partitions", parts)
+}
+
+// ensureLedger creates the ledger topic with the command topic's partition
+// count, or checks an existing one has it.
+func (w *Worker) ensureLedger(ctx context.Context) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(w.cfg.Brokers...), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	td, err := adm.ListTopics(ctx, w.cfg.CommandTopic, w.cfg.LedgerTopic)
+	if err != nil {
+		return fmt.Errorf("describing %s and %s: %w", w.cfg.CommandTopic, w.cfg.LedgerTopic, err)
+	}
+	cmd, ok := td[w.cfg.CommandTopic]
+	if !ok || cmd.Err != nil {
+		return fmt.Errorf("command topic %q does not exist", w.cfg.CommandTopic)
+	}
+	n := int32(len(cmd.Partitions))
+	if l, ok := td[w.cfg.LedgerTopic]; ok && l.Err == nil {
+		if int32(len(l.Partitions)) < n {
+			return fmt.Errorf("ledger topic %q has %d partitions, fewer than the %d of command topic %q: add partitions to it", w.cfg.LedgerTopic, len(l.Partitions), n, w.cfg.CommandTopic)
+		}
+		return nil
+	}
+	compact, retention := "compact,delete", strconv.FormatInt((7*24*time.Hour).Milliseconds(), 10)
+	resp, err := adm.CreateTopic(ctx, n, -1, map[string]*string{"cleanup.policy": &compact, "retention.ms": &retention}, w.cfg.LedgerTopic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating ledger topic %q with %d partitions: %w", w.cfg.LedgerTopic, n, err)
+	}
+	return kafkaio.WaitForTopics(ctx, adm, w.cfg.LedgerTopic)
+}
+
+// partitioner writes ledger records to their explicit partition and hashes
+// every other record's key with murmur2, like the Java client.
+type partitioner struct{ ledger string }
+
+func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if topic == p.ledger {
+		return kgo.ManualPartitioner().ForTopic(topic)
+	}
+	return kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+}
+
+func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
 	native := map[string]any{
-		"event_id":         "result:" + cmd.ID,
-		"command_id":       cmd.ID,
+		"event_id":         "result:" + j.cmd.ID,
+		"command_id":       j.cmd.ID,
 		"outcome":          out.status,
 		"produced_at":      time.Now().UTC().Truncate(time.Millisecond),
-		"to":               schemas.Optional("string", cmd.To),
+		"to":               schemas.Optional("string", j.cmd.To),
 		"wa_id":            schemas.Optional("string", out.resp.WAID),
 		"message_id":       schemas.Optional("string", out.resp.MessageID),
 		"message_status":   schemas.Optional("string", out.resp.MessageStatus),
 		"attempts":         int32(out.attempts),
 		"latency_ms":       latency.Milliseconds(),
 		"error":            nil,
-		"source_topic":     m.Topic,
-		"source_partition": int32(m.Partition),
-		"source_offset":    m.Offset,
+		"source_topic":     j.rec.Topic,
+		"source_partition": j.rec.Partition,
+		"source_offset":    j.rec.Offset,
 	}
 	if out.status != "accepted" {
 		e := map[string]any{"reason": out.reason, "code": nil, "http_status": nil, "title": nil, "details": schemas.Optional("string", out.details)}
@@ -286,42 +823,61 @@ func (w *Worker) result(m kafka.Message, cmd Command, out outcome, latency time.
 			}
 			e["http_status"] = schemas.Optional("int", &out.apiErr.StatusCode)
 			e["title"] = schemas.Optional("string", out.apiErr.Title)
-			e["details"] = schemas.Optional("string", out.apiErr.Details)
-			if out.apiErr.Details == "" {
-				e["details"] = schemas.Optional("string", out.details)
+			if out.apiErr.Details != "" {
+				e["details"] = schemas.Optional("string", out.apiErr.Details)
 			}
 		}
 		native["error"] = schemas.Optional("io.wabridge.events.SendError", e)
 	}
 	value, err := w.cfg.ResultEncoder.Encode(native)
 	if err != nil {
-		return kafka.Message{}, fmt.Errorf("encoding result of command %s: %w", cmd.ID, err)
+		return nil, fmt.Errorf("encoding result of command %s: %w", j.cmd.ID, err)
 	}
 	// Key results like the webhook events of the same user (digits only), so
 	// a user's results and statuses share a partition.
-	key := m.Key
-	if cmd.To != "" {
-		key = []byte(UserKey(cmd.To))
+	key := j.rec.Key
+	if j.cmd.To != "" {
+		key = []byte(UserKey(j.cmd.To))
 	}
-	return kafka.Message{
-		Topic: w.cfg.ResultTopic, Key: key, Value: value,
-		Headers: []kafka.Header{
-			{Key: "event-kind", Value: []byte(schemas.SendResult)},
-			{Key: "content-type", Value: []byte("application/vnd.confluent.avro")},
-			{Key: HeaderCommandID, Value: []byte(cmd.ID)},
-		},
-	}, nil
+	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID)}, nil
+}
+
+func resultHeaders(commandID string) []kgo.RecordHeader {
+	return []kgo.RecordHeader{
+		{Key: "event-kind", Value: []byte(schemas.SendResult)},
+		{Key: "content-type", Value: []byte("application/vnd.confluent.avro")},
+		{Key: HeaderCommandID, Value: []byte(commandID)},
+	}
 }
 
 // deadLetter keeps the original record bytes and headers, with the reason.
-func deadLetter(topic string, m kafka.Message, out outcome) kafka.Message {
-	headers := append([]kafka.Header(nil), m.Headers...)
+func (w *Worker) deadLetter(j job, out outcome) *kgo.Record {
+	m := j.rec
+	headers := append([]kgo.RecordHeader(nil), m.Headers...)
 	headers = append(headers,
-		kafka.Header{Key: "dlq-reason", Value: []byte(out.reason + ": " + out.details)},
-		kafka.Header{Key: "dlq-source", Value: []byte("command")},
-		kafka.Header{Key: "dlq-source-topic", Value: []byte(m.Topic)},
-		kafka.Header{Key: "dlq-source-partition", Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: "dlq-source-offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		kgo.RecordHeader{Key: "dlq-reason", Value: []byte(out.reason + ": " + out.details)},
+		kgo.RecordHeader{Key: "dlq-source", Value: []byte("command")},
+		kgo.RecordHeader{Key: "dlq-source-topic", Value: []byte(m.Topic)},
+		kgo.RecordHeader{Key: "dlq-source-partition", Value: []byte(strconv.Itoa(int(m.Partition)))},
+		kgo.RecordHeader{Key: "dlq-source-offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
 	)
-	return kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: headers}
+	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Key: m.Key, Value: m.Value, Headers: headers}
+}
+
+// toMessage gives ParseCommand the record in kafka-go's shape.
+func toMessage(r *kgo.Record) kafka.Message {
+	m := kafka.Message{Topic: r.Topic, Partition: int(r.Partition), Offset: r.Offset, Key: r.Key, Value: r.Value, Time: r.Timestamp}
+	for _, h := range r.Headers {
+		m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
+	}
+	return m
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,7 +18,6 @@ import (
 
 	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/d360/d360test"
-	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/kafkatest"
 	"github.com/wabridge/wabridge/outbound"
 	"github.com/wabridge/wabridge/schemas"
@@ -25,6 +26,7 @@ import (
 type fixture struct {
 	brokers                []string
 	commands, results, dlq string
+	ledger                 string
 	group                  string
 	api                    *d360test.Server
 	apiURL                 string
@@ -34,11 +36,17 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, reply func(d360test.Request) *d360test.Reply) *fixture {
+	return newFixtureWrapped(t, reply, nil)
+}
+
+// newFixtureWrapped serves the stand-in API through wrap (nil: directly).
+func newFixtureWrapped(t *testing.T, reply func(d360test.Request) *d360test.Reply, wrap func(http.Handler) http.Handler) *fixture {
 	t.Helper()
 	f := &fixture{brokers: kafkatest.Brokers(t)}
 	f.commands = kafkatest.Topic(t, "commands")
 	f.results = kafkatest.Topic(t, "results")
 	f.dlq = kafkatest.Topic(t, "dlq")
+	f.ledger = kafkatest.Topic(t, "ledger")
 	f.group = kafkatest.Topic(t, "group")
 	kafkatest.CreateTopics(t, f.brokers, 3, f.commands, f.results, f.dlq)
 
@@ -56,7 +64,11 @@ func newFixture(t *testing.T, reply func(d360test.Request) *d360test.Reply) *fix
 	f.decoder = schemas.NewDecoder(f.registry)
 
 	f.api = d360test.New(d360test.Config{APIKey: "test-key", Reply: reply})
-	srv := httptest.NewServer(f.api)
+	var h http.Handler = f.api
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); f.api.Close() })
 	f.apiURL = srv.URL
 	return f
@@ -65,18 +77,27 @@ func newFixture(t *testing.T, reply func(d360test.Request) *d360test.Reply) *fix
 // start runs a worker until the test ends (or stop is called).
 func (f *fixture) start(t *testing.T) (stop func()) {
 	t.Helper()
+	return f.startWith(t, nil)
+}
+
+// startWith runs a worker whose config edit may change.
+func (f *fixture) startWith(t *testing.T, edit func(*outbound.Config)) (stop func()) {
+	t.Helper()
 	client, err := d360.New(d360.Config{BaseURL: f.apiURL, APIKey: "test-key"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writer := kafkaio.NewWriter(f.brokers, time.Millisecond, slog.Default())
-	w, err := outbound.New(outbound.Config{
+	cfg := outbound.Config{
 		Brokers: f.brokers, GroupID: f.group,
-		CommandTopic: f.commands, ResultTopic: f.results, DeadLetterTopic: f.dlq,
-		Sender: client, Publisher: writer, ResultEncoder: f.encoder,
+		CommandTopic: f.commands, ResultTopic: f.results, DeadLetterTopic: f.dlq, LedgerTopic: f.ledger,
+		Sender: client, ResultEncoder: f.encoder, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		MaxAttempts: 3, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-		ShutdownGrace: 5 * time.Second,
-	})
+		ShutdownGrace: 5 * time.Second, PairBackoff: 50 * time.Millisecond, Rate: -1,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	w, err := outbound.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +118,6 @@ func (f *fixture) start(t *testing.T) (stop func()) {
 		case <-time.After(30 * time.Second):
 			t.Errorf("worker did not stop within 30s of cancel")
 		}
-		writer.Close()
 	}
 	t.Cleanup(stop)
 	return stop

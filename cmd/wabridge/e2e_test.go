@@ -198,7 +198,7 @@ func TestRunEndToEnd(t *testing.T) {
 		fmt.Sprintf("WABRIDGE_HTTP_ADDR=127.0.0.1:%d", httpPort),
 		"WABRIDGE_ADMIN_ADDR=" + admin,
 		"WABRIDGE_TOPIC_COMMANDS=" + commands, "WABRIDGE_TOPIC_RESULTS=" + results,
-		"WABRIDGE_TOPIC_MESSAGES=" + messages, "WABRIDGE_TOPIC_STATUSES=" + statuses, "WABRIDGE_TOPIC_DLQ=" + dlq,
+		"WABRIDGE_TOPIC_MESSAGES=" + messages, "WABRIDGE_TOPIC_STATUSES=" + statuses, "WABRIDGE_TOPIC_DLQ=" + dlq, "WABRIDGE_TOPIC_LEDGER=" + topic("ledger"),
 		"WABRIDGE_TOPIC_PARTITIONS=3",
 		"WABRIDGE_GROUP_ID=" + topic("group"),
 	}, "run")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/app"
@@ -16,9 +17,10 @@ type BridgeFlags struct {
 	RegistryUser     string `env:"SCHEMA_REGISTRY_USER" help:"Schema registry basic-auth user."`
 	RegistryPassword string `env:"SCHEMA_REGISTRY_PASSWORD" help:"Schema registry basic-auth password."`
 
-	APIKey     string        `env:"D360_API_KEY" help:"360dialog API key (D360-API-KEY). Required for run's outbound half; dev uses its stand-in when empty."`
-	APIBaseURL string        `env:"D360_BASE_URL" default:"https://waba-v2.360dialog.io" help:"360dialog API base URL (the sandbox is https://waba-sandbox.360dialog.io/v1)."`
-	APITimeout time.Duration `env:"D360_TIMEOUT" default:"15s" help:"Timeout of one API call."`
+	APIKey     string            `env:"D360_API_KEY" help:"360dialog API key (D360-API-KEY). Required for run's outbound half; dev uses its stand-in when empty."`
+	APIKeys    map[string]string `env:"D360_API_KEYS" mapsep:"," placeholder:"NUMBER=KEY,..." help:"API keys of further business numbers, selected by a command's business-number header."`
+	APIBaseURL string            `env:"D360_BASE_URL" default:"https://waba-v2.360dialog.io" help:"360dialog API base URL (the sandbox is https://waba-sandbox.360dialog.io/v1)."`
+	APITimeout time.Duration     `env:"D360_TIMEOUT" default:"15s" help:"Timeout of one API call."`
 
 	Only string `env:"WABRIDGE_ONLY" enum:",inbound,outbound" default:"" help:"Run one half only: inbound or outbound (default both)."`
 
@@ -33,6 +35,7 @@ type BridgeFlags struct {
 	TopicMessages    string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages (Avro InboundMessage)."`
 	TopicStatuses    string `env:"WABRIDGE_TOPIC_STATUSES" default:"wabridge.statuses" help:"Topic of message statuses (Avro MessageStatus)."`
 	TopicDeadLetter  string `env:"WABRIDGE_TOPIC_DLQ" default:"wabridge.dlq" help:"Dead-letter topic: original bytes and headers plus the reason."`
+	TopicLedger      string `env:"WABRIDGE_TOPIC_LEDGER" default:"wabridge.ledger" help:"Send ledger (compacted; as many partitions as the command topic; created at start)."`
 	TopicPartitions  int32  `env:"WABRIDGE_TOPIC_PARTITIONS" default:"6" help:"Partitions of topics created at start."`
 	TopicReplication int16  `env:"WABRIDGE_TOPIC_REPLICATION" default:"-1" help:"Replication factor of topics created at start (-1: broker default)."`
 	CreateTopics     bool   `env:"WABRIDGE_CREATE_TOPICS" default:"true" negatable:"" help:"Create missing topics at start."`
@@ -40,6 +43,10 @@ type BridgeFlags struct {
 	GroupID          string `env:"WABRIDGE_GROUP_ID" default:"wabridge-outbound" help:"Consumer group of the outbound half."`
 
 	MaxAttempts    int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
+	MaxAge         time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
+	MaxInFlight    int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"Commands in flight at once (different recipients run in parallel; one recipient's in order)."`
+	ResendUnknown  bool          `env:"WABRIDGE_RESEND_UNKNOWN" default:"true" negatable:"" help:"Send again a redelivered command whose earlier send has an unknown outcome (the process died between the API call and the ledger write); --no-resend-unknown fails it with reason unknown_outcome instead."`
+	Rate           float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000)."`
 	BackoffMin     time.Duration `env:"WABRIDGE_BACKOFF_MIN" default:"500ms" help:"Smallest retry backoff."`
 	BackoffMax     time.Duration `env:"WABRIDGE_BACKOFF_MAX" default:"30s" help:"Largest retry backoff."`
 	ShutdownGrace  time.Duration `env:"WABRIDGE_SHUTDOWN_GRACE" default:"10s" help:"Time in-flight work may finish after SIGTERM."`
@@ -57,12 +64,27 @@ func (f *BridgeFlags) config() (app.Config, error) {
 		AdminAddr: f.AdminAddr,
 		Topics: app.Topics{
 			Commands: f.TopicCommands, Results: f.TopicResults, Messages: f.TopicMessages,
-			Statuses: f.TopicStatuses, DeadLetter: f.TopicDeadLetter,
+			Statuses: f.TopicStatuses, DeadLetter: f.TopicDeadLetter, Ledger: f.TopicLedger,
 			Partitions: f.TopicPartitions, ReplicationFactor: f.TopicReplication, Create: f.CreateTopics,
 		},
 		GroupID:     f.GroupID,
-		MaxAttempts: f.MaxAttempts, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
+		MaxAttempts: f.MaxAttempts, MaxAge: f.MaxAge, MaxInFlight: f.MaxInFlight, Rate: f.Rate, ResendUnknown: f.ResendUnknown, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
 		ShutdownGrace: f.ShutdownGrace, StartupTimeout: f.StartupTimeout, BatchTimeout: f.BatchTimeout,
+	}
+	if len(f.APIKeys) > 0 {
+		cfg.APIKeys = map[string]d360.APIKey{}
+		for n, k := range f.APIKeys {
+			if n == "" || k == "" {
+				return cfg, fmt.Errorf("D360_API_KEYS: want NUMBER=KEY pairs, got an empty number or key")
+			}
+			cfg.APIKeys[n] = d360.APIKey(k)
+		}
+	}
+	if f.Rate <= 0 || f.Rate > 1000 {
+		return cfg, fmt.Errorf("--rate %g: want more than 0 and at most 1000 messages per second", f.Rate)
+	}
+	if f.MaxInFlight < 1 {
+		return cfg, fmt.Errorf("--max-in-flight %d: want at least 1", f.MaxInFlight)
 	}
 	if f.Brokers != "" {
 		b, err := kafkaio.ParseBrokers(f.Brokers)

@@ -29,7 +29,7 @@ import (
 
 // Topics are the bridge's topic names and how to create them.
 type Topics struct {
-	Commands, Results, Messages, Statuses, DeadLetter string
+	Commands, Results, Messages, Statuses, DeadLetter, Ledger string
 	// Partitions and ReplicationFactor for topics created at start
 	// (-1: the broker's default replication factor).
 	Partitions        int32
@@ -50,6 +50,9 @@ type Config struct {
 
 	APIBaseURL string
 	APIKey     d360.APIKey
+	// APIKeys maps business numbers (the business-number command header) to
+	// their API keys, when one deployment serves several numbers.
+	APIKeys    map[string]d360.APIKey
 	APITimeout time.Duration
 
 	// Only runs one half: "outbound" or "inbound"; empty runs both.
@@ -69,6 +72,10 @@ type Config struct {
 
 	MaxAttempts            int
 	BackoffMin, BackoffMax time.Duration
+	MaxAge                 time.Duration
+	MaxInFlight            int
+	Rate                   float64
+	ResendUnknown          bool
 	ShutdownGrace          time.Duration
 	StartupTimeout         time.Duration
 	// BatchTimeout of the Kafka writer.
@@ -97,7 +104,7 @@ func (c *Config) Check() error {
 		return fmt.Errorf("schema registry URL %q: want an absolute http or https URL", c.RegistryURL)
 	}
 	if c.runs("outbound") {
-		if c.APIKey == "" {
+		if c.APIKey == "" && len(c.APIKeys) == 0 {
 			return errors.New("no 360dialog API key: set D360_API_KEY (or --api-key), or run only the inbound half with --only inbound")
 		}
 		if _, err := d360.ParseBaseURL(c.APIBaseURL); err != nil {
@@ -108,7 +115,7 @@ func (c *Config) Check() error {
 		return fmt.Errorf("webhook path %q must start with /", c.WebhookPath)
 	}
 	t := c.Topics
-	for name, v := range map[string]string{"commands": t.Commands, "results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter} {
+	for name, v := range map[string]string{"commands": t.Commands, "results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter, "ledger": t.Ledger} {
 		if v == "" {
 			return fmt.Errorf("%s topic name is empty", name)
 		}
@@ -223,14 +230,28 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
-		client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.APITimeout})
-		if err != nil {
-			return err
+		var def outbound.Sender
+		if cfg.APIKey != "" {
+			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.APITimeout})
+			if err != nil {
+				return err
+			}
+			def = client
+		}
+		senders := map[string]outbound.Sender{}
+		for number, key := range cfg.APIKeys {
+			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: key, Timeout: cfg.APITimeout})
+			if err != nil {
+				return fmt.Errorf("API key of business number %s: %w", number, err)
+			}
+			senders[number] = client
 		}
 		worker, err = outbound.New(outbound.Config{
 			Brokers: cfg.Brokers, GroupID: cfg.GroupID,
 			CommandTopic: cfg.Topics.Commands, ResultTopic: cfg.Topics.Results, DeadLetterTopic: cfg.Topics.DeadLetter,
-			Sender: client, Publisher: writer, ResultEncoder: resEnc,
+			LedgerTopic: cfg.Topics.Ledger,
+			Sender:      def, Senders: senders, ResultEncoder: resEnc,
+			MaxInFlight: cfg.MaxInFlight, Rate: cfg.Rate, MaxAge: cfg.MaxAge, ResendUnknown: cfg.ResendUnknown,
 			MaxAttempts: cfg.MaxAttempts, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
 			ShutdownGrace: cfg.ShutdownGrace, Logger: log.With("component", "outbound"), Metrics: m,
 		})

@@ -88,8 +88,10 @@ func AdminClient(brokers []string, logger *slog.Logger) (*kadm.Client, error) {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.DialTimeout(5*time.Second),
+		// Short: WaitForTopics must see topics created a moment ago.
+		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RequestRetries(2),
-		kgo.WithLogger(kgoLogger{logger}),
+		kgo.WithLogger(KgoLogger(logger)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin client for %v: %w", brokers, err)
@@ -175,6 +177,9 @@ func Ping(ctx context.Context, adm *kadm.Client) error {
 	}
 	return nil
 }
+
+// KgoLogger adapts slog to franz-go's logger (warnings and errors).
+func KgoLogger(l *slog.Logger) kgo.Logger { return kgoLogger{l} }
 
 type kgoLogger struct{ l *slog.Logger }
 

@@ -26,6 +26,13 @@ type Metrics struct {
 	APIAlerts    *prometheus.CounterVec // errors that mean the deployment is broken, by code
 	InFlight     prometheus.Gauge
 	CommandsRead prometheus.Counter
+	// Send ledger.
+	LedgerSkips       *prometheus.CounterVec // redelivered commands not sent again, by ledger state
+	LedgerUnconfirmed prometheus.Counter     // API accepted but the ledger write failed: a redelivery would send twice
+	AbandonedSends    prometheus.Counter     // commands abandoned after at least one API call (revocation/shutdown): may go out twice
+	LedgerRestore     prometheus.Histogram   // seconds to restore one partition's ledger
+	UnknownOutcomes   prometheus.Counter     // redelivered commands found mid-send in the ledger
+	RateLimitWait     prometheus.Histogram   // seconds a send waited for its business number's token bucket
 }
 
 // New registers every metric in a fresh registry, with the Go and process
@@ -75,7 +82,27 @@ func New() *Metrics {
 	m.CommandsRead = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_commands_read_total", Help: "Commands read from the command topic.",
 	})
-	for _, c := range []prometheus.Collector{m.WebhookRequests, m.WebhookDuration, m.WebhookRecords, m.DeadLetters,
+	m.LedgerSkips = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wabridge_ledger_skips_total", Help: "Redelivered commands the ledger kept from being sent again, by ledger state (done: skipped; accepted: result written from the ledger).",
+	}, []string{"state"})
+	m.LedgerUnconfirmed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wabridge_ledger_unconfirmed_sends_total", Help: "Sends the API accepted whose ledger entry could not be written: a redelivery of these would send them again.",
+	})
+	m.AbandonedSends = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wabridge_sends_abandoned_total", Help: "Commands abandoned mid-send (partition revoked or shutdown) after calling the API: their outcome is unknown and the next owner may send them again.",
+	})
+	m.LedgerRestore = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "wabridge_ledger_restore_seconds", Help: "Time to restore one partition's send ledger on assignment.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	m.UnknownOutcomes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "wabridge_sends_unknown_outcome_total", Help: "Redelivered commands whose previous owner stopped between the API call and the ledger write: the API may or may not have sent them.",
+	})
+	m.RateLimitWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "wabridge_rate_limit_wait_seconds", Help: "Time a send waited for its business number's token bucket.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10},
+	})
+	for _, c := range []prometheus.Collector{m.UnknownOutcomes, m.LedgerSkips, m.LedgerUnconfirmed, m.AbandonedSends, m.LedgerRestore, m.RateLimitWait, m.WebhookRequests, m.WebhookDuration, m.WebhookRecords, m.DeadLetters,
 		m.PublishDuration, m.WebhookAuthFails, m.Sends, m.SendRetries, m.APILatency, m.APIAlerts, m.InFlight, m.CommandsRead} {
 		f(c)
 	}

@@ -1,0 +1,145 @@
+package outbound
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The send ledger: the API has no idempotency key, so wabridge remembers
+// which commands the API accepted in a compacted topic with as many
+// partitions as the command topic; command partition p's entries live in
+// ledger partition p. An entry goes through two states:
+//
+//	sending:  the first API call is about to be made
+//	accepted: the API returned 200 (the entry carries the encoded result)
+//	done:     the result event is on the results topic too
+//
+// When a partition is assigned, its entries for commands at or after the
+// committed offset are restored; a redelivered command found there is not
+// sent again: "done" is skipped, "accepted" has its stored result written.
+// The window that can still send twice is a crash (or revocation) between
+// the API call and the acknowledgement of the "accepted" entry: such a
+// command is found in state "sending"; it is counted
+// (wabridge_sends_unknown_outcome_total) and, by policy, sent again or
+// failed with reason unknown_outcome.
+
+const (
+	ledgerSending  = "sending"
+	ledgerAccepted = "accepted"
+	ledgerDone     = "done"
+)
+
+// ledgerRank orders the states: a later state supersedes an earlier one.
+var ledgerRank = map[string]int{ledgerSending: 1, ledgerAccepted: 2, ledgerDone: 3}
+
+type ledgerEntry struct {
+	State     string `json:"state"`
+	CommandID string `json:"command_id"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	// Result is the encoded result event (Confluent Avro), for "accepted".
+	Result []byte `json:"result,omitempty"`
+	// ResultKey is the result record's key.
+	ResultKey []byte    `json:"result_key,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+func (l ledgerEntry) record(topic string) *kgo.Record {
+	v, _ := json.Marshal(l)
+	return &kgo.Record{Topic: topic, Partition: l.Partition, Key: []byte(l.CommandID), Value: v}
+}
+
+// restoreLedger reads the entries of ledger partition p that can concern
+// commands at or after committed: it reads backwards in growing chunks from
+// the end until it meets an entry for a command more than window offsets
+// before committed (records of a partition never run further apart than
+// window, so older entries cannot concern uncommitted commands).
+func restoreLedger(ctx context.Context, brokers []string, topic string, p int32, committed, window int64, log *slog.Logger) (map[string]ledgerEntry, int, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("end offsets of ledger %s: %w", topic, err)
+	}
+	end, ok := ends.Lookup(topic, p)
+	if !ok || end.Err != nil {
+		return nil, 0, fmt.Errorf("ledger %s has no partition %d (it needs as many partitions as the command topic): %v", topic, p, end.Err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("start offsets of ledger %s: %w", topic, err)
+	}
+	first, _ := starts.Lookup(topic, p)
+	if end.Offset <= first.Offset {
+		return map[string]ledgerEntry{}, 0, nil
+	}
+	chunk := 2*window + 1000
+	for {
+		from := max(first.Offset, end.Offset-chunk)
+		entries, reachedOld, n, err := readLedger(ctx, brokers, topic, p, from, end.Offset, committed, window)
+		if err != nil {
+			return nil, 0, err
+		}
+		if reachedOld || from == first.Offset {
+			log.Debug("ledger restored", "partition", p, "from", from, "to", end.Offset, "read", n, "kept", len(entries))
+			return entries, n, nil
+		}
+		chunk *= 4
+	}
+}
+
+func readLedger(ctx context.Context, brokers []string, topic string, p int32, from, to, committed, window int64) (map[string]ledgerEntry, bool, int, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	defer cl.Close()
+	entries := map[string]ledgerEntry{}
+	reachedOld := false
+	n := 0
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, false, n, fmt.Errorf("reading ledger %s/%d: %w", topic, p, err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+		if ferr != nil {
+			return nil, false, n, fmt.Errorf("reading ledger %s/%d: %w", topic, p, ferr)
+		}
+		last := int64(-1)
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			last = r.Offset
+			var e ledgerEntry
+			if json.Unmarshal(r.Value, &e) != nil {
+				return
+			}
+			if e.Offset < committed-window {
+				reachedOld = true
+			}
+			if e.Offset >= committed {
+				if prev, ok := entries[e.CommandID]; !ok || ledgerRank[e.State] >= ledgerRank[prev.State] {
+					entries[e.CommandID] = e
+				}
+			}
+		})
+		if last >= to-1 {
+			return entries, reachedOld, n, nil
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package outbound
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// numberLimiter is the token bucket of one business number. It shrinks on
+// throughput errors (130429, 4, 80007) and grows back on success: additive
+// increase, multiplicative decrease.
+type numberLimiter struct {
+	lim *rate.Limiter
+	max rate.Limit
+
+	mu      sync.Mutex
+	lastCut time.Time
+}
+
+func newNumberLimiter(perSecond float64, burst int) *numberLimiter {
+	if burst < 1 {
+		burst = 1
+	}
+	if perSecond < 0 {
+		return &numberLimiter{lim: rate.NewLimiter(rate.Inf, burst), max: rate.Inf}
+	}
+	return &numberLimiter{lim: rate.NewLimiter(rate.Limit(perSecond), burst), max: rate.Limit(perSecond)}
+}
+
+func (n *numberLimiter) wait(ctx context.Context) error { return n.lim.Wait(ctx) }
+
+// slowDown halves the rate, at most once a second, down to 1/s.
+func (n *numberLimiter) slowDown(now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if now.Sub(n.lastCut) < time.Second {
+		return
+	}
+	n.lastCut = now
+	n.lim.SetLimitAt(now, max(n.lim.Limit()/2, 1))
+}
+
+// succeeded grows the rate back by 1 % of the maximum.
+func (n *numberLimiter) succeeded(now time.Time) {
+	if l := n.lim.Limit(); l < n.max {
+		n.lim.SetLimitAt(now, min(n.max, l+n.max/100))
+	}
+}
+
+// rate is the current limit.
+func (n *numberLimiter) rate() float64 { return float64(n.lim.Limit()) }
+
+// recipientPacer holds the pause of recipients that hit the pair rate limit
+// (131056): ≥ 6 s, growing with each repeat, for that recipient only.
+type recipientPacer struct {
+	base  time.Duration
+	mu    sync.Mutex
+	until map[string]pause
+}
+
+type pause struct {
+	until  time.Time
+	strike int
+}
+
+func newRecipientPacer(base time.Duration) *recipientPacer {
+	return &recipientPacer{base: base, until: make(map[string]pause)}
+}
+
+// hit records a 131056 for key and returns how long to wait.
+func (r *recipientPacer) hit(key string, now time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.until[key]
+	if now.After(p.until.Add(time.Minute + r.base)) {
+		p.strike = 0 // quiet for a while: start over
+	}
+	d := r.base << min(p.strike, 6) // 6 s, 12 s, 24 s, ... ≤ 6.4 min by default
+	p.strike++
+	p.until = now.Add(d)
+	r.until[key] = p
+	return d
+}
+
+// wait blocks while key is paused.
+func (r *recipientPacer) wait(ctx context.Context, key string) error {
+	r.mu.Lock()
+	p, ok := r.until[key]
+	if ok && time.Now().After(p.until.Add(time.Minute)) {
+		delete(r.until, key)
+		ok = false
+	}
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	d := time.Until(p.until)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

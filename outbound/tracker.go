@@ -1,0 +1,158 @@
+package outbound
+
+import "sync"
+
+// partitionTracker follows the records of one partition from fetch to
+// finish, so that only the contiguous prefix of finished records is ever
+// committed, however out of order records finish (different recipients run
+// in parallel).
+type partitionTracker struct {
+	// offsets of fetched records not yet below the commit point, in order;
+	// done marks the finished ones.
+	offsets []int64
+	done    map[int64]bool
+	// next is the offset after the last fetched record; -1 before any.
+	next int64
+	// committed is the offset last committed (or restored from the group).
+	committed int64
+}
+
+func newPartitionTracker() *partitionTracker {
+	return &partitionTracker{done: make(map[int64]bool), next: -1, committed: -1}
+}
+
+// add records a fetched record. Offsets must arrive in increasing order.
+func (p *partitionTracker) add(offset int64) {
+	p.offsets = append(p.offsets, offset)
+	p.next = offset + 1
+}
+
+// finish marks a record finished.
+func (p *partitionTracker) finish(offset int64) { p.done[offset] = true }
+
+// commitPoint is the offset to commit: the first unfinished record, or the
+// offset after the last fetched record when all are finished; ok is false
+// when nothing was fetched.
+func (p *partitionTracker) commitPoint() (int64, bool) {
+	i := 0
+	for i < len(p.offsets) && p.done[p.offsets[i]] {
+		delete(p.done, p.offsets[i])
+		i++
+	}
+	p.offsets = p.offsets[i:]
+	if len(p.offsets) > 0 {
+		return p.offsets[0], true
+	}
+	if p.next < 0 {
+		return 0, false
+	}
+	return p.next, true
+}
+
+// pending is the number of fetched, unfinished records.
+func (p *partitionTracker) pending() int { return len(p.offsets) - len(p.done) }
+
+// lowestUnfinished is the offset of the oldest unfinished record, or -1.
+func (p *partitionTracker) lowestUnfinished() int64 {
+	for _, o := range p.offsets {
+		if !p.done[o] {
+			return o
+		}
+	}
+	return -1
+}
+
+// tracker holds the partitions this member owns.
+type tracker struct {
+	mu    sync.Mutex
+	parts map[int32]*partitionTracker
+}
+
+func newTracker() *tracker { return &tracker{parts: make(map[int32]*partitionTracker)} }
+
+func (t *tracker) assign(p int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.parts[p] == nil {
+		t.parts[p] = newPartitionTracker()
+	}
+}
+
+// revoke forgets a partition.
+func (t *tracker) revoke(p int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.parts, p)
+}
+
+// add records a fetched record; false when the partition is not owned.
+func (t *tracker) add(p int32, offset int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pt := t.parts[p]
+	if pt == nil {
+		return false
+	}
+	pt.add(offset)
+	return true
+}
+
+func (t *tracker) finish(p int32, offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pt := t.parts[p]; pt != nil {
+		pt.finish(offset)
+	}
+}
+
+// toCommit returns, per partition, the commit point when it moved past what
+// was last committed.
+func (t *tracker) toCommit(only map[int32]bool) map[int32]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[int32]int64{}
+	for p, pt := range t.parts {
+		if only != nil && !only[p] {
+			continue
+		}
+		if at, ok := pt.commitPoint(); ok && at > pt.committed {
+			out[p] = at
+		}
+	}
+	return out
+}
+
+// committed records a successful commit.
+func (t *tracker) committed(p int32, at int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pt := t.parts[p]; pt != nil && at > pt.committed {
+		pt.committed = at
+	}
+}
+
+// pending counts unfinished records of p (0 when not owned).
+func (t *tracker) pending(p int32) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pt := t.parts[p]; pt != nil {
+		return pt.pending()
+	}
+	return 0
+}
+
+// behind is how far offset is ahead of p's oldest unfinished record (0 when
+// none is unfinished or p is not owned).
+func (t *tracker) behind(p int32, offset int64) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pt := t.parts[p]
+	if pt == nil {
+		return 0
+	}
+	low := pt.lowestUnfinished()
+	if low < 0 {
+		return 0
+	}
+	return offset - low
+}
