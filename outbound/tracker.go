@@ -15,6 +15,8 @@ type partitionTracker struct {
 	next int64
 	// committed is the offset last committed (or restored from the group).
 	committed int64
+	// hw is the partition's high watermark at the last fetch.
+	hw int64
 }
 
 func newPartitionTracker() *partitionTracker {
@@ -155,4 +157,27 @@ func (t *tracker) behind(p int32, offset int64) int64 {
 		return 0
 	}
 	return offset - low
+}
+
+// highWatermark records p's high watermark from a fetch.
+func (t *tracker) highWatermark(p int32, hw int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pt := t.parts[p]; pt != nil && hw > pt.hw {
+		pt.hw = hw
+	}
+}
+
+// lags is, per owned partition, how many records lie beyond the committed
+// offset.
+func (t *tracker) lags() map[int32]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[int32]int64, len(t.parts))
+	for p, pt := range t.parts {
+		if pt.hw > 0 {
+			out[p] = max(0, pt.hw-max(pt.committed, 0))
+		}
+	}
+	return out
 }

@@ -284,6 +284,9 @@ func (w *Worker) poll(ctx context.Context) error {
 		fs.EachError(func(t string, p int32, err error) {
 			w.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 		})
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			w.track.highWatermark(p.Partition, p.HighWatermark)
+		})
 		var err error
 		fs.EachRecord(func(r *kgo.Record) {
 			if err == nil {
@@ -648,6 +651,9 @@ func (w *Worker) commit(ctx context.Context, only map[int32]bool) {
 	if cerr != nil {
 		w.log.Warn("offset commit failed; will retry", "err", cerr)
 	}
+	for p, lag := range w.track.lags() {
+		w.m.ConsumerLag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(lag))
+	}
 }
 
 // assigned restores the ledger of new partitions before their records are
@@ -746,6 +752,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	w.mu.Unlock()
 	for _, p := range parts {
 		w.track.revoke(p)
+		w.m.ConsumerLag.DeleteLabelValues(strconv.Itoa(int(p)))
 	}
 	w.log.Info("partitions revoked", "partitions", parts)
 }

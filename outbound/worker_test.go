@@ -318,3 +318,13 @@ func TestWorkerRejectsExpiredCommand(t *testing.T) {
 		t.Errorf("API got %d requests for an expired command, want 0", n)
 	}
 }
+
+// timeoutClient is an API client whose calls time out after d.
+func timeoutClient(t *testing.T, url string, d time.Duration) *d360.Client {
+	t.Helper()
+	c, err := d360.New(d360.Config{BaseURL: url, APIKey: "test-key", Timeout: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

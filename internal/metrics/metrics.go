@@ -33,6 +33,7 @@ type Metrics struct {
 	LedgerRestore     prometheus.Histogram   // seconds to restore one partition's ledger
 	UnknownOutcomes   prometheus.Counter     // redelivered commands found mid-send in the ledger
 	RateLimitWait     prometheus.Histogram   // seconds a send waited for its business number's token bucket
+	ConsumerLag       *prometheus.GaugeVec   // command records beyond the committed offset, by partition
 }
 
 // New registers every metric in a fresh registry, with the Go and process
@@ -95,6 +96,9 @@ func New() *Metrics {
 		Name: "wabridge_ledger_restore_seconds", Help: "Time to restore one partition's send ledger on assignment.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
+	m.ConsumerLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wabridge_consumer_lag", Help: "Command records beyond the committed offset, per owned partition.",
+	}, []string{"partition"})
 	m.UnknownOutcomes = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_sends_unknown_outcome_total", Help: "Redelivered commands whose previous owner stopped between the API call and the ledger write: the API may or may not have sent them.",
 	})
@@ -102,7 +106,7 @@ func New() *Metrics {
 		Name: "wabridge_rate_limit_wait_seconds", Help: "Time a send waited for its business number's token bucket.",
 		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10},
 	})
-	for _, c := range []prometheus.Collector{m.UnknownOutcomes, m.LedgerSkips, m.LedgerUnconfirmed, m.AbandonedSends, m.LedgerRestore, m.RateLimitWait, m.WebhookRequests, m.WebhookDuration, m.WebhookRecords, m.DeadLetters,
+	for _, c := range []prometheus.Collector{m.ConsumerLag, m.UnknownOutcomes, m.LedgerSkips, m.LedgerUnconfirmed, m.AbandonedSends, m.LedgerRestore, m.RateLimitWait, m.WebhookRequests, m.WebhookDuration, m.WebhookRecords, m.DeadLetters,
 		m.PublishDuration, m.WebhookAuthFails, m.Sends, m.SendRetries, m.APILatency, m.APIAlerts, m.InFlight, m.CommandsRead} {
 		f(c)
 	}
