@@ -46,7 +46,7 @@ type BridgeFlags struct {
 	MaxAge         time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
 	MaxInFlight    int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"Commands in flight at once (different recipients run in parallel; one recipient's in order)."`
 	ResendUnknown  bool          `env:"WABRIDGE_RESEND_UNKNOWN" default:"true" negatable:"" help:"Send again a redelivered command whose earlier send has an unknown outcome (the process died between the API call and the ledger write); --no-resend-unknown fails it with reason unknown_outcome instead."`
-	Rate           float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000)."`
+	Rate           float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000; negative: no limit, e.g. for benchmarks)."`
 	BackoffMin     time.Duration `env:"WABRIDGE_BACKOFF_MIN" default:"500ms" help:"Smallest retry backoff."`
 	BackoffMax     time.Duration `env:"WABRIDGE_BACKOFF_MAX" default:"30s" help:"Largest retry backoff."`
 	ShutdownGrace  time.Duration `env:"WABRIDGE_SHUTDOWN_GRACE" default:"10s" help:"Time in-flight work may finish after SIGTERM."`
@@ -80,8 +80,8 @@ func (f *BridgeFlags) config() (app.Config, error) {
 			cfg.APIKeys[n] = d360.APIKey(k)
 		}
 	}
-	if f.Rate <= 0 || f.Rate > 1000 {
-		return cfg, fmt.Errorf("--rate %g: want more than 0 and at most 1000 messages per second", f.Rate)
+	if f.Rate == 0 || f.Rate > 1000 {
+		return cfg, fmt.Errorf("--rate %g: want more than 0 and at most 1000 messages per second (negative: no limit)", f.Rate)
 	}
 	if f.MaxInFlight < 1 {
 		return cfg, fmt.Errorf("--max-in-flight %d: want at least 1", f.MaxInFlight)

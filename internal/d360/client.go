@@ -74,7 +74,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: cfg.Timeout}
+		// Keep connections for every concurrent send: the default transport
+		// keeps 2 idle connections per host, so hundreds of sends in flight
+		// would open a new connection (and TLS handshake) per request.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = 0
+		tr.MaxIdleConnsPerHost = 1024
+		hc = &http.Client{Timeout: cfg.Timeout, Transport: tr}
 	}
 	return &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, http: hc}, nil
 }

@@ -1,0 +1,271 @@
+// Package outbound_bench measures the outbound half end to end: commands
+// already on the command topic, the built wabridge binary (`run --only
+// outbound`, rate limit lifted) sending them to a stand-in API that checks
+// per-recipient order and counts duplicates, results on the results topic.
+//
+//	go test ./bench/outbound/ -run XXX -bench . -benchtime 1x
+//	KAFKA_BROKERS=127.0.0.1:9092 go test ./bench/outbound/ -run XXX -bench . -benchtime 1x
+//
+// Throughput is commands over the span of the results' produced_at
+// timestamps (start-up and group join excluded); the bridge's peak RSS is
+// VmHWM of its process. The stand-in's bare rate (a load generator straight
+// at it) is measured in the same run, so the figures read as a fraction of
+// what this machine can do at all.
+package outbound_bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/wabridge/wabridge/internal/kafkatest"
+	"github.com/wabridge/wabridge/schemas"
+)
+
+const (
+	commands   = 50_000
+	recipients = 1_000
+)
+
+// standIn is a lean 360dialog stand-in for load: it checks that each
+// recipient's sequence numbers arrive in order and counts duplicates.
+type standIn struct {
+	latency time.Duration
+
+	mu         sync.Mutex
+	next       map[string]int
+	violations int
+	duplicates int
+	seen       map[string]bool
+	calls      atomic.Int64
+}
+
+func newStandIn(latency time.Duration) *standIn {
+	return &standIn{latency: latency, next: map[string]int{}, seen: map[string]bool{}}
+}
+
+func (s *standIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		To   string `json:"to"`
+		Text struct {
+			Body string `json:"body"`
+		} `json:"text"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	s.calls.Add(1)
+	if b.To != "" { // bare-rate load carries no recipient
+		var seq int
+		fmt.Sscanf(b.Text.Body, "%d", &seq)
+		s.mu.Lock()
+		if s.seen[b.To+"/"+b.Text.Body] {
+			s.duplicates++
+		} else {
+			s.seen[b.To+"/"+b.Text.Body] = true
+			if seq != s.next[b.To] {
+				s.violations++
+			}
+			s.next[b.To] = seq + 1
+		}
+		s.mu.Unlock()
+	}
+	if s.latency > 0 {
+		time.Sleep(s.latency)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"messaging_product":"whatsapp","contacts":[{"input":%q,"wa_id":%q}],"messages":[{"id":"wamid.B%d"}]}`, b.To, b.To, s.calls.Load())
+}
+
+func serve(b *testing.B, h http.Handler) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// bareRate drives url with 256 concurrent clients for d.
+func bareRate(url string, d time.Duration) float64 {
+	tr := &http.Transport{MaxIdleConnsPerHost: 256}
+	cl := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	var n atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var wg sync.WaitGroup
+	body := []byte(`{"messaging_product":"whatsapp","type":"text","text":{"body":"0"}}`)
+	for i := 0; i < 256; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, "POST", url+"/messages", bytes.NewReader(body))
+				resp, err := cl.Do(req)
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
+
+var binary string
+
+func build(b *testing.B) string {
+	if binary != "" {
+		return binary
+	}
+	dir := b.TempDir()
+	binary = filepath.Join(dir, "wabridge")
+	cmd := exec.Command("go", "build", "-o", binary, "../../cmd/wabridge")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatal(err)
+	}
+	return binary
+}
+
+func BenchmarkOutbound(b *testing.B) {
+	bare := bareRate(serve(b, newStandIn(0)), 3*time.Second)
+	b.Logf("stand-in bare rate (256 concurrent clients, 0 ms): %.0f requests/s", bare)
+	for _, tc := range []struct {
+		latency  time.Duration
+		inFlight int
+	}{
+		{0, 64}, {0, 256}, {0, 1024},
+		{100 * time.Millisecond, 256}, {100 * time.Millisecond, 1024},
+	} {
+		b.Run(fmt.Sprintf("latency=%s/inflight=%d", tc.latency, tc.inFlight), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				runOnce(b, tc.latency, tc.inFlight)
+			}
+		})
+	}
+}
+
+func runOnce(b *testing.B, latency time.Duration, inFlight int) {
+	bin := build(b)
+	brokers := kafkatest.Brokers(b)
+	reg := srfake.New()
+	b.Cleanup(reg.Close)
+	api := newStandIn(latency)
+	apiURL := serve(b, api)
+
+	topic := func(base string) string { return kafkatest.Topic(b, base) }
+	cmdTopic, resTopic := topic("commands"), topic("results")
+	kafkatest.CreateTopics(b, brokers, 6, cmdTopic, resTopic)
+	msgs := make([]kafka.Message, 0, commands)
+	for i := 0; i < commands; i++ {
+		to := fmt.Sprintf("4917%08d", i%recipients)
+		msgs = append(msgs, kafka.Message{Key: []byte(to), Value: []byte(fmt.Sprintf(`{"to":%q,"type":"text","text":{"body":"%d"}}`, to, i/recipients))})
+	}
+	kafkatest.Produce(b, brokers, cmdTopic, msgs...)
+
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	admin := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "run", "--only", "outbound")
+	cmd.Env = append(os.Environ(),
+		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+reg.URL(),
+		"D360_API_KEY=bench", "D360_BASE_URL="+apiURL,
+		"WABRIDGE_TOPIC_COMMANDS="+cmdTopic, "WABRIDGE_TOPIC_RESULTS="+resTopic,
+		"WABRIDGE_TOPIC_MESSAGES="+topic("m"), "WABRIDGE_TOPIC_STATUSES="+topic("s"),
+		"WABRIDGE_TOPIC_DLQ="+topic("dlq"), "WABRIDGE_TOPIC_LEDGER="+topic("ledger"),
+		"WABRIDGE_GROUP_ID="+topic("group"), "WABRIDGE_ADMIN_ADDR="+admin,
+		fmt.Sprintf("WABRIDGE_MAX_IN_FLIGHT=%d", inFlight), "WABRIDGE_RATE=-1", "WABRIDGE_LOG_LEVEL=warn",
+	)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	b.ResetTimer()
+
+	// Results arrive; read them all (bounded).
+	recs := kafkatest.ReadUpTo(b, brokers, resTopic, commands, 10*time.Minute)
+	hwm := peakRSS(cmd.Process.Pid)
+	b.StopTimer()
+	if len(recs) < commands {
+		b.Fatalf("%d results within the time limit, want %d\n%s", len(recs), commands, out.String())
+	}
+	client, _ := sr.NewClient(sr.URLs(reg.URL()))
+	dec := schemas.NewDecoder(client)
+	var first, last time.Time
+	accepted := 0
+	for _, m := range recs {
+		v, _, err := dec.Decode(context.Background(), m.Value)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if v["outcome"] == "accepted" {
+			accepted++
+		}
+		at := v["produced_at"].(time.Time)
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	span := last.Sub(first).Seconds()
+	rate := float64(commands) / span
+	api.mu.Lock()
+	violations, dups := api.violations, api.duplicates
+	api.mu.Unlock()
+	b.ReportMetric(rate, "sends/s")
+	b.ReportMetric(float64(violations), "order-violations")
+	b.ReportMetric(float64(dups), "duplicates")
+	b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
+	b.Logf("latency %s, in flight %d: %d accepted in %.2fs = %.0f sends/s; %d order violations, %d duplicates; bridge peak RSS %.1f MB",
+		latency, inFlight, accepted, span, rate, violations, dups, float64(hwm)/1024)
+	if violations > 0 || dups > 0 || accepted != commands {
+		b.Errorf("order violations %d, duplicates %d, accepted %d of %d", violations, dups, accepted, commands)
+	}
+}
+
+// peakRSS is VmHWM of pid in KiB.
+func peakRSS(pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}
