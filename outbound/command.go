@@ -29,6 +29,10 @@ const (
 // maxCallbackData is the length limit of biz_opaque_callback_data.
 const maxCallbackData = 512
 
+// MaxCommandBytes bounds a command's value: the largest valid body (a list
+// or a template with every parameter at its limit) is far smaller.
+const MaxCommandBytes = 64 << 10
+
 // Command is a send command ready for the API.
 type Command struct {
 	ID string
@@ -85,6 +89,9 @@ func ParseCommand(m kafka.Message) (Command, error) {
 			}
 			cmd.ExpiresAt = t
 		}
+	}
+	if len(m.Value) > MaxCommandBytes {
+		return cmd, invalid("", "value is %d bytes; at most %d", len(m.Value), MaxCommandBytes)
 	}
 	if len(bytes.TrimSpace(m.Value)) == 0 {
 		return cmd, invalid("", "value is empty; want the JSON body of POST /messages")

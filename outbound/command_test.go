@@ -57,6 +57,7 @@ func TestParseCommand(t *testing.T) {
 		{name: "JSON null", msg: commandMsg("null"), wantRule: "value is null"},
 		{name: "JSON array", msg: commandMsg(`[{"to":"15550001111","text":{"body":"hi"}}]`), wantRule: "not a JSON object"},
 		{name: "JSON string", msg: commandMsg(`"hi"`), wantRule: "not a JSON object"},
+		{name: "oversized value", msg: commandMsg(`{"to":"15550001111","text":{"body":"` + strings.Repeat("x", MaxCommandBytes) + `"}}`), wantRule: "at most 65536"},
 
 		// messaging_product.
 		{name: "messaging_product missing is filled in",
