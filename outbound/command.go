@@ -135,6 +135,10 @@ func ParseCommand(m kafka.Message) (Command, error) {
 		return cmd, err
 	}
 
+	// Per-type rules of the API reference (validate.go), before any call.
+	if err := Validate(obj); err != nil {
+		return cmd, err
+	}
 	to, err := optString(obj, "to")
 	if err != nil {
 		return cmd, err

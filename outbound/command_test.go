@@ -389,6 +389,13 @@ func FuzzParseCommand(f *testing.F) {
 		if cmd.Type == "" {
 			t.Error("Type is empty")
 		}
+		if cmd.Type != "status" {
+			// Accepted means valid: the body passes the per-type rules.
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(cmd.Body, &obj); err != nil || Validate(obj) != nil {
+				t.Errorf("accepted body fails Validate: %v %v", err, Validate(obj))
+			}
+		}
 		if cmd.Type == "status" {
 			if body["status"] != "read" || body["message_id"] == "" {
 				t.Errorf("status body %s without status read and a message_id", cmd.Body)
