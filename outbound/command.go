@@ -107,9 +107,10 @@ func ParseCommand(m kafka.Message) (Command, error) {
 	if err != nil {
 		return cmd, err
 	}
+	var add []field // fields to add to the body
 	switch mp {
 	case "":
-		obj["messaging_product"] = json.RawMessage(`"whatsapp"`)
+		add = append(add, field{"messaging_product", json.RawMessage(`"whatsapp"`)})
 	case "whatsapp":
 	default:
 		return cmd, invalid("messaging_product", `must be "whatsapp", got %q`, mp)
@@ -131,7 +132,7 @@ func ParseCommand(m kafka.Message) (Command, error) {
 			return cmd, invalid("message_id", "required with status")
 		}
 		cmd.Type = "status"
-		cmd.Body, err = json.Marshal(obj)
+		cmd.Body, err = withFields(m.Value, obj, add)
 		return cmd, err
 	}
 
@@ -174,13 +175,51 @@ func ParseCommand(m kafka.Message) (Command, error) {
 	}
 	if cb == "" && utf8.RuneCountInString(cmd.ID) <= maxCallbackData {
 		q, _ := json.Marshal(cmd.ID)
-		obj["biz_opaque_callback_data"] = q
+		add = append(add, field{"biz_opaque_callback_data", q})
 	}
 	if utf8.RuneCountInString(cb) > maxCallbackData {
 		return cmd, invalid("biz_opaque_callback_data", "at most %d characters", maxCallbackData)
 	}
-	cmd.Body, err = json.Marshal(obj)
+	cmd.Body, err = withFields(m.Value, obj, add)
 	return cmd, err
+}
+
+type field struct {
+	key   string
+	value json.RawMessage
+}
+
+// withFields returns the command's body with add set. Fields that are absent
+// are spliced in front of the original bytes, which stay as they are (key
+// order, number spelling, escapes); a field present as null or "" is
+// replaced by re-encoding the object.
+func withFields(orig []byte, obj map[string]json.RawMessage, add []field) ([]byte, error) {
+	if len(add) == 0 {
+		return bytes.TrimSpace(orig), nil
+	}
+	for _, f := range add {
+		if _, present := obj[f.key]; present {
+			for _, f := range add {
+				obj[f.key] = f.value
+			}
+			return json.Marshal(obj)
+		}
+	}
+	trimmed := bytes.TrimSpace(orig) // a JSON object: starts with '{'
+	out := make([]byte, 0, len(trimmed)+64)
+	out = append(out, '{')
+	for _, f := range add {
+		k, _ := json.Marshal(f.key)
+		out = append(out, k...)
+		out = append(out, ':')
+		out = append(out, f.value...)
+		out = append(out, ',')
+	}
+	rest := bytes.TrimSpace(trimmed[1:])
+	if len(rest) > 0 && rest[0] == '}' {
+		out = out[:len(out)-1] // empty object: no comma
+	}
+	return append(out, rest...), nil
 }
 
 func optString(obj map[string]json.RawMessage, key string) (string, error) {

@@ -44,7 +44,12 @@ func TestWhyKgoProducesResults(t *testing.T) {
 				if delayed.CompareAndSwap(false, true) {
 					// The first produce is stored only after the client
 					// gave up waiting for its answer.
-					c.SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
+					// Deterministic: it waits until the client retried.
+					c.SleepControl(func() {
+						for i := 0; i < 200 && produces.Load() < 2; i++ {
+							time.Sleep(50 * time.Millisecond)
+						}
+					})
 				}
 				return nil, nil, false
 			})
@@ -70,7 +75,7 @@ func TestWhyKgoProducesResults(t *testing.T) {
 					t.Fatalf("kgo produce: %v", err)
 				}
 			}
-			time.Sleep(2 * time.Second) // let the delayed request land
+			time.Sleep(500 * time.Millisecond) // let the delayed request land
 			if n := produces.Load(); n < 2 {
 				t.Fatalf("%s sent %d produce requests; the test needs a retry", tc.client, n)
 			}

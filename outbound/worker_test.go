@@ -90,7 +90,7 @@ func (f *fixture) startWith(t *testing.T, edit func(*outbound.Config)) (stop fun
 	cfg := outbound.Config{
 		Brokers: f.brokers, GroupID: f.group,
 		CommandTopic: f.commands, ResultTopic: f.results, DeadLetterTopic: f.dlq, LedgerTopic: f.ledger,
-		Sender: client, ResultEncoder: f.encoder, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Sender: client, ResultEncoder: f.encoder, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		MaxAttempts: 3, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 		ShutdownGrace: 5 * time.Second, PairBackoff: 50 * time.Millisecond, Rate: -1,
 	}
