@@ -3,10 +3,10 @@
 # on 127.0.0.1 from jars fetched from Maven Central (deploy/kafka/pom.xml).
 # No Docker, no Kafka tarball: only java (17+) and mvn are needed.
 #
-#   deploy/local-kafka.sh up       start (or reuse) the broker; prints KAFKA_BROKERS=127.0.0.1:PORT
+#   deploy/local-kafka.sh up       start (or reuse) the broker; prints export KAFKA_BROKERS=127.0.0.1:PORT
 #   deploy/local-kafka.sh down     stop it and remove its state dir (idempotent)
 #   deploy/local-kafka.sh status   tell whether it runs (exit 0) or not (exit 1)
-#   deploy/local-kafka.sh env      print KAFKA_BROKERS=... of the running broker
+#   deploy/local-kafka.sh env      print export KAFKA_BROKERS=... of the running broker
 #   deploy/local-kafka.sh fetch    only fill the jar cache
 #
 # Typical use:  eval "$(deploy/local-kafka.sh up)"; ...; deploy/local-kafka.sh down
@@ -301,7 +301,7 @@ cmd_up() {
   local pid addr
   if pid="$(running_pid)" && addr="$(broker_addr)"; then
     log "already running (pid $pid) at $addr"
-    printf 'KAFKA_BROKERS=%s\n' "$addr"
+    printf 'export KAFKA_BROKERS=%s\n' "$addr"
     return 0
   fi
 
@@ -366,7 +366,7 @@ cmd_up() {
       addr="127.0.0.1:$port"
       printf '%s\n' "$addr" >"$ADDR_FILE"
       log "ready after ~$((i / 5))s (pid $pid)"
-      printf 'KAFKA_BROKERS=%s\n' "$addr"
+      printf 'export KAFKA_BROKERS=%s\n' "$addr"
       return 0
     fi
     sleep 0.2
@@ -402,7 +402,7 @@ cmd_status() {
 cmd_env() {
   local addr
   if running_pid >/dev/null && addr="$(broker_addr)"; then
-    printf 'KAFKA_BROKERS=%s\n' "$addr"
+    printf 'export KAFKA_BROKERS=%s\n' "$addr"
     return 0
   fi
   die "no broker running (start one with: $(basename "$0") up)"
