@@ -214,6 +214,7 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int) {
 	// Results arrive; read them all (bounded).
 	recs := kafkatest.ReadUpTo(b, brokers, resTopic, commands, 10*time.Minute)
 	hwm := peakRSS(cmd.Process.Pid)
+	cpu := cpuSeconds(cmd.Process.Pid)
 	b.StopTimer()
 	if len(recs) < commands {
 		b.Fatalf("%d results within the time limit, want %d\n%s", len(recs), commands, out.String())
@@ -247,8 +248,9 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int) {
 	b.ReportMetric(float64(violations), "order-violations")
 	b.ReportMetric(float64(dups), "duplicates")
 	b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
-	b.Logf("latency %s, in flight %d: %d accepted in %.2fs = %.0f sends/s; %d order violations, %d duplicates; bridge peak RSS %.1f MB",
-		latency, inFlight, accepted, span, rate, violations, dups, float64(hwm)/1024)
+	b.ReportMetric(cpu/commands*1e6, "bridge-CPU-µs/send")
+	b.Logf("latency %s, in flight %d: %d accepted in %.2fs = %.0f sends/s; %d order violations, %d duplicates; bridge peak RSS %.1f MB, bridge CPU %.1fs (%.0f µs per send, start-up included)",
+		latency, inFlight, accepted, span, rate, violations, dups, float64(hwm)/1024, cpu, cpu/commands*1e6)
 	if violations > 0 || dups > 0 || accepted != commands {
 		b.Errorf("order violations %d, duplicates %d, accepted %d of %d", violations, dups, accepted, commands)
 	}
@@ -268,4 +270,22 @@ func peakRSS(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuSeconds is the user+system CPU time pid has used.
+func cpuSeconds(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which is in parentheses).
+	rest := string(raw[strings.LastIndexByte(string(raw), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime float64
+	fmt.Sscanf(f[11], "%f", &utime)
+	fmt.Sscanf(f[12], "%f", &stime)
+	return (utime + stime) / 100 // USER_HZ
 }
