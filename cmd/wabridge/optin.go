@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wabridge/wabridge/internal/kafkaio"
+	"github.com/wabridge/wabridge/window"
+)
+
+// OptinCmd reads and writes the opt-in registry (package window).
+type OptinCmd struct {
+	Add    OptinAddCmd    `cmd:"" help:"Record that users opted in, to everything or to one template category."`
+	Remove OptinRemoveCmd `cmd:"" help:"Record that users opted out, of everything or of one template category."`
+	List   OptinListCmd   `cmd:"" help:"Print the registry: the current consent of each user, as JSON lines."`
+}
+
+// Help is shown by --help.
+func (OptinCmd) Help() string {
+	return `The registry is a compacted topic keyed by "<phone_number_id>|<user>": consent is per business number. Every wabridge instance follows it; with --optin-mode enforce, templates to users without an opt-in are rejected (no_opt_in), and marketing templates to users who opted out are rejected in every mode (opted_out).
+
+Examples:
+
+    wabridge optin add --number 100000000000001 15550001111 15550002222 --source web-form
+    wabridge optin remove --number 100000000000001 15550001111 --category marketing
+    wabridge optin list --number 100000000000001`
+}
+
+// OptinTarget is where the registry lives.
+type OptinTarget struct {
+	Brokers string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	Topic   string `env:"WABRIDGE_TOPIC_OPTIN" default:"wabridge.optin" help:"Opt-in topic."`
+}
+
+// optinChange is what add and remove share.
+type optinChange struct {
+	OptinTarget `embed:""`
+	Number      string   `required:"" placeholder:"PHONE_NUMBER_ID" help:"Business number (its phone_number_id) the consent is given to."`
+	Users       []string `arg:"" name:"user" help:"Users: phone numbers (their wa_id, e.g. 15550001111) or business-scoped user ids."`
+	Category    string   `placeholder:"CATEGORY" help:"Only this template category (marketing, utility, authentication); the rest of the user's consent stays. Default: everything."`
+	Source      string   `default:"cli" help:"Where the decision came from; stored with it."`
+	At          string   `placeholder:"TIME" help:"When the user decided, RFC 3339 (default: now)."`
+}
+
+// OptinAddCmd records opt-ins.
+type OptinAddCmd struct{ optinChange }
+
+// OptinRemoveCmd records opt-outs.
+type OptinRemoveCmd struct{ optinChange }
+
+// Run writes the opt-ins and prints the new state of each user.
+func (c *OptinAddCmd) Run(ctx context.Context, g *Globals) error {
+	return c.run(ctx, g, window.OptInAll, window.ResumeCategory)
+}
+
+// Run writes the opt-outs and prints the new state of each user.
+func (c *OptinRemoveCmd) Run(ctx context.Context, g *Globals) error {
+	return c.run(ctx, g, window.OptOutAll, window.StopCategory)
+}
+
+func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Action) error {
+	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	if err != nil {
+		return err
+	}
+	if strings.Contains(c.Number, "|") || strings.TrimSpace(c.Number) == "" {
+		return fmt.Errorf("--number %q: want the business number's phone_number_id", c.Number)
+	}
+	ch := window.Change{Action: all, Source: c.Source}
+	if c.Category != "" {
+		ch.Action, ch.Category = one, window.Family(c.Category)
+	}
+	if c.At != "" {
+		if ch.At, err = time.Parse(time.RFC3339, c.At); err != nil {
+			return fmt.Errorf("--at %q: want RFC 3339, e.g. 2026-03-01T09:00:00Z", c.At)
+		}
+	} else {
+		ch.At = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	keys := map[string]bool{}
+	for _, u := range c.Users {
+		if u = strings.TrimSpace(u); u == "" || strings.Contains(u, "|") {
+			return fmt.Errorf("user %q: want a phone number or a business-scoped user id", u)
+		}
+		keys[window.Key(c.Number, u)] = true
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	// A category change keeps the rest of each user's consent: read it.
+	current := map[string]window.Consent{}
+	if c.Category != "" {
+		if err := readRegistry(ctx, brokers, c.Topic, func(key string, cons window.Consent) {
+			if keys[key] {
+				current[key] = cons
+			}
+		}, io.Discard); err != nil {
+			return err
+		}
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.DefaultProduceTopic(c.Topic),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2, as wabridge and Java producers
+		kgo.WithLogger(kafkaio.KgoLogger(g.Logger)),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	var lines []optinLine
+	for _, key := range sortedKeys(keys) {
+		next := current[key].Apply(ch)
+		recs = append(recs, &kgo.Record{Key: []byte(key), Value: next.Value().Encode()})
+		lines = append(lines, newOptinLine(key, next))
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("writing to %s at %v: %w", c.Topic, brokers, err)
+	}
+	for _, l := range lines {
+		if err := l.print(g.Stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OptinListCmd prints the registry.
+type OptinListCmd struct {
+	OptinTarget `embed:""`
+	Number      string `placeholder:"PHONE_NUMBER_ID" help:"Only this business number."`
+	User        string `placeholder:"USER" help:"Only this user (phone number or business-scoped user id)."`
+}
+
+// Run reads the topic to its end and prints the newest state of each key,
+// sorted by key.
+func (c *OptinListCmd) Run(ctx context.Context, g *Globals) error {
+	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	if err != nil {
+		return err
+	}
+	user := ""
+	if c.User != "" {
+		user = window.NormalizeUser(c.User)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	state := map[string]window.Consent{}
+	err = readRegistry(ctx, brokers, c.Topic, func(key string, cons window.Consent) {
+		n, u, _ := window.SplitKey([]byte(key))
+		if (c.Number == "" || n == c.Number) && (user == "" || u == user) {
+			state[key] = cons
+		}
+	}, g.Stderr)
+	if err != nil {
+		return err
+	}
+	for _, key := range sortedKeys(state) {
+		if err := newOptinLine(key, state[key]).print(g.Stdout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readRegistry calls fn with the newest consent of every key of topic
+// (tombstoned keys are left out); invalid records are reported to warn.
+func readRegistry(ctx context.Context, brokers []string, topic string, fn func(key string, c window.Consent), warn io.Writer) error {
+	newest := map[string]*kgo.Record{}
+	err := window.ReadTopic(ctx, brokers, topic, func(r *kgo.Record) error {
+		newest[string(r.Key)] = r
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the opt-in registry %s at %v: %w", topic, brokers, err)
+	}
+	for key, r := range newest {
+		if r.Value == nil {
+			continue
+		}
+		if _, _, ok := window.SplitKey(r.Key); !ok {
+			fmt.Fprintf(warn, "skipping %s/%d@%d: key %q is not <phone_number_id>|<user>\n", r.Topic, r.Partition, r.Offset, r.Key)
+			continue
+		}
+		v, err := window.DecodeConsent(r.Value)
+		if err != nil {
+			fmt.Fprintf(warn, "skipping %s/%d@%d: %v\n", r.Topic, r.Partition, r.Offset, err)
+			continue
+		}
+		fn(key, v.Consent(r.Timestamp))
+	}
+	return nil
+}
+
+// optinLine is one line of list (and of add and remove).
+type optinLine struct {
+	Number     string          `json:"number"`
+	User       string          `json:"user"`
+	OptedIn    *bool           `json:"opted_in"`
+	Categories map[string]bool `json:"categories,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	At         string          `json:"at,omitempty"`
+}
+
+func newOptinLine(key string, c window.Consent) optinLine {
+	n, u, _ := window.SplitKey([]byte(key))
+	v := c.Value()
+	l := optinLine{Number: n, User: u, OptedIn: v.OptedIn, Categories: v.Categories, Source: c.Source}
+	if !c.At.IsZero() {
+		l.At = c.At.UTC().Format(time.RFC3339Nano)
+	}
+	return l
+}
+
+func (l optinLine) print(w io.Writer) error {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	if err != nil {
+		return errors.New("writing output: " + err.Error())
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
