@@ -35,6 +35,7 @@ import (
 	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/metrics"
 	"github.com/wabridge/wabridge/schemas"
+	"github.com/wabridge/wabridge/window"
 )
 
 // Sender calls the messages endpoint. *d360.Client is one.
@@ -45,6 +46,15 @@ type Sender interface {
 // Encoder encodes a native Avro record.
 type Encoder interface {
 	Encode(native map[string]any) ([]byte, error)
+}
+
+// Window enforces the customer service window and opt-in before a send;
+// *window.Store is one.
+type Window interface {
+	Check(ctx context.Context, m window.Message) (window.Decision, error)
+	// Closed records that the API refused a free-form message as outside
+	// the window (131047).
+	Closed(ctx context.Context, number, user string, at time.Time) error
 }
 
 // Config configures a Worker.
@@ -64,12 +74,19 @@ type Config struct {
 	// to its API client, when one deployment serves several numbers.
 	Senders       map[string]Sender
 	ResultEncoder Encoder
+	// Window, when set, is asked before every message (not status bodies)
+	// whether it may go out; nil sends without the check.
+	Window Window
+	// PhoneNumberID is the business number (phone_number_id) of the default
+	// API key, for the window check; a command's business-number header is
+	// a phone_number_id itself.
+	PhoneNumberID string
 
 	// MaxInFlight bounds commands read but not finished. Default: 256.
 	MaxInFlight int
-	// Window bounds how far a partition's newest admitted command may be
+	// MaxAhead bounds how far a partition's newest admitted command may be
 	// ahead of its oldest unfinished one. Default: 4 × MaxInFlight.
-	Window int
+	MaxAhead int
 	// Rate is the messages per second per business number (token bucket).
 	// Default: 80 (WhatsApp's default throughput); at most 1000; negative
 	// lifts the limit (benchmarks).
@@ -149,8 +166,8 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
-	if cfg.Window <= 0 {
-		cfg.Window = 4 * cfg.MaxInFlight
+	if cfg.MaxAhead <= 0 {
+		cfg.MaxAhead = 4 * cfg.MaxInFlight
 	}
 	if cfg.Rate == 0 {
 		cfg.Rate = 80
@@ -326,7 +343,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 	}
 	// Keep the partition's window: wait while the oldest unfinished record
 	// is too far behind.
-	for w.track.behind(r.Partition, r.Offset) >= int64(w.cfg.Window) {
+	for w.track.behind(r.Partition, r.Offset) >= int64(w.cfg.MaxAhead) {
 		select {
 		case <-ctx.Done():
 			<-w.slots
@@ -448,6 +465,13 @@ func (w *Worker) run(j job) {
 	case j.unknown && !w.cfg.ResendUnknown:
 		out = outcome{status: "failed", reason: "unknown_outcome", details: "an earlier send was interrupted between the API call and the ledger write; not sent again (set resend-unknown to send it again)"}
 	default:
+		if reject, err := w.checkWindow(ctx, j); err != nil {
+			w.abandon(j) // ctx ended while waiting: read again later
+			return
+		} else if reject != nil {
+			out = *reject
+			break
+		}
 		// Record the intent, so a crash during the call is detectable.
 		intent := ledgerEntry{State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
 		if err := w.produce(ctx, intent.record(w.cfg.LedgerTopic)); err != nil {
@@ -575,6 +599,11 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 			w.m.APIAlerts.WithLabelValues(strconv.Itoa(apiErr.Code)).Inc()
 		}
 		class := d360.Classify(err)
+		if apiErr != nil && apiErr.Code == 131047 && w.cfg.Window != nil {
+			if err := w.cfg.Window.Closed(ctx, w.phoneNumberID(j), UserKey(j.cmd.To), time.Now()); err != nil {
+				w.log.Warn("recording the closed window", "command_id", j.cmd.ID, "err", err)
+			}
+		}
 		if class == d360.Permanent {
 			return outcome{status: "failed", reason: "api_error", apiErr: apiErr, details: err.Error(), attempts: attempt}, nil
 		}
@@ -681,7 +710,7 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		if !ok || c < 0 {
 			c = 0
 		}
-		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, w.cfg.LedgerTopic, p, c, int64(w.cfg.Window), w.log)
+		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, w.cfg.LedgerTopic, p, c, int64(w.cfg.MaxAhead), w.log)
 		if err != nil {
 			// Without the ledger, redelivered commands could go out twice:
 			// do not process this partition; leave the group so another
@@ -887,4 +916,39 @@ func header(r *kgo.Record, key string) string {
 		}
 	}
 	return ""
+}
+
+// phoneNumberID is the business number of j: its business-number header,
+// else the default key's.
+func (w *Worker) phoneNumberID(j job) string {
+	if j.number != "" {
+		return j.number
+	}
+	return w.cfg.PhoneNumberID
+}
+
+// checkWindow asks the window and opt-in rules about j; a non-nil outcome
+// rejects it. The error is ctx's.
+func (w *Worker) checkWindow(ctx context.Context, j job) (*outcome, error) {
+	if w.cfg.Window == nil || j.cmd.Type == "status" {
+		return nil, nil
+	}
+	wait, err := window.ParseWait(header(j.rec, window.HeaderWindowWait))
+	if err != nil {
+		return &outcome{status: "rejected", reason: "invalid_command", details: "header " + window.HeaderWindowWait + ": " + err.Error()}, nil
+	}
+	d, err := w.cfg.Window.Check(ctx, window.Message{
+		Number: w.phoneNumberID(j), User: UserKey(j.cmd.To),
+		Template: j.cmd.Type == "template", Category: header(j.rec, window.HeaderTemplateCategory), Wait: wait,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !d.Allow {
+		return &outcome{status: "rejected", reason: d.Reason, details: d.Details}, nil
+	}
+	if d.Warned() {
+		w.log.Warn("sending although the rules say no (mode warn)", "command_id", j.cmd.ID, "reason", d.Reason, "details", d.Details)
+	}
+	return nil, nil
 }
