@@ -25,6 +25,9 @@ type DevCmd struct {
 // standInKey is the API key the stand-in expects in dev.
 const standInKey = "dev-api-key"
 
+// standInPhoneNumberID is the business number the stand-in reports.
+const standInPhoneNumberID = "100000000000001"
+
 // Run starts the embedded parts that are not configured, then the bridge.
 func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 	cfg, err := c.config()
@@ -33,6 +36,11 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	log := g.Logger
 	cfg.Logger = log
+	if cfg.Window.WindowMode == "" {
+		// A newcomer's first message goes to a user who never wrote: warn,
+		// do not reject (WABRIDGE_WINDOW_MODE=enforce to try the rule).
+		cfg.Window.WindowMode = "warn"
+	}
 	if c.HTTPAddr == ":8080" {
 		cfg.HTTPAddr = "127.0.0.1:8080"
 	}
@@ -81,6 +89,9 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 		defer s.Close()
 		defer h.Close()
 		cfg.APIKey = standInKey
+		if cfg.Window.PhoneNumberID == "" {
+			cfg.Window.PhoneNumberID = standInPhoneNumberID
+		}
 		cfg.APIBaseURL = h.URL
 		add("  360dialog stand-in: %s (sends sent/delivered/read webhooks to %s)", h.URL, webhookURL)
 	} else {

@@ -199,6 +199,7 @@ func TestRunEndToEnd(t *testing.T) {
 		"WABRIDGE_ADMIN_ADDR=" + admin,
 		"WABRIDGE_TOPIC_COMMANDS=" + commands, "WABRIDGE_TOPIC_RESULTS=" + results,
 		"WABRIDGE_TOPIC_MESSAGES=" + messages, "WABRIDGE_TOPIC_STATUSES=" + statuses, "WABRIDGE_TOPIC_DLQ=" + dlq, "WABRIDGE_TOPIC_LEDGER=" + topic("ledger"),
+		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"), "WABRIDGE_WINDOW_MODE=off",
 		"WABRIDGE_TOPIC_PARTITIONS=3",
 		"WABRIDGE_GROUP_ID=" + topic("group"),
 	}, "run")

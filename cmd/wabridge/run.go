@@ -42,6 +42,16 @@ type BridgeFlags struct {
 	AutoRegister     bool   `env:"WABRIDGE_AUTO_REGISTER" default:"true" negatable:"" help:"Register the Avro schemas at start; with --no-auto-register they must be registered already."`
 	GroupID          string `env:"WABRIDGE_GROUP_ID" default:"wabridge-outbound" help:"Consumer group of the outbound half."`
 
+	TopicWindows   string        `env:"WABRIDGE_TOPIC_WINDOWS" default:"wabridge.windows" help:"Compacted topic of customer service windows (last inbound message per user)."`
+	TopicOptin     string        `env:"WABRIDGE_TOPIC_OPTIN" default:"wabridge.optin" help:"Compacted topic of the opt-in registry."`
+	WindowMode     string        `env:"WABRIDGE_WINDOW_MODE" enum:",enforce,warn,off" default:"" help:"Customer service window: enforce (reject free-form messages outside it), warn, off. Default: enforce for run, warn for dev."`
+	OptinMode      string        `env:"WABRIDGE_OPTIN_MODE" enum:"enforce,warn,off" default:"off" help:"Opt-in registry: enforce (reject templates to users without opt-in), warn, off. Marketing templates to opted-out users are rejected in every mode."`
+	WindowGrace    time.Duration `env:"WABRIDGE_WINDOW_GRACE" default:"60s" help:"A window counts as closed this long before WhatsApp closes it (clock skew)."`
+	WindowMaxWait  time.Duration `env:"WABRIDGE_WINDOW_MAX_WAIT" default:"30s" help:"Longest a command's window-wait header may wait for the window to open."`
+	OptoutKeywords string        `env:"WABRIDGE_OPTOUT_KEYWORDS" placeholder:"LANG=WORD,...;..." help:"Whole-message keywords that opt a user out, e.g. en=STOP,UNSUBSCRIBE;de=STOPP (default: built-in list)."`
+	OptinKeywords  string        `env:"WABRIDGE_OPTIN_KEYWORDS" placeholder:"LANG=WORD,...;..." help:"Whole-message keywords that opt a user back in (default: START, UNSTOP, ALTA)."`
+	PhoneNumberID  string        `env:"WABRIDGE_PHONE_NUMBER_ID" help:"phone_number_id of D360_API_KEY's business number (for the window check; a command's business-number header names one itself)."`
+	InstanceID     string        `env:"WABRIDGE_INSTANCE_ID" help:"Unique name of this instance (e.g. the pod name), used to share window clean-up."`
 	MaxAttempts    int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
 	MaxAge         time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
 	MaxInFlight    int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"Commands in flight at once (different recipients run in parallel; one recipient's in order)."`
@@ -67,7 +77,12 @@ func (f *BridgeFlags) config() (app.Config, error) {
 			Statuses: f.TopicStatuses, DeadLetter: f.TopicDeadLetter, Ledger: f.TopicLedger,
 			Partitions: f.TopicPartitions, ReplicationFactor: f.TopicReplication, Create: f.CreateTopics,
 		},
-		GroupID:     f.GroupID,
+		GroupID: f.GroupID,
+		Window: app.WindowConfig{
+			WindowTopic: f.TopicWindows, OptinTopic: f.TopicOptin, WindowMode: f.WindowMode, OptInMode: f.OptinMode,
+			Grace: f.WindowGrace, MaxWait: f.WindowMaxWait, OptOutKeywords: f.OptoutKeywords, OptInKeywords: f.OptinKeywords,
+			PhoneNumberID: f.PhoneNumberID, InstanceID: f.InstanceID,
+		},
 		MaxAttempts: f.MaxAttempts, MaxAge: f.MaxAge, MaxInFlight: f.MaxInFlight, Rate: f.Rate, ResendUnknown: f.ResendUnknown, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
 		ShutdownGrace: f.ShutdownGrace, StartupTimeout: f.StartupTimeout, BatchTimeout: f.BatchTimeout,
 	}
@@ -108,5 +123,8 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
 		return err
 	}
 	cfg.Logger = g.Logger
+	if cfg.Window.WindowMode == "" {
+		cfg.Window.WindowMode = "enforce"
+	}
 	return app.Run(ctx, cfg)
 }

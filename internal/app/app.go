@@ -25,6 +25,7 @@ import (
 	"github.com/wabridge/wabridge/internal/metrics"
 	"github.com/wabridge/wabridge/outbound"
 	"github.com/wabridge/wabridge/schemas"
+	"github.com/wabridge/wabridge/window"
 )
 
 // Topics are the bridge's topic names and how to create them.
@@ -70,6 +71,9 @@ type Config struct {
 	Topics  Topics
 	GroupID string
 
+	// Window configures the customer service window and opt-in rules.
+	Window WindowConfig
+
 	MaxAttempts            int
 	BackoffMin, BackoffMax time.Duration
 	MaxAge                 time.Duration
@@ -85,6 +89,19 @@ type Config struct {
 	// Started, if set, is called once everything listens, with the bound
 	// addresses (useful when HTTPAddr or AdminAddr ask for port 0).
 	Started func(httpAddr, adminAddr string)
+}
+
+// WindowConfig configures the window and opt-in state (package window).
+type WindowConfig struct {
+	WindowTopic, OptinTopic string
+	// Modes: enforce, warn or off.
+	WindowMode, OptInMode string
+	Grace, MaxWait        time.Duration
+	// Keyword lists, "en=STOP,UNSUBSCRIBE;de=STOPP"; empty: the defaults.
+	OptOutKeywords, OptInKeywords string
+	// PhoneNumberID of the default API key's business number.
+	PhoneNumberID string
+	InstanceID    string
 }
 
 func (c *Config) runs(half string) bool { return c.Only == "" || c.Only == half }
@@ -186,6 +203,17 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 
+	store, err := newWindowStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if cfg.Topics.Create {
+		if err := store.EnsureTopics(startCtx); err != nil {
+			return err
+		}
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	var ready atomic.Bool
 
@@ -274,6 +302,10 @@ func Run(ctx context.Context, cfg Config) error {
 			http.Error(w, "kafka not reachable", http.StatusServiceUnavailable)
 			return
 		}
+		if !store.Ready() {
+			http.Error(w, "restoring the window and opt-in state", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	adminMux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
@@ -298,6 +330,7 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return worker.Run(gctx) })
 	}
 	g.Go(func() error { watchKafka(gctx, adm, &ready, log); return nil })
+	g.Go(func() error { return store.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		// Stop taking webhooks; in-flight ones finish publishing.
@@ -361,4 +394,33 @@ func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *
 			}
 		}
 	}
+}
+
+func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {
+	wc := cfg.Window
+	var kw window.Keywords
+	def := window.DefaultKeywords()
+	kw.OptOut, kw.OptIn = def.OptOut, def.OptIn
+	var err error
+	if wc.OptOutKeywords != "" {
+		if kw.OptOut, err = window.ParseKeywordList(wc.OptOutKeywords); err != nil {
+			return nil, fmt.Errorf("opt-out keywords %q: %w", wc.OptOutKeywords, err)
+		}
+	}
+	if wc.OptInKeywords != "" {
+		if kw.OptIn, err = window.ParseKeywordList(wc.OptInKeywords); err != nil {
+			return nil, fmt.Errorf("opt-in keywords %q: %w", wc.OptInKeywords, err)
+		}
+	}
+	matcher, err := window.NewMatcher(kw)
+	if err != nil {
+		return nil, fmt.Errorf("keywords: %w", err)
+	}
+	return window.New(window.Config{
+		Brokers: cfg.Brokers, WindowTopic: wc.WindowTopic, OptinTopic: wc.OptinTopic,
+		Partitions: cfg.Topics.Partitions, ReplicationFactor: cfg.Topics.ReplicationFactor,
+		WindowMode: window.Mode(wc.WindowMode), OptInMode: window.Mode(wc.OptInMode),
+		Grace: wc.Grace, MaxWait: wc.MaxWait, Keywords: matcher, InstanceID: wc.InstanceID,
+		Logger: log.With("component", "window"),
+	})
 }
