@@ -141,8 +141,11 @@ func build(b *testing.B) string {
 	if binary != "" {
 		return binary
 	}
-	dir := b.TempDir()
-	binary = filepath.Join(dir, "wabridge")
+	dir, err := os.MkdirTemp("", "wabridge-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	binary = filepath.Join(dir, "wabridge") // shared by every sub-benchmark; left for the OS to clean
 	cmd := exec.Command("go", "build", "-o", binary, "../../cmd/wabridge")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
