@@ -82,10 +82,15 @@ type Config struct {
 	// a phone_number_id itself.
 	PhoneNumberID string
 
-	// MaxInFlight bounds commands read but not finished. Default: 256.
+	// MaxInFlight bounds the API calls in flight at once. Default: 256.
 	MaxInFlight int
+	// MaxBuffered bounds the commands read but not finished (running, or
+	// queued behind an earlier command for the same recipient). It is larger
+	// than MaxInFlight so that many rounds of a few recipients cannot fill
+	// the pipeline while other recipients wait. Default: 8 × MaxInFlight.
+	MaxBuffered int
 	// MaxAhead bounds how far a partition's newest admitted command may be
-	// ahead of its oldest unfinished one. Default: 4 × MaxInFlight.
+	// ahead of its oldest unfinished one. Default: 4 × MaxBuffered.
 	MaxAhead int
 	// Rate is the messages per second per business number (token bucket).
 	// Default: 80 (WhatsApp's default throughput); at most 1000; negative
@@ -128,7 +133,8 @@ type Worker struct {
 	pacer   *recipientPacer
 	track   *tracker
 
-	slots chan struct{} // MaxInFlight tokens
+	slots   chan struct{} // MaxBuffered tokens: commands admitted
+	calling chan struct{} // MaxInFlight tokens: API calls in flight
 
 	mu       sync.Mutex
 	ledger   map[int32]map[string]ledgerEntry // per owned partition
@@ -166,8 +172,11 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
+	if cfg.MaxBuffered < cfg.MaxInFlight {
+		cfg.MaxBuffered = 8 * cfg.MaxInFlight
+	}
 	if cfg.MaxAhead <= 0 {
-		cfg.MaxAhead = 4 * cfg.MaxInFlight
+		cfg.MaxAhead = 4 * cfg.MaxBuffered
 	}
 	if cfg.Rate == 0 {
 		cfg.Rate = 80
@@ -207,7 +216,8 @@ func New(cfg Config) (*Worker, error) {
 		senders:  map[string]*numberSender{},
 		pacer:    newRecipientPacer(cfg.PairBackoff),
 		track:    newTracker(),
-		slots:    make(chan struct{}, cfg.MaxInFlight),
+		slots:    make(chan struct{}, cfg.MaxBuffered),
+		calling:  make(chan struct{}, cfg.MaxInFlight),
 		ledger:   map[int32]map[string]ledgerEntry{},
 		cancels:  map[int32]context.CancelFunc{},
 		partCtxs: map[int32]context.Context{},
@@ -496,24 +506,37 @@ func (w *Worker) run(j job) {
 		w.log.Error("encoding result; command dead-lettered", "command_id", j.cmd.ID, "err", err)
 		out = outcome{status: "failed", reason: "result_encoding", details: err.Error(), attempts: out.attempts}
 	}
+	// The ledger's "accepted" entry and the result are written together, in
+	// one round trip: if the entry is lost and the process stops before the
+	// commit, the redelivered command is found as "sending" (unknown
+	// outcome); if the result is lost, the command is read again and its
+	// result written from the entry.
+	var recs []*kgo.Record
+	var ledgerRec *kgo.Record
 	if out.status == "accepted" {
-		// Remember the acceptance before anything else, so a redelivery
-		// does not send again.
 		e := ledgerEntry{State: ledgerAccepted, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, Result: result.Value, ResultKey: result.Key, At: time.Now().UTC()}
-		if err := w.produce(ctx, e.record(w.cfg.LedgerTopic)); err != nil {
-			w.m.LedgerUnconfirmed.Inc()
-			w.log.Error("API accepted the command but the ledger write failed; a redelivery would send it again", "command_id", j.cmd.ID, "err", err)
-		}
+		ledgerRec = e.record(w.cfg.LedgerTopic)
+		recs = append(recs, ledgerRec)
 	}
-	recs := []*kgo.Record{}
 	if result != nil {
 		recs = append(recs, result)
 	}
 	if out.status != "accepted" {
 		recs = append(recs, w.deadLetter(j, out))
 	}
-	if err := w.produce(ctx, recs...); err != nil {
-		w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
+	var writeErr error
+	for _, pr := range w.cl.ProduceSync(ctx, recs...) {
+		switch {
+		case pr.Err == nil:
+		case pr.Record == ledgerRec:
+			w.m.LedgerUnconfirmed.Inc()
+			w.log.Error("API accepted the command but the ledger write failed; a redelivery would send it again", "command_id", j.cmd.ID, "err", pr.Err)
+		default:
+			writeErr = pr.Err
+		}
+	}
+	if writeErr != nil {
+		w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", writeErr)
 		w.abandon(j)
 		return
 	}
@@ -581,10 +604,16 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		if waited := time.Since(t0); waited > time.Millisecond {
 			w.m.RateLimitWait.Observe(waited.Seconds())
 		}
+		select {
+		case w.calling <- struct{}{}:
+		case <-ctx.Done():
+			return outcome{attempts: attempt}, ctx.Err()
+		}
 		attempt++
 		t0 = time.Now()
 		resp, err := j.sender.Send(ctx, j.cmd.Body)
 		w.m.APILatency.Observe(time.Since(t0).Seconds())
+		<-w.calling
 		if err == nil {
 			limit.succeeded(time.Now())
 			return outcome{status: "accepted", resp: resp, attempts: attempt}, nil

@@ -54,7 +54,8 @@ type BridgeFlags struct {
 	InstanceID     string        `env:"WABRIDGE_INSTANCE_ID" help:"Unique name of this instance (e.g. the pod name), used to share window clean-up."`
 	MaxAttempts    int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
 	MaxAge         time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
-	MaxInFlight    int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"Commands in flight at once (different recipients run in parallel; one recipient's in order)."`
+	MaxInFlight    int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"API calls in flight at once (different recipients run in parallel; one recipient's in order)."`
+	MaxBuffered    int           `env:"WABRIDGE_MAX_BUFFERED" default:"0" help:"Commands read but not finished, running or queued behind their recipient's earlier command (0: 8 × max-in-flight)."`
 	ResendUnknown  bool          `env:"WABRIDGE_RESEND_UNKNOWN" default:"true" negatable:"" help:"Send again a redelivered command whose earlier send has an unknown outcome (the process died between the API call and the ledger write); --no-resend-unknown fails it with reason unknown_outcome instead."`
 	Rate           float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000; negative: no limit, e.g. for benchmarks)."`
 	BackoffMin     time.Duration `env:"WABRIDGE_BACKOFF_MIN" default:"500ms" help:"Smallest retry backoff."`
@@ -83,7 +84,7 @@ func (f *BridgeFlags) config() (app.Config, error) {
 			Grace: f.WindowGrace, MaxWait: f.WindowMaxWait, OptOutKeywords: f.OptoutKeywords, OptInKeywords: f.OptinKeywords,
 			PhoneNumberID: f.PhoneNumberID, InstanceID: f.InstanceID,
 		},
-		MaxAttempts: f.MaxAttempts, MaxAge: f.MaxAge, MaxInFlight: f.MaxInFlight, Rate: f.Rate, ResendUnknown: f.ResendUnknown, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
+		MaxAttempts: f.MaxAttempts, MaxAge: f.MaxAge, MaxInFlight: f.MaxInFlight, MaxBuffered: f.MaxBuffered, Rate: f.Rate, ResendUnknown: f.ResendUnknown, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
 		ShutdownGrace: f.ShutdownGrace, StartupTimeout: f.StartupTimeout, BatchTimeout: f.BatchTimeout,
 	}
 	if len(f.APIKeys) > 0 {
@@ -97,6 +98,9 @@ func (f *BridgeFlags) config() (app.Config, error) {
 	}
 	if f.Rate == 0 || f.Rate > 1000 {
 		return cfg, fmt.Errorf("--rate %g: want more than 0 and at most 1000 messages per second (negative: no limit)", f.Rate)
+	}
+	if f.MaxBuffered < 0 {
+		return cfg, fmt.Errorf("--max-buffered %d: want 0 (8 × max-in-flight) or more", f.MaxBuffered)
 	}
 	if f.MaxInFlight < 1 {
 		return cfg, fmt.Errorf("--max-in-flight %d: want at least 1", f.MaxInFlight)

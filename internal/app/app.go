@@ -78,6 +78,7 @@ type Config struct {
 	BackoffMin, BackoffMax time.Duration
 	MaxAge                 time.Duration
 	MaxInFlight            int
+	MaxBuffered            int
 	Rate                   float64
 	ResendUnknown          bool
 	ShutdownGrace          time.Duration
@@ -279,7 +280,7 @@ func Run(ctx context.Context, cfg Config) error {
 			CommandTopic: cfg.Topics.Commands, ResultTopic: cfg.Topics.Results, DeadLetterTopic: cfg.Topics.DeadLetter,
 			LedgerTopic: cfg.Topics.Ledger,
 			Sender:      def, Senders: senders, ResultEncoder: resEnc,
-			MaxInFlight: cfg.MaxInFlight, Rate: cfg.Rate, MaxAge: cfg.MaxAge, ResendUnknown: cfg.ResendUnknown,
+			MaxInFlight: cfg.MaxInFlight, MaxBuffered: cfg.MaxBuffered, Rate: cfg.Rate, MaxAge: cfg.MaxAge, ResendUnknown: cfg.ResendUnknown,
 			MaxAttempts: cfg.MaxAttempts, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
 			ShutdownGrace: cfg.ShutdownGrace, Logger: log.With("component", "outbound"), Metrics: m,
 		})

@@ -78,7 +78,7 @@ func New() *Metrics {
 		Name: "wabridge_api_alert_errors_total", Help: "API errors that mean the deployment is broken (key, account, payment), by code.",
 	}, []string{"code"})
 	m.InFlight = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "wabridge_sends_in_flight", Help: "Commands being sent now.",
+		Name: "wabridge_sends_in_flight", Help: "Commands read and not finished: being sent, or queued behind an earlier command for the same recipient.",
 	})
 	m.CommandsRead = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_commands_read_total", Help: "Commands read from the command topic.",
