@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -27,11 +30,17 @@ type CLI struct {
 	LogLevel  string `env:"WABRIDGE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat string `env:"WABRIDGE_LOG_FORMAT" default:"auto" enum:"auto,json,text" help:"Log format: json, text, or auto (text for dev, json otherwise)."`
 
-	Run     RunCmd     `cmd:"" help:"Run the bridge against real Kafka, schema registry and 360dialog."`
-	Dev     DevCmd     `cmd:"" help:"Run the bridge on an embedded default: in-process Kafka, schema registry and a 360dialog stand-in (real ones where configured)."`
-	Send    SendCmd    `cmd:"" help:"Produce one send command to the command topic and print its id."`
-	Tail    TailCmd    `cmd:"" help:"Print records of topics as JSON lines, decoding Avro through the schema registry."`
-	Version VersionCmd `cmd:"" help:"Print the version."`
+	Run         RunCmd         `cmd:"" help:"Run the bridge against real Kafka, schema registry and 360dialog."`
+	Dev         DevCmd         `cmd:"" help:"Run the bridge on an embedded default: in-process Kafka, schema registry and a 360dialog stand-in (real ones where configured)."`
+	Send        SendCmd        `cmd:"" help:"Produce one send command (text, template or a JSON body) to the command topic; --wait prints its outcome."`
+	Bulk        BulkCmd        `cmd:"" help:"Send a template campaign to a CSV or JSONL contact list: validate every row, then produce one command per row, safe to re-run."`
+	Templates   TemplatesCmd   `cmd:"" help:"List, show, create and delete message templates (360dialog templates API)."`
+	Media       MediaCmd       `cmd:"" help:"Upload media for templates and messages; print the media id."`
+	Tail        TailCmd        `cmd:"" help:"Print records of topics as JSON lines, decoding Avro through the schema registry; filter by user, kind, time or offset."`
+	Topics      TopicsCmd      `cmd:"" help:"Describe (or --create) the bridge's topics and show the outbound consumer group's lag."`
+	Optin       OptinCmd       `cmd:"" help:"Read and write the opt-in registry."`
+	Healthcheck HealthcheckCmd `cmd:"" help:"Exit 0 when the running wabridge answers /readyz (for container health checks without a shell)."`
+	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }
 
 // Globals are passed to every command's Run.
@@ -45,12 +54,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var cli CLI
-	kctx := kong.Parse(&cli,
+	parser, err := kong.New(&cli,
 		kong.BindTo(ctx, (*context.Context)(nil)),
 		kong.Name("wabridge"),
 		kong.Description("Kafka <-> WhatsApp Business Platform (360dialog) bridge. Every flag can also be set by the environment variable shown beside it."),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wabridge:", err)
+		os.Exit(2)
+	}
+	kctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		// Usage errors (unknown flag, bad value) exit 2, like the tools'.
+		parser.Errorf("%s", err)
+		os.Exit(2)
+	}
 	format := cli.LogFormat
 	if format == "auto" {
 		format = "json"
@@ -62,7 +81,7 @@ func main() {
 	if format == "json" {
 		logger = newLogger(os.Stdout, cli.LogLevel, format)
 	}
-	err := kctx.Run(&Globals{Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
+	err = kctx.Run(&Globals{Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	kctx.FatalIfErrorf(err)
 }
@@ -100,5 +119,33 @@ func (VersionCmd) Run(g *Globals) error {
 		c = "unknown"
 	}
 	fmt.Fprintf(g.Stdout, "wabridge %s (commit %s)\n", v, c)
+	return nil
+}
+
+// HealthcheckCmd asks a running wabridge whether it is ready.
+type HealthcheckCmd struct {
+	AdminAddr string        `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Admin address of the running wabridge."`
+	Timeout   time.Duration `default:"3s" help:"How long to wait for the answer."`
+}
+
+// Run exits non-zero unless /readyz answers 200.
+func (c *HealthcheckCmd) Run(ctx context.Context, g *Globals) error {
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	url := "http://" + localAddr(c.AdminAddr) + "/readyz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("admin address %q: %w", c.AdminAddr, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s answered %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintln(g.Stdout, strings.TrimSpace(string(body)))
 	return nil
 }

@@ -1,0 +1,576 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wabridge/wabridge/internal/d360/d360test"
+	"github.com/wabridge/wabridge/internal/kafkatest"
+	"github.com/wabridge/wabridge/outbound"
+)
+
+// readAll reads every row of data and renders each as "line:fields|error".
+func readAll(t *testing.T, data, format string) ([]string, error) {
+	t.Helper()
+	rr, err := newRowReader(strings.NewReader(data), format, ',')
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	if rr.header != nil {
+		out = append(out, "header:"+strings.Join(rr.header, ","))
+	}
+	for {
+		r, err := rr.next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		s := fmt.Sprintf("%d:%s%s", r.line, strings.Join(r.fields, ","), r.raw)
+		if r.err != nil {
+			s += "|" + r.err.Error()
+		}
+		out = append(out, s)
+	}
+}
+
+func TestRowReader(t *testing.T) {
+	tests := []struct {
+		name, format, data string
+		want               []string
+		err                string
+	}{
+		{name: "plain", format: "csv", data: "phone,name\n15550001111,Jane\n", want: []string{"header:phone,name", "2:15550001111,Jane"}},
+		{name: "byte-order mark and CRLF", format: "csv", data: "\xEF\xBB\xBFphone,name\r\n15550001111,Jane\r\n", want: []string{"header:phone,name", "2:15550001111,Jane"}},
+		{name: "quoted comma, quote and newline", format: "csv", data: "phone,name\n15550001111,\"Smith, \"\"J\"\"\nJane\"\n15550002222,Bob\n",
+			want: []string{"header:phone,name", "2:15550001111,Smith, \"J\"\nJane", "4:15550002222,Bob"}},
+		{name: "empty and blank lines", format: "csv", data: "\n\nphone,name\n\n15550001111,Jane\n,\n  ,  \n15550002222,Bob", want: []string{"header:phone,name", "5:15550001111,Jane", "8:15550002222,Bob"}},
+		{name: "header names trimmed", format: "csv", data: " phone , name \n1,2\n", want: []string{"header:phone,name", "2:1,2"}},
+		{name: "too few and too many fields", format: "csv", data: "phone,name\n15550001111\n1,2,3\n4,5\n",
+			want: []string{"header:phone,name", "2:15550001111|1 fields, the header has 2 (a comma inside a value needs quotes: \"Smith, Jane\")",
+				"3:1,2,3|3 fields, the header has 2 (a comma inside a value needs quotes: \"Smith, Jane\")", "4:4,5"}},
+		{name: "bare quote is one bad row", format: "csv", data: "phone,name\n1,Ja\"ne\n2,Bob\n",
+			want: []string{"header:phone,name", "2:1|a \" inside an unquoted value (at character 5): quote the whole value and double the quote, e.g. \"say \"\"hi\"\"\"", "3:2,Bob"}},
+		{name: "unclosed quote", format: "csv", data: "phone,name\n1,\"Jane\n2,Bob\n",
+			want: []string{"header:phone,name", "2:1|a quoted value is not closed, or a \" is followed by text (at character 7); the quote opened on line 2"}},
+		{name: "semicolons are one field", format: "csv", data: "phone;name\n1;2\n", want: []string{"header:phone;name", "2:1;2"}},
+		{name: "empty file", format: "csv", data: "", err: "the file is empty"},
+		{name: "only blank lines", format: "csv", data: "\n \n", err: "the file is empty"},
+		{name: "UTF-16", format: "csv", data: "\xFF\xFEp\x00", err: "UTF-16"},
+		{name: "header not UTF-8", format: "csv", data: "ph\xF6ne\n1\n", err: "not valid UTF-8"},
+		{name: "jsonl", format: "jsonl", data: "\xEF\xBB\xBF{\"phone\":\"1\"}\n\n  \n{\"phone\":2}\r\n", want: []string{"1:{\"phone\":\"1\"}", "4:{\"phone\":2}"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readAll(t, tt.data, tt.format)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestJSONLLineTooLong(t *testing.T) {
+	data := `{"phone":"1"}` + "\n" + `{"x":"` + strings.Repeat("a", maxLine) + `"}` + "\n"
+	_, err := readAll(t, data, "jsonl")
+	if err == nil || !strings.Contains(err.Error(), "line 2 is longer than") {
+		t.Fatalf("error = %v, want line 2 too long", err)
+	}
+}
+
+// testPlan is the plan of order_update with a header, two body parameters
+// (one from a column, one set) and a url button.
+func testPlan(t testing.TB, format string, columns []string) *plan {
+	t.Helper()
+	p, err := newPlan(planConfig{
+		campaign: "c1", template: "order_update", language: "en_US", format: format, delim: ',', columns: columns,
+		mapping: bulkMapping{
+			Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"},
+			Set:    map[string]string{"body.2": "on its way"},
+		},
+		spec: orderUpdate(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPlanRowErrorsNameTheColumn(t *testing.T) {
+	p := testPlan(t, "csv", []string{"phone", "first_name", "order_id"})
+	tests := []struct {
+		fields []string
+		err    string
+	}{
+		{[]string{"+1 (555) 000-1111", "Jane", "42"}, ""},
+		{[]string{"123", "Jane", "42"}, `column "phone" (recipient): must have 8 to 15 digits`},
+		{[]string{"", "Jane", "42"}, `column "phone" (recipient) is empty`},
+		{[]string{"15550001111", "", "42"}, `column "first_name" (body.1): empty value`},
+		{[]string{"15550001111", strings.Repeat("x", 1025), "42"}, `column "first_name" (body.1): at most 1024 characters`},
+		{[]string{"15550001111", "Jane", strings.Repeat("9", 61)}, `column "order_id" (header): at most 60 characters`},
+		{[]string{"15550001111", "Jane\xff", "42"}, `column "first_name" is not valid UTF-8`},
+		{[]string{"US.13491208655302741918", "Jane", "42"}, ""},
+	}
+	for _, tt := range tests {
+		r := row{line: 2, fields: tt.fields}
+		key, id, body, err := p.build(&r)
+		if tt.err == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tt.fields, err)
+				continue
+			}
+			if id != "bulk:c1:"+key || !bytes.Contains(body, []byte(`"biz_opaque_callback_data":"bulk:c1:`)) {
+				t.Errorf("%q: id %s body %s", tt.fields, id, body)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%q: error %v, want %q", tt.fields, err, tt.err)
+		}
+	}
+}
+
+func TestPlanMappingErrors(t *testing.T) {
+	cols := []string{"phone", "first_name", "order_id"}
+	tests := []struct {
+		name    string
+		mapping bulkMapping
+		cols    []string
+		err     string
+	}{
+		{name: "unknown column", mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "firstname", "button.0": "order_id"}, Set: map[string]string{"body.2": "x"}},
+			err: `unknown column "firstname": the header has phone, first_name, order_id (did you mean "first_name"?)`},
+		{name: "no recipient column", cols: []string{"tel", "first_name", "order_id"}, mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"}, Set: map[string]string{"body.2": "x"}},
+			err: "no recipient column"},
+		{name: "duplicate header", cols: []string{"phone", "order_id", "first_name", "order_id"}, mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"}, Set: map[string]string{"body.2": "x"}},
+			err: `column "order_id" appears twice`},
+		{name: "too few body parameters", mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"}},
+			err: "mapping does not fit template order_update (en_US): body takes 2 parameters, the send gives 1"},
+		{name: "not a slot", mapping: bulkMapping{Params: map[string]string{"first_name": "first_name"}}, err: `"first_name" is not a slot`},
+		{name: "body without position", mapping: bulkMapping{Params: map[string]string{"body": "first_name"}}, err: "say which body parameter"},
+		{name: "bad set value", mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"}, Set: map[string]string{"body.2:currency": "lots"}},
+			err: "--set body.2:currency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cols
+			if tt.cols != nil {
+				c = tt.cols
+			}
+			_, err := newPlan(planConfig{campaign: "c", template: "order_update", language: "en_US", format: "csv", delim: ',', columns: c, mapping: tt.mapping, spec: orderUpdate()})
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("error = %v, want %q", err, tt.err)
+			}
+		})
+	}
+}
+
+func TestRecipientHash(t *testing.T) {
+	seen := map[uint64]string{}
+	for _, k := range []string{"15550001111", "015550001111", "1555000111", "US.13491208655302741918", "US.13491208655302741919", "1", "12345678901234567", "123456789012345678"} {
+		h := recipientHash(k)
+		if other, dup := seen[h]; dup {
+			t.Errorf("%s and %s share a hash", k, other)
+		}
+		seen[h] = k
+	}
+	if recipientHash("15550001111") != recipientHash(outbound.UserKey("+1 555 000 1111")) {
+		t.Errorf("a number written two ways hashes differently")
+	}
+}
+
+func writeFile(t *testing.T, dir, name, data string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func templateDef(t *testing.T, dir string) string {
+	t.Helper()
+	b, _ := json.Marshal(d360test.DefaultTemplates())
+	return writeFile(t, dir, "templates.json", string(b))
+}
+
+func bulkArgs(dir, file string, extra ...string) []string {
+	return append([]string{"bulk", file, "--campaign=c1", "--template=order_update", "--language=en_US",
+		"--param=header=order_id", "--param=body.1=first_name", "--set=body.2=on its way", "--param=button.0=order_id",
+		"--template-def=" + filepath.Join(dir, "templates.json"), "--api-key=", "--progress=never",
+		"--rejects=" + filepath.Join(dir, "rejects.csv"), "--state=" + filepath.Join(dir, "c1.state")}, extra...)
+}
+
+func TestBulkDryRunWritesRejects(t *testing.T) {
+	dir := t.TempDir()
+	templateDef(t, dir)
+	file := writeFile(t, dir, "contacts.csv", "\xEF\xBB\xBFphone,first_name,order_id\n"+
+		"+1 555 000 1111,\"Smith, Jane\",42\n"+
+		"\n"+
+		"123,Bob,43\n"+
+		"15550001111,Again,44\n"+
+		"15550002222,,45\n"+
+		"15550003333,Ann\n"+
+		"15550004444,Zoe,46\n")
+	r := runCLI(t, testCtx(t), bulkArgs(dir, file, "--dry-run", "--max-rejects=-1")...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "dry run: 2 commands would be produced") || !strings.Contains(r.stdout, "Smith, Jane") || !strings.Contains(r.stdout, "bulk:c1:15550001111") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "6 rows, 2 valid, 4 rejected") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	f, _ := os.Open(filepath.Join(dir, "rejects.csv"))
+	recs, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"phone", "first_name", "order_id", "wabridge_line", "wabridge_error"},
+		{"123", "Bob", "43", "4", `column "phone" (recipient): must have 8 to 15 digits (country code and number), got 3`},
+		{"15550001111", "Again", "44", "5", "duplicate recipient 15550001111: line 2 has it already"},
+		{"15550002222", "", "45", "6", `column "first_name" (body.1): empty value`},
+		{"15550003333", "Ann", "", "7", `2 fields, the header has 3 (a comma inside a value needs quotes: "Smith, Jane")`},
+	}
+	if fmt.Sprint(recs) != fmt.Sprint(want) {
+		t.Errorf("rejects:\n%q\nwant\n%q", recs, want)
+	}
+
+	// With the default --max-rejects 0 the same file stops with exit 1.
+	r = runCLI(t, testCtx(t), bulkArgs(dir, file, "--dry-run")...)
+	if r.code != 1 || !strings.Contains(r.err.Error(), "4 rows rejected") {
+		t.Errorf("exit %d err %v, want 1 and 4 rows rejected", r.code, r.err)
+	}
+}
+
+func TestBulkRefusesBadInputUpFront(t *testing.T) {
+	dir := t.TempDir()
+	templateDef(t, dir)
+	ctx := testCtx(t)
+	good := writeFile(t, dir, "good.csv", "phone,first_name,order_id\n15550001111,Jane,42\n")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown template", []string{"bulk", good, "--campaign=c1", "--template=order_updat", "--language=en_US", "--template-def=" + filepath.Join(dir, "templates.json"), "--api-key=", "--dry-run"}, "no template order_updat in en_US"},
+		{"bad campaign", []string{"bulk", good, "--campaign=spring sale", "--template=t", "--language=en", "--api-key="}, "--campaign"},
+		{"empty file", []string{"bulk", writeFile(t, dir, "empty.csv", ""), "--campaign=c1", "--template=t", "--language=en", "--set=body.1=x", "--api-key=", "--dry-run"}, "the file is empty"},
+		{"UTF-16", []string{"bulk", writeFile(t, dir, "u16.csv", "\xFF\xFEp\x00h\x00"), "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--dry-run"}, "UTF-16"},
+		{"mapping file with unknown key", []string{"bulk", good, "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--dry-run",
+			"--mapping=" + writeFile(t, dir, "m.json", `{"to":"phone","param":{"body.1":"first_name"}}`)}, `unknown field "param"`},
+		{"slot mapped twice", []string{"bulk", good, "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--dry-run", "--param=body.1=first_name", "--set=body.1=x"}, "mapped twice"},
+		{"button type unknown without a template", []string{"bulk", good, "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--dry-run", "--param=button.0=order_id"}, "say the button's parameter type"},
+	}
+	for _, tt := range tests {
+		r := runCLI(t, ctx, tt.args...)
+		if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), tt.want) {
+			t.Errorf("%s: exit %d err %v, want 2 and %q", tt.name, r.code, r.err, tt.want)
+		}
+	}
+	// An unknown column is named with the closest one.
+	args := []string{"bulk", good, "--campaign=c1", "--template=order_update", "--language=en_US", "--api-key=", "--dry-run",
+		"--template-def=" + filepath.Join(dir, "templates.json"),
+		"--param=header=order_id", "--param=body.1=firstname", "--set=body.2=x", "--param=button.0=order_id"}
+	r := runCLI(t, ctx, args...)
+	if r.code != 2 || !strings.Contains(r.err.Error(), `did you mean "first_name"?`) {
+		t.Errorf("unknown column: exit %d err %v", r.code, r.err)
+	}
+}
+
+func TestBulkUnknownTemplateFromTheCatalogue(t *testing.T) {
+	e := newEnv(t, d360test.Config{})
+	dir := t.TempDir()
+	file := writeFile(t, dir, "c.csv", "phone,first_name\n15550001111,Jane\n")
+	r := runCLI(t, testCtx(t), append([]string{"bulk", file, "--campaign=c1", "--template=order_updat", "--language=en_US", "--param=body.1=first_name", "--dry-run"}, e.apiFlags(testKey)...)...)
+	if r.code != 2 || !strings.Contains(r.err.Error(), "did you mean order_update") {
+		t.Fatalf("exit %d err %v", r.code, r.err)
+	}
+	r = runCLI(t, testCtx(t), append([]string{"bulk", file, "--campaign=c1", "--template=order_update", "--language=en_US", "--param=body.1=first_name", "--dry-run"}, e.apiFlags(testKey)...)...)
+	if r.code != 2 || !strings.Contains(r.err.Error(), "body takes 2 parameters, the send gives 1") {
+		t.Fatalf("exit %d err %v", r.code, r.err)
+	}
+}
+
+// commandsByRecipient reads every command of the topic.
+func commandsByRecipient(t *testing.T, brokers, topic string, n int) map[string]int {
+	t.Helper()
+	got := kafkatest.ReadUpTo(t, strings.Split(brokers, ","), topic, n+1, 3*time.Second)
+	out := map[string]int{}
+	for _, m := range got {
+		id, _ := kafkaHeader(m, outbound.HeaderCommandID)
+		out[id]++
+	}
+	return out
+}
+
+func kafkaHeader(m kafka.Message, key string) (string, bool) {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// A re-run after a crash produces only what was not produced before: what
+// the progress file lists and what the command topic holds (the progress
+// file's lost tail) are both skipped, so nobody gets two commands.
+func TestBulkRerunNeverProducesTwice(t *testing.T) {
+	e := newEnv(t, d360test.Config{})
+	dir := t.TempDir()
+	templateDef(t, dir)
+	var rows strings.Builder
+	rows.WriteString("phone,first_name,order_id\n")
+	for i := range 30 {
+		fmt.Fprintf(&rows, "1555000%04d,Name %d,%d\n", i, i, i)
+	}
+	file := writeFile(t, dir, "c.csv", rows.String())
+	ctx := testCtx(t)
+
+	// The crashed run: recipients 0-9 in the progress file, 10-14 only on
+	// the command topic (acknowledged, the progress file's tail lost).
+	var state strings.Builder
+	state.WriteString(`{"campaign":"c1","template":"order_update","language":"en_US","input":"c.csv","started_at":"` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `"}` + "\n")
+	for i := range 10 {
+		fmt.Fprintf(&state, "1555000%04d\n", i)
+	}
+	writeFile(t, dir, "c1.state", state.String())
+	var pre []kafka.Message
+	for i := 10; i < 15; i++ {
+		key := fmt.Sprintf("1555000%04d", i)
+		pre = append(pre, kafka.Message{Key: []byte(key), Value: []byte(`{}`), Headers: []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte("bulk:c1:" + key)}}})
+	}
+	kafkatest.Produce(t, strings.Split(e.brokers, ","), e.commands, pre...)
+
+	r := runCLI(t, ctx, append(bulkArgs(dir, file, "--rate=0"), e.kafkaFlags("")[1:]...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "produced 15 commands") || !strings.Contains(r.stderr, "15 skipped") || !strings.Contains(r.stderr, "5 commands of campaign c1 already there (5 not in the progress file)") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	ids := commandsByRecipient(t, e.brokers, e.commands, 20)
+	if len(ids) != 20 {
+		t.Errorf("command topic holds %d campaign commands, want 20 (5 before, 15 now)", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("%s produced %d times", id, n)
+		}
+	}
+	for i := 0; i < 10; i++ {
+		if ids[fmt.Sprintf("bulk:c1:1555000%04d", i)] != 0 {
+			t.Errorf("recipient %d of the progress file was produced again", i)
+		}
+	}
+
+	// The progress file now lists all 30 (10 + 5 found on the topic + 15).
+	b, _ := os.ReadFile(filepath.Join(dir, "c1.state"))
+	if lines := strings.Count(string(b), "\n"); lines != 31 {
+		t.Errorf("progress file has %d lines, want the header and 30 recipients:\n%s", lines, b)
+	}
+
+	// A second run produces nothing.
+	r = runCLI(t, ctx, append(bulkArgs(dir, file, "--rate=0"), e.kafkaFlags("")[1:]...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "produced 0 commands") || !strings.Contains(r.stderr, "30 skipped") {
+		t.Errorf("second run: exit %d err %v\n%s", r.code, r.err, r.stderr)
+	}
+	// Without the progress file the command topic alone protects.
+	os.Remove(filepath.Join(dir, "c1.state"))
+	r = runCLI(t, ctx, append(bulkArgs(dir, file, "--rate=0"), e.kafkaFlags("")[1:]...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "produced 10 commands") {
+		t.Errorf("run without progress file: exit %d err %v\n%s", r.code, r.err, r.stderr)
+	}
+	ids = commandsByRecipient(t, e.brokers, e.commands, 30)
+	if len(ids) != 30 {
+		t.Errorf("%d distinct commands, want 30", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("%s produced %d times", id, n)
+		}
+	}
+}
+
+func TestBulkLockKeepsTwoRunsApart(t *testing.T) {
+	e := newEnv(t, d360test.Config{})
+	dir := t.TempDir()
+	templateDef(t, dir)
+	file := writeFile(t, dir, "c.csv", "phone,first_name,order_id\n15550001111,Jane,42\n")
+	host, _ := os.Hostname()
+	writeFile(t, dir, "c1.state.lock", fmt.Sprintf(`{"pid":%d,"host":%q,"at":"2026-01-01T00:00:00Z"}`, os.Getpid(), host))
+	r := runCLI(t, testCtx(t), append(bulkArgs(dir, file), e.kafkaFlags("")[1:]...)...)
+	if r.code != 1 || !strings.Contains(r.err.Error(), "another run of this campaign holds") {
+		t.Fatalf("exit %d err %v", r.code, r.err)
+	}
+	// A lock whose process is gone is taken over.
+	writeFile(t, dir, "c1.state.lock", fmt.Sprintf(`{"pid":%d,"host":%q,"at":"2026-01-01T00:00:00Z"}`, 1<<30, host))
+	r = runCLI(t, testCtx(t), append(bulkArgs(dir, file), e.kafkaFlags("")[1:]...)...)
+	if r.code != 0 {
+		t.Fatalf("stale lock: exit %d err %v\n%s", r.code, r.err, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c1.state.lock")); !os.IsNotExist(err) {
+		t.Errorf("lock file left behind: %v", err)
+	}
+}
+
+// The whole campaign through the bridge: rows in, commands out, results
+// followed to a summary by error code and a report.
+func TestBulkWaitSummarisesResults(t *testing.T) {
+	e := newEnv(t, d360test.Config{Reply: func(r d360test.Request) *d360test.Reply {
+		if bytes.Contains(r.Body, []byte(`"15550000007"`)) {
+			return &d360test.Reply{Status: 400, Body: `{"error":{"message":"(#131026) Message undeliverable","type":"OAuthException","code":131026,"title":"Message undeliverable","error_data":{"details":"cannot be reached"}}}`}
+		}
+		return nil
+	}})
+	e.startBridge(t)
+	dir := t.TempDir()
+	var rows strings.Builder
+	rows.WriteString(`{"phone":"15550000000","name":"Jane","order":1}` + "\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&rows, `{"phone":"155500000%02d","name":"Name %d","order":%d}`+"\n", i, i, 100+i)
+	}
+	rows.WriteString(`{"phone":"15550000099","order":5}` + "\n") // no name: rejected
+	file := writeFile(t, dir, "c.jsonl", rows.String())
+	report := filepath.Join(dir, "report.csv")
+	args := append([]string{"bulk", file, "--campaign=w1", "--template=order_update", "--language=en_US",
+		"--param=header=order", "--param=body.1=name", "--set=body.2=shipped", "--param=button.0=order",
+		"--max-rejects=1", "--progress=always", "--rate=0", "--wait", "--wait-timeout=90s", "--report=" + report,
+		"--rejects=" + filepath.Join(dir, "rejects.jsonl"), "--state=" + filepath.Join(dir, "w1.state")},
+		append(e.kafkaFlags("")[1:], e.apiFlags(testKey)...)...)
+	r := runCLI(t, testCtx(t), args...)
+	if r.code != 1 {
+		t.Fatalf("exit %d err %v, want 1 (one failed)\n%s", r.code, r.err, r.stderr)
+	}
+	want := "campaign w1: accepted 11, rejected 0, failed 1 (131026 Message undeliverable: 1)"
+	if !strings.Contains(r.stdout, want) {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	if !strings.Contains(r.stderr, "producing") || !strings.Contains(r.stderr, "rows") {
+		t.Errorf("no progress bar on stderr:\n%s", r.stderr)
+	}
+	rej, _ := os.ReadFile(filepath.Join(dir, "rejects.jsonl"))
+	if !strings.Contains(string(rej), `"line":13`) || !strings.Contains(string(rej), `field \"name\" missing`) {
+		t.Errorf("rejects: %s", rej)
+	}
+	f, _ := os.Open(report)
+	recs, _ := csv.NewReader(f).ReadAll()
+	f.Close()
+	if len(recs) != 13 {
+		t.Fatalf("report has %d lines, want header + 12", len(recs))
+	}
+	for _, rec := range recs[1:] {
+		if rec[0] == "15550000007" && (rec[2] != "failed" || rec[5] != "131026") || rec[0] != "15550000007" && (rec[2] != "accepted" || !strings.HasPrefix(rec[3], "wamid.")) {
+			t.Errorf("report line %q", rec)
+		}
+	}
+	// Every API call carried the campaign's command id as callback data.
+	if n := len(e.api.Requests()); n != 12 {
+		t.Errorf("API got %d requests, want 12", n)
+	}
+	for _, req := range e.api.Requests() {
+		var b struct {
+			To string `json:"to"`
+			CB string `json:"biz_opaque_callback_data"`
+		}
+		json.Unmarshal(req.Body, &b)
+		if b.CB != "bulk:w1:"+b.To {
+			t.Errorf("request to %s has callback data %q", b.To, b.CB)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, testKey) {
+		t.Errorf("the API key was printed")
+	}
+
+	// Waiting again reads the same results from the campaign's start.
+	r = runCLI(t, testCtx(t), args...)
+	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "produced 0 commands") {
+		t.Errorf("re-run: stdout %q\n%s", r.stdout, r.stderr)
+	}
+}
+
+// FuzzBulkRows feeds arbitrary files through the row reader and the plan,
+// as CSV and as JSONL: no panic, rows in line order, every row either a
+// valid command or a reason.
+func FuzzBulkRows(f *testing.F) {
+	f.Add([]byte("phone,first_name,order_id\n15550001111,Jane,42\n"), false)
+	f.Add([]byte("\xEF\xBB\xBFphone,first_name,order_id\r\n\"+1 555 000 1111\",\"Smith, \"\"J\"\"\",4\n\n1,2\n"), false)
+	f.Add([]byte("phone,first_name,order_id\n1,\"unclosed\n2,b\"x,3\n"), false)
+	f.Add([]byte(`{"phone":"15550001111","first_name":"Jane","order_id":42}`+"\n\n"+`{"phone":1}`+"\n"+`[1]`+"\nnull\n"), true)
+	f.Add([]byte(`{"phone":"US.1349","first_name":{"a":1},"order_id":true}`), true)
+	f.Fuzz(func(t *testing.T, data []byte, jsonl bool) {
+		format := "csv"
+		if jsonl {
+			format = "jsonl"
+		}
+		rr, err := newRowReader(bytes.NewReader(data), format, ',')
+		if err != nil {
+			return
+		}
+		cols := []string{"phone", "first_name", "order_id"}
+		if rr.header != nil {
+			cols = rr.header
+		}
+		p, err := newPlan(planConfig{campaign: "f", template: "order_update", language: "en_US", format: format, delim: ',', columns: cols,
+			mapping: bulkMapping{To: "phone", Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0:url": "order_id"}, Set: map[string]string{"body.2": "x"}}})
+		if err != nil {
+			return // the header lacks the columns
+		}
+		last := 0
+		seen := keySet{}
+		for n := 0; n < 10000; n++ {
+			r, err := rr.next()
+			if err != nil {
+				return
+			}
+			if r.line <= last {
+				t.Fatalf("row on line %d after line %d", r.line, last)
+			}
+			last = r.line
+			key, id, body, reason := p.build(&r)
+			if reason != nil {
+				continue
+			}
+			if id != "bulk:f:"+key || !json.Valid(body) {
+				t.Fatalf("row %d: id %q body %s", r.line, id, body)
+			}
+			seen[recipientHash(key)] = int32(r.line)
+		}
+	})
+}
+
+func BenchmarkBulkBuild(b *testing.B) {
+	p := testPlan(b, "csv", []string{"phone", "first_name", "order_id"})
+	r := row{line: 2}
+	for i := 0; b.Loop(); i++ {
+		r.fields = []string{"1555" + fmt.Sprintf("%07d", i%10_000_000), "Jane", "42"}
+		if _, _, _, err := p.build(&r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wabridge/wabridge/internal/kafkatest"
+)
+
+func TestTailFilters(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, "events")
+	kafkatest.CreateTopics(t, brokers, 2, topic)
+	var msgs []kafka.Message
+	for i := range 10 {
+		user := "15550001111"
+		if i%2 == 1 {
+			user = "15550002222"
+		}
+		kind := "message_status"
+		if i%3 == 0 {
+			kind = "send_result"
+		}
+		msgs = append(msgs, kafka.Message{
+			Key:   []byte(user),
+			Value: []byte(fmt.Sprintf(`{"n":%d}`, i)),
+			Headers: []kafka.Header{{Key: "event-kind", Value: []byte(kind)},
+				{Key: "command-id", Value: []byte(fmt.Sprintf("cmd-%d", i))}},
+		})
+	}
+	kafkatest.Produce(t, brokers, topic, msgs...)
+	ctx := testCtx(t)
+	base := []string{"tail", topic, "--brokers=" + strings.Join(brokers, ","), "--registry-url=http://127.0.0.1:1"}
+
+	parts := map[int]bool{}
+	// tail stops after want records (--idle only bounds a failure), or,
+	// when none are wanted, after a quiet second.
+	tail := func(want int, extra ...string) []int {
+		t.Helper()
+		stop := []string{fmt.Sprintf("--max=%d", want), "--idle=30s"}
+		if want == 0 {
+			stop = []string{"--idle=1s"}
+		}
+		r := runCLI(t, ctx, append(append(append([]string{}, base...), stop...), extra...)...)
+		if r.code != 0 {
+			t.Fatalf("tail %v: exit %d err %v", extra, r.code, r.err)
+		}
+		var ns []int
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if line == "" {
+				continue
+			}
+			var l struct {
+				Partition int
+				Value     struct{ N int } `json:"value"`
+			}
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			ns = append(ns, l.Value.N)
+			parts[l.Partition] = true
+		}
+		return ns
+	}
+	count := func(ns []int, pred func(int) bool) bool {
+		for _, n := range ns {
+			if !pred(n) {
+				return false
+			}
+		}
+		return true
+	}
+
+	if all := tail(10); len(all) != 10 {
+		t.Errorf("no filter: %d records, want 10", len(all))
+	}
+	if got := tail(5, "--user=+1 555 000 2222"); len(got) != 5 || !count(got, func(n int) bool { return n%2 == 1 }) {
+		t.Errorf("--user: %v", got)
+	}
+	if got := tail(4, "--kind=send_result"); len(got) != 4 || !count(got, func(n int) bool { return n%3 == 0 }) {
+		t.Errorf("--kind: %v", got)
+	}
+	if got := tail(2, "--kind=send_result", "--user=15550001111"); fmt.Sprint(len(got)) != "2" {
+		t.Errorf("--kind and --user: %v", got)
+	}
+	if got := tail(1, "--command-id=cmd-7"); fmt.Sprint(got) != "[7]" {
+		t.Errorf("--command-id: %v", got)
+	}
+	// The last record of each partition that has records.
+	if got := tail(len(parts), "--offset=-1"); len(got) != len(parts) {
+		t.Errorf("--offset=-1: %v", got)
+	}
+	if got := tail(0, "--offset=1000"); len(got) != 0 {
+		t.Errorf("--offset past the end: %v", got)
+	}
+	if got := tail(10, "--since=2h"); len(got) != 10 {
+		t.Errorf("--since 2h: %d records", len(got))
+	}
+	if got := tail(0, "--since="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); len(got) != 0 {
+		t.Errorf("--since in the future: %v", got)
+	}
+	r := runCLI(t, ctx, append(append([]string{}, base...), "--since=1h", "--offset=3")...)
+	if r.code != 2 {
+		t.Errorf("--since with --offset: exit %d", r.code)
+	}
+	r = runCLI(t, ctx, append(append([]string{}, base...), "--since=yesterday")...)
+	if r.code != 2 || !strings.Contains(r.err.Error(), "RFC 3339") {
+		t.Errorf("--since=yesterday: exit %d err %v", r.code, r.err)
+	}
+}
