@@ -8,6 +8,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/d360/d360test"
 	"github.com/wabridge/wabridge/internal/kafkatest"
 	"github.com/wabridge/wabridge/outbound"
@@ -89,5 +90,43 @@ func TestWorkerEnforcesTheCustomerServiceWindow(t *testing.T) {
 	}
 	if st := store.Window(number, "4917000000003"); st.IsOpen(time.Now(), time.Minute) {
 		t.Errorf("window of 4917000000003 still open after the API's 131047: %+v", st)
+	}
+}
+
+// Template commands that cannot match an approved template are rejected
+// before the API answers 132000/132001.
+func TestWorkerChecksTemplatesAgainstTheCatalogue(t *testing.T) {
+	f := newFixture(t, nil)
+	client := timeoutClient(t, f.apiURL, 5*time.Second)
+	cat, err := catalog.New(catalog.Config{Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cmd := func(id, body string) kafka.Message {
+		return kafka.Message{Key: []byte(id), Value: []byte(body), Headers: []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte(id)}}}
+	}
+	kafkatest.Produce(t, f.brokers, f.commands,
+		cmd("known", `{"to":"4917000000001","type":"template","template":{"name":"hello_world","language":{"code":"en_US"}}}`),
+		cmd("unknown", `{"to":"4917000000002","type":"template","template":{"name":"hello_wrold","language":{"code":"en_US"}}}`),
+		cmd("wrong-language", `{"to":"4917000000003","type":"template","template":{"name":"hello_world","language":{"code":"de"}}}`),
+		cmd("missing-params", `{"to":"4917000000004","type":"template","template":{"name":"order_update","language":{"code":"en_US"}}}`),
+	)
+	f.startWith(t, func(c *outbound.Config) { c.Templates = map[string]*catalog.Catalog{"": cat} })
+	res := f.readResults(t, 4)
+	want := map[string]string{"unknown": "unknown_template", "wrong-language": "unknown_template_language", "missing-params": "template_param_mismatch"}
+	if res["known"]["outcome"] != "accepted" {
+		t.Errorf("known template: %v", res["known"])
+	}
+	for id, reason := range want {
+		e, _ := union(res[id]["error"]).(map[string]any)
+		if res[id]["outcome"] != "rejected" || e == nil || e["reason"] != reason {
+			t.Errorf("%s: %v %v, want rejected with %s", id, res[id]["outcome"], res[id]["error"], reason)
+		}
+	}
+	if n := len(f.api.Requests()); n != 1 {
+		t.Errorf("API got %d sends, want 1 (only the known template)", n)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/metrics"
@@ -77,6 +78,11 @@ type Config struct {
 	// Window, when set, is asked before every message (not status bodies)
 	// whether it may go out; nil sends without the check.
 	Window Window
+	// Templates, when set, holds the template catalogue of each business
+	// number ("" for the default key): a template command whose name,
+	// language or parameters cannot match an approved template is rejected
+	// before the API answers 132000/132001.
+	Templates map[string]*catalog.Catalog
 	// PhoneNumberID is the business number (phone_number_id) of the default
 	// API key, for the window check; a command's business-number header is
 	// a phone_number_id itself.
@@ -475,6 +481,10 @@ func (w *Worker) run(j job) {
 	case j.unknown && !w.cfg.ResendUnknown:
 		out = outcome{status: "failed", reason: "unknown_outcome", details: "an earlier send was interrupted between the API call and the ledger write; not sent again (set resend-unknown to send it again)"}
 	default:
+		if reject := w.checkTemplate(ctx, j); reject != nil {
+			out = *reject
+			break
+		}
 		if reject, err := w.checkWindow(ctx, j); err != nil {
 			w.abandon(j) // ctx ended while waiting: read again later
 			return
@@ -966,9 +976,15 @@ func (w *Worker) checkWindow(ctx context.Context, j job) (*outcome, error) {
 	if err != nil {
 		return &outcome{status: "rejected", reason: "invalid_command", details: "header " + window.HeaderWindowWait + ": " + err.Error()}, nil
 	}
+	category := header(j.rec, window.HeaderTemplateCategory)
+	if cat := w.cfg.Templates[j.number]; category == "" && cat != nil && j.cmd.Type == "template" {
+		if name, lang, _, ok := catalog.CommandParams(j.cmd.Body); ok {
+			category = cat.Category(name, lang)
+		}
+	}
 	d, err := w.cfg.Window.Check(ctx, window.Message{
 		Number: w.phoneNumberID(j), User: UserKey(j.cmd.To),
-		Template: j.cmd.Type == "template", Category: header(j.rec, window.HeaderTemplateCategory), Wait: wait,
+		Template: j.cmd.Type == "template", Category: category, Wait: wait,
 	})
 	if err != nil {
 		return nil, err
@@ -980,4 +996,23 @@ func (w *Worker) checkWindow(ctx context.Context, j job) (*outcome, error) {
 		w.log.Warn("sending although the rules say no (mode warn)", "command_id", j.cmd.ID, "reason", d.Reason, "details", d.Details)
 	}
 	return nil, nil
+}
+
+// checkTemplate checks a template command against its number's catalogue;
+// a non-nil outcome rejects it. A template the catalogue does not know makes
+// it reload once (rate-limited), in case it was created since.
+func (w *Worker) checkTemplate(ctx context.Context, j job) *outcome {
+	cat := w.cfg.Templates[j.number]
+	if cat == nil || j.cmd.Type != "template" {
+		return nil
+	}
+	err := cat.CheckCommand(j.cmd.Body)
+	if catalog.Unknown(err) && cat.Refresh(ctx) == nil {
+		err = cat.CheckCommand(j.cmd.Body)
+	}
+	var ce *catalog.Error
+	if errors.As(err, &ce) {
+		return &outcome{status: "rejected", reason: ce.Kind.String(), details: err.Error()}
+	}
+	return nil
 }

@@ -42,27 +42,28 @@ type BridgeFlags struct {
 	AutoRegister     bool   `env:"WABRIDGE_AUTO_REGISTER" default:"true" negatable:"" help:"Register the Avro schemas at start; with --no-auto-register they must be registered already."`
 	GroupID          string `env:"WABRIDGE_GROUP_ID" default:"wabridge-outbound" help:"Consumer group of the outbound half."`
 
-	TopicWindows   string        `env:"WABRIDGE_TOPIC_WINDOWS" default:"wabridge.windows" help:"Compacted topic of customer service windows (last inbound message per user)."`
-	TopicOptin     string        `env:"WABRIDGE_TOPIC_OPTIN" default:"wabridge.optin" help:"Compacted topic of the opt-in registry."`
-	WindowMode     string        `env:"WABRIDGE_WINDOW_MODE" enum:",enforce,warn,off" default:"" help:"Customer service window: enforce (reject free-form messages outside it), warn, off. Default: enforce for run, warn for dev."`
-	OptinMode      string        `env:"WABRIDGE_OPTIN_MODE" enum:"enforce,warn,off" default:"off" help:"Opt-in registry: enforce (reject templates to users without opt-in), warn, off. Marketing templates to opted-out users are rejected in every mode."`
-	WindowGrace    time.Duration `env:"WABRIDGE_WINDOW_GRACE" default:"60s" help:"A window counts as closed this long before WhatsApp closes it (clock skew)."`
-	WindowMaxWait  time.Duration `env:"WABRIDGE_WINDOW_MAX_WAIT" default:"30s" help:"Longest a command's window-wait header may wait for the window to open."`
-	OptoutKeywords string        `env:"WABRIDGE_OPTOUT_KEYWORDS" placeholder:"LANG=WORD,...;..." help:"Whole-message keywords that opt a user out, e.g. en=STOP,UNSUBSCRIBE;de=STOPP (default: built-in list)."`
-	OptinKeywords  string        `env:"WABRIDGE_OPTIN_KEYWORDS" placeholder:"LANG=WORD,...;..." help:"Whole-message keywords that opt a user back in (default: START, UNSTOP, ALTA)."`
-	PhoneNumberID  string        `env:"WABRIDGE_PHONE_NUMBER_ID" help:"phone_number_id of D360_API_KEY's business number (for the window check; a command's business-number header names one itself)."`
-	InstanceID     string        `env:"WABRIDGE_INSTANCE_ID" help:"Unique name of this instance (e.g. the pod name), used to share window clean-up."`
-	MaxAttempts    int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
-	MaxAge         time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
-	MaxInFlight    int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"API calls in flight at once (different recipients run in parallel; one recipient's in order)."`
-	MaxBuffered    int           `env:"WABRIDGE_MAX_BUFFERED" default:"0" help:"Commands read but not finished, running or queued behind their recipient's earlier command (0: 8 × max-in-flight)."`
-	ResendUnknown  bool          `env:"WABRIDGE_RESEND_UNKNOWN" default:"true" negatable:"" help:"Send again a redelivered command whose earlier send has an unknown outcome (the process died between the API call and the ledger write); --no-resend-unknown fails it with reason unknown_outcome instead."`
-	Rate           float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000; negative: no limit, e.g. for benchmarks)."`
-	BackoffMin     time.Duration `env:"WABRIDGE_BACKOFF_MIN" default:"500ms" help:"Smallest retry backoff."`
-	BackoffMax     time.Duration `env:"WABRIDGE_BACKOFF_MAX" default:"30s" help:"Largest retry backoff."`
-	ShutdownGrace  time.Duration `env:"WABRIDGE_SHUTDOWN_GRACE" default:"10s" help:"Time in-flight work may finish after SIGTERM."`
-	StartupTimeout time.Duration `env:"WABRIDGE_STARTUP_TIMEOUT" default:"15s" help:"Time to reach Kafka and the schema registry at start."`
-	BatchTimeout   time.Duration `env:"WABRIDGE_KAFKA_BATCH_TIMEOUT" default:"1ms" help:"Longest a record waits for its batch in the Kafka writer."`
+	TopicWindows    string        `env:"WABRIDGE_TOPIC_WINDOWS" default:"wabridge.windows" help:"Compacted topic of customer service windows (last inbound message per user)."`
+	TopicOptin      string        `env:"WABRIDGE_TOPIC_OPTIN" default:"wabridge.optin" help:"Compacted topic of the opt-in registry."`
+	WindowMode      string        `env:"WABRIDGE_WINDOW_MODE" enum:",enforce,warn,off" default:"" help:"Customer service window: enforce (reject free-form messages outside it), warn, off. Default: enforce for run, warn for dev."`
+	OptinMode       string        `env:"WABRIDGE_OPTIN_MODE" enum:"enforce,warn,off" default:"off" help:"Opt-in registry: enforce (reject templates to users without opt-in), warn, off. Marketing templates to opted-out users are rejected in every mode."`
+	WindowGrace     time.Duration `env:"WABRIDGE_WINDOW_GRACE" default:"60s" help:"A window counts as closed this long before WhatsApp closes it (clock skew)."`
+	WindowMaxWait   time.Duration `env:"WABRIDGE_WINDOW_MAX_WAIT" default:"30s" help:"Longest a command's window-wait header may wait for the window to open."`
+	OptoutKeywords  string        `env:"WABRIDGE_OPTOUT_KEYWORDS" placeholder:"LANG=WORD,...;..." help:"Whole-message keywords that opt a user out, e.g. en=STOP,UNSUBSCRIBE;de=STOPP (default: built-in list)."`
+	OptinKeywords   string        `env:"WABRIDGE_OPTIN_KEYWORDS" placeholder:"LANG=WORD,...;..." help:"Whole-message keywords that opt a user back in (default: START, UNSTOP, ALTA)."`
+	PhoneNumberID   string        `env:"WABRIDGE_PHONE_NUMBER_ID" help:"phone_number_id of D360_API_KEY's business number (for the window check; a command's business-number header names one itself)."`
+	InstanceID      string        `env:"WABRIDGE_INSTANCE_ID" help:"Unique name of this instance (e.g. the pod name), used to share window clean-up."`
+	TemplateRefresh time.Duration `env:"WABRIDGE_TEMPLATE_REFRESH" default:"5m" help:"How often the template catalogue is reloaded from the templates API, to reject template commands that cannot match an approved template; 0 turns the check off."`
+	MaxAttempts     int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
+	MaxAge          time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
+	MaxInFlight     int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"API calls in flight at once (different recipients run in parallel; one recipient's in order)."`
+	MaxBuffered     int           `env:"WABRIDGE_MAX_BUFFERED" default:"0" help:"Commands read but not finished, running or queued behind their recipient's earlier command (0: 8 × max-in-flight)."`
+	ResendUnknown   bool          `env:"WABRIDGE_RESEND_UNKNOWN" default:"true" negatable:"" help:"Send again a redelivered command whose earlier send has an unknown outcome (the process died between the API call and the ledger write); --no-resend-unknown fails it with reason unknown_outcome instead."`
+	Rate            float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000; negative: no limit, e.g. for benchmarks)."`
+	BackoffMin      time.Duration `env:"WABRIDGE_BACKOFF_MIN" default:"500ms" help:"Smallest retry backoff."`
+	BackoffMax      time.Duration `env:"WABRIDGE_BACKOFF_MAX" default:"30s" help:"Largest retry backoff."`
+	ShutdownGrace   time.Duration `env:"WABRIDGE_SHUTDOWN_GRACE" default:"10s" help:"Time in-flight work may finish after SIGTERM."`
+	StartupTimeout  time.Duration `env:"WABRIDGE_STARTUP_TIMEOUT" default:"15s" help:"Time to reach Kafka and the schema registry at start."`
+	BatchTimeout    time.Duration `env:"WABRIDGE_KAFKA_BATCH_TIMEOUT" default:"1ms" help:"Longest a record waits for its batch in the Kafka writer."`
 }
 
 func (f *BridgeFlags) config() (app.Config, error) {
@@ -84,7 +85,7 @@ func (f *BridgeFlags) config() (app.Config, error) {
 			Grace: f.WindowGrace, MaxWait: f.WindowMaxWait, OptOutKeywords: f.OptoutKeywords, OptInKeywords: f.OptinKeywords,
 			PhoneNumberID: f.PhoneNumberID, InstanceID: f.InstanceID,
 		},
-		MaxAttempts: f.MaxAttempts, MaxAge: f.MaxAge, MaxInFlight: f.MaxInFlight, MaxBuffered: f.MaxBuffered, Rate: f.Rate, ResendUnknown: f.ResendUnknown, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
+		MaxAttempts: f.MaxAttempts, MaxAge: f.MaxAge, MaxInFlight: f.MaxInFlight, MaxBuffered: f.MaxBuffered, TemplateRefresh: f.TemplateRefresh, Rate: f.Rate, ResendUnknown: f.ResendUnknown, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
 		ShutdownGrace: f.ShutdownGrace, StartupTimeout: f.StartupTimeout, BatchTimeout: f.BatchTimeout,
 	}
 	if len(f.APIKeys) > 0 {

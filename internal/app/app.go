@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wabridge/wabridge/inbound"
+	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/metrics"
@@ -79,10 +80,13 @@ type Config struct {
 	MaxAge                 time.Duration
 	MaxInFlight            int
 	MaxBuffered            int
-	Rate                   float64
-	ResendUnknown          bool
-	ShutdownGrace          time.Duration
-	StartupTimeout         time.Duration
+	// TemplateRefresh is how often each number's template catalogue is
+	// reloaded; 0 turns the catalogue check off.
+	TemplateRefresh time.Duration
+	Rate            float64
+	ResendUnknown   bool
+	ShutdownGrace   time.Duration
+	StartupTimeout  time.Duration
 	// BatchTimeout of the Kafka writer.
 	BatchTimeout time.Duration
 
@@ -254,27 +258,47 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	var worker *outbound.Worker
+	var templateCatalogs map[string]*catalog.Catalog
 	if cfg.runs("outbound") {
 		resEnc, err := resolve(cfg.Topics.Results, schemas.SendResult)
 		if err != nil {
 			return err
 		}
 		var def outbound.Sender
+		senders := map[string]outbound.Sender{}
+		catalogs := map[string]*catalog.Catalog{}
+		addCatalog := func(number string, client *d360.Client) error {
+			if cfg.TemplateRefresh <= 0 {
+				return nil
+			}
+			cat, err := catalog.New(catalog.Config{Client: client, Refresh: cfg.TemplateRefresh, Logger: log.With("component", "catalog", "business_number", number)})
+			if err != nil {
+				return err
+			}
+			catalogs[number] = cat
+			return nil
+		}
 		if cfg.APIKey != "" {
 			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.APITimeout})
 			if err != nil {
 				return err
 			}
 			def = client
+			if err := addCatalog("", client); err != nil {
+				return err
+			}
 		}
-		senders := map[string]outbound.Sender{}
 		for number, key := range cfg.APIKeys {
 			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: key, Timeout: cfg.APITimeout})
 			if err != nil {
 				return fmt.Errorf("API key of business number %s: %w", number, err)
 			}
 			senders[number] = client
+			if err := addCatalog(number, client); err != nil {
+				return err
+			}
 		}
+		templateCatalogs = catalogs
 		worker, err = outbound.New(outbound.Config{
 			Brokers: cfg.Brokers, GroupID: cfg.GroupID,
 			CommandTopic: cfg.Topics.Commands, ResultTopic: cfg.Topics.Results, DeadLetterTopic: cfg.Topics.DeadLetter,
@@ -329,6 +353,9 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	if worker != nil {
 		g.Go(func() error { return worker.Run(gctx) })
+	}
+	for _, cat := range templateCatalogs {
+		g.Go(func() error { return cat.Run(gctx) })
 	}
 	g.Go(func() error { watchKafka(gctx, adm, &ready, log); return nil })
 	g.Go(func() error { return store.Run(gctx) })
