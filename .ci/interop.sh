@@ -401,6 +401,34 @@ errors="$(grep -c 'level=ERROR' "$tmp/wabridge.log" || true)"
 note "wabridge log: $errors error(s), $warns warning(s)"
 { grep 'level=ERROR' "$tmp/wabridge.log" | head -n 10; grep 'level=WARN' "$tmp/wabridge.log" | head -n 3; } | cut -c1-300 | sed 's/^/     /' || true
 
+if [[ "${REGISTRY_ARGS[0]:-}" == "--registry-url" ]]; then # a real registry (the fallback one stopped with wabridge)
+say "wabridge schemas check against $REGISTRY_KIND (the registry's own compatibility rules)"
+rc=0; out="$(WABRIDGE_TOPIC_RESULTS="$T_RESULTS" WABRIDGE_TOPIC_MESSAGES="$T_MESSAGES" WABRIDGE_TOPIC_STATUSES="$T_STATUSES" \
+  "$tmp/wabridge" schemas check "${REGISTRY_ARGS[@]}" 2>&1)" || rc=$?
+check "current schemas compatible with the registered subjects" "$rc" "$(echo "$out" | tr '\t\n' ' ;')"
+for v in schemas/testdata/v*/; do
+  ver="$(basename "$v")"
+  subj="interop-$RUN_ID-$ver-send-result-value"
+  # Register the released version, then ask the real registry whether the current schema may follow it.
+  rc=0; curl -sSf --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data "$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' "$v/send_result.avsc")" \
+    "$REGISTRY/subjects/$subj/versions" >/dev/null || rc=$?
+  curl -sS --max-time 10 -X PUT -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data '{"compatibility":"BACKWARD"}' "$REGISTRY/config/$subj" >/dev/null || true
+  rc2=0; res="$(curl -sSf --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data "$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' schemas/send_result.avsc)" \
+    "$REGISTRY/compatibility/subjects/$subj/versions/latest")" || rc2=$?
+  ok=1; [[ $rc == 0 && $rc2 == 0 && "$res" == *'"is_compatible":true'* ]] && ok=0
+  check "registry: current send_result schema is compatible with released $ver" "$ok" "$res"
+  # Negative control: the same check must refuse a field added without a default.
+  rc3=0; bad="$(curl -sS --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data "$("$VENV/bin/python" -c 'import json,sys; s=json.load(open(sys.argv[1])); s["fields"].append({"name":"required_new","type":"string"}); print(json.dumps({"schema": json.dumps(s)}))' schemas/send_result.avsc)" \
+    "$REGISTRY/compatibility/subjects/$subj/versions/latest")" || rc3=$?
+  ok=1; [[ "$bad" == *'"is_compatible":false'* ]] && ok=0
+  check "registry refuses a schema $ver data could not be read with (negative control)" "$ok" "$bad"
+done
+fi
+
 stop_all # the registry; so that the summary below is the last line
 say "registry: $REGISTRY_KIND${APICURIO_START:+ (answered after $APICURIO_START)}; total $(elapsed)"
 PASSED=$((SHELL_PASSED + C_PASSED))

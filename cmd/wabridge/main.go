@@ -39,6 +39,7 @@ type CLI struct {
 	Tail        TailCmd        `cmd:"" help:"Print records of topics as JSON lines, decoding Avro through the schema registry; filter by user, kind, time or offset."`
 	Topics      TopicsCmd      `cmd:"" help:"Describe (or --create) the bridge's topics and show the outbound consumer group's lag."`
 	Optin       OptinCmd       `cmd:"" help:"Read and write the opt-in registry."`
+	Schemas     SchemasCmd     `cmd:"" help:"List, show, register and check the Avro event schemas."`
 	Healthcheck HealthcheckCmd `cmd:"" help:"Exit 0 when the running wabridge answers /readyz (for container health checks without a shell)."`
 	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }

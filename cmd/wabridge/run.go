@@ -16,6 +16,7 @@ type BridgeFlags struct {
 	RegistryURL      string `env:"SCHEMA_REGISTRY_URL" placeholder:"URL" help:"Confluent-compatible schema registry. Required for run; dev starts an in-process one when empty."`
 	RegistryUser     string `env:"SCHEMA_REGISTRY_USER" help:"Schema registry basic-auth user."`
 	RegistryPassword string `env:"SCHEMA_REGISTRY_PASSWORD" help:"Schema registry basic-auth password."`
+	RegistryCAFile   string `env:"SCHEMA_REGISTRY_CA_FILE" placeholder:"FILE" help:"PEM bundle to trust for an https schema registry (besides the system roots)."`
 
 	APIKey     string            `env:"D360_API_KEY" help:"360dialog API key (D360-API-KEY). Required for run's outbound half; dev uses its stand-in when empty."`
 	APIKeys    map[string]string `env:"D360_API_KEYS" mapsep:"," placeholder:"NUMBER=KEY,..." help:"API keys of further business numbers, selected by a command's business-number header."`
@@ -68,7 +69,7 @@ type BridgeFlags struct {
 
 func (f *BridgeFlags) config() (app.Config, error) {
 	cfg := app.Config{
-		RegistryURL: f.RegistryURL, RegistryUser: f.RegistryUser, RegistryPassword: f.RegistryPassword,
+		RegistryURL: f.RegistryURL, RegistryUser: f.RegistryUser, RegistryPassword: f.RegistryPassword, RegistryCAFile: f.RegistryCAFile,
 		AutoRegister: f.AutoRegister,
 		APIBaseURL:   f.APIBaseURL, APIKey: d360.APIKey(f.APIKey), APITimeout: f.APITimeout,
 		Only:     f.Only,

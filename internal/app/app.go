@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/sr"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wabridge/wabridge/inbound"
@@ -47,6 +46,8 @@ type Config struct {
 	RegistryURL      string
 	RegistryUser     string
 	RegistryPassword string
+	// RegistryCAFile is a PEM bundle to trust for an https registry.
+	RegistryCAFile string
 	// AutoRegister registers the schemas at start; else they must exist.
 	AutoRegister bool
 
@@ -185,13 +186,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	// Schema registry: ids of our schemas under the topics' subjects.
-	srOpts := []sr.ClientOpt{sr.URLs(cfg.RegistryURL), sr.HTTPClient(&http.Client{Timeout: 10 * time.Second})}
-	if cfg.RegistryUser != "" {
-		srOpts = append(srOpts, sr.BasicAuth(cfg.RegistryUser, cfg.RegistryPassword))
-	}
-	reg, err := sr.NewClient(srOpts...)
+	reg, err := schemas.NewRegistryClient(schemas.RegistryConfig{
+		URL: cfg.RegistryURL, User: cfg.RegistryUser, Password: cfg.RegistryPassword, CAFile: cfg.RegistryCAFile,
+	})
 	if err != nil {
-		return fmt.Errorf("schema registry client for %s: %w", cfg.RegistryURL, err)
+		return err
 	}
 	resolve := func(topic string, kind schemas.Kind) (*schemas.Encoder, error) {
 		enc, err := schemas.Resolve(startCtx, reg, topic, kind, cfg.AutoRegister)
