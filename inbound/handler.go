@@ -1,19 +1,25 @@
 // Package inbound receives 360dialog webhooks and publishes one Avro record
-// per inbound message and per status to Kafka, answering 200 only after
-// Kafka acknowledged every record (acks=all).
+// per inbound message, per status and per other webhook event to Kafka,
+// answering 200 only after Kafka acknowledged every record (acks=all).
 package inbound
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -35,27 +41,72 @@ type Encoder interface {
 
 // Topics names where records go.
 type Topics struct {
-	Messages   string
-	Statuses   string
+	Messages string
+	Statuses string
+	// Events receives the WebhookEvent records: change-level errors, user
+	// preferences, template status updates and unknown change fields.
+	// Default: none, and those items go to the dead-letter topic with a
+	// reason, as before these events had a topic. Suggested:
+	// wabridge.webhook-events.
+	Events     string
 	DeadLetter string
 }
 
-// Config configures a Handler.
+// Config configures a Handler. Every authentication option that is set
+// must pass; with none set, every request is accepted (log a warning).
 type Config struct {
-	Topics    Topics
+	Topics Topics
+	// Encoders by event kind: InboundMessage and MessageStatus are
+	// required, WebhookEvent when Topics.Events is set.
 	Encoders  map[schemas.Kind]Encoder
 	Publisher Publisher
 	// TokenHeader and Token: when Token is set, each request must carry it in
 	// TokenHeader (compared in constant time). Default header: X-Webhook-Token.
 	TokenHeader string
 	Token       string
+	// PreviousToken, when set, is accepted in TokenHeader as well as Token,
+	// so the secret can be rotated on 360dialog without refusing webhooks
+	// (including retries of ones sent before the change). Default: none.
+	PreviousToken string
+	// PathSecret, when set, must be the last segment of the request path
+	// (POST /webhook/<PathSecret>; compared in constant time). Use Register
+	// to mount the handler so both paths reach it. Secrets in URLs end up in
+	// access logs of proxies: prefer Token. Default: none.
+	PathSecret string
+	// SignatureSecrets, when set (one, or two while rotating), require each
+	// POST to carry an HMAC-SHA256 of its raw body under one of them, hex
+	// encoded, in x-360dialog-signature (optionally "sha256="-prefixed) or in
+	// Meta's X-Hub-Signature-256 ("sha256=<hex>"). Default: none.
+	SignatureSecrets []string
+	// VerifyToken, when set, makes GET answer Meta's subscription handshake:
+	// hub.mode=subscribe with hub.verify_token equal to it echoes
+	// hub.challenge; anything else is 403. Default: none (GET is 405).
+	VerifyToken string
 	// MaxBodyBytes caps a request body. Default: 4 MiB (360dialog sends up to 3 MB).
 	MaxBodyBytes int64
+	// MaxInFlight caps the requests handled at once; beyond it a request is
+	// answered 503 with Retry-After at once rather than queued, so a burst
+	// cannot hold unbounded memory (each request may hold MaxBodyBytes).
+	// Default: 256. Negative: no cap.
+	MaxInFlight int
 	// PublishTimeout bounds the wait for Kafka; past it the answer is 503 so
 	// that 360dialog retries. Default: 4s (360dialog gives up after 5 s).
 	PublishTimeout time.Duration
-	Logger         *slog.Logger
-	Metrics        *metrics.Metrics
+	// DedupeIDs, when positive, keeps the event ids of the last DedupeIDs
+	// records Kafka acknowledged in memory and drops records whose id is
+	// among them (a webhook retried after a lost 200). Best effort: per
+	// process, not across restarts or replicas; consumers still drop
+	// duplicates by event_id. About 150 bytes per id. Default: 0 (off).
+	DedupeIDs int
+	// DeadLetterChunkBytes splits dead letters larger than this into
+	// several records (headers dlq-chunk "i/n", dlq-sha256, dlq-size; same
+	// key, so one partition, in order), because Kafka refuses records over
+	// its message.max.bytes (1 MiB by default) and a refused dead letter
+	// would turn into a 503 that 360dialog retries for days.
+	// Default: 512 KiB.
+	DeadLetterChunkBytes int
+	Logger               *slog.Logger
+	Metrics              *metrics.Metrics
 	// Now returns the receive time. Default: time.Now.
 	Now func() time.Time
 }
@@ -63,6 +114,38 @@ type Config struct {
 // Handler is the webhook endpoint.
 type Handler struct {
 	cfg Config
+	// statusSchemaID is the registry id of the status schema when statuses
+	// are encoded directly; -1 when they go through the Encoder.
+	statusSchemaID int
+	inFlight       chan struct{}
+	recent         *recentIDs
+	tokens         [][sha256.Size]byte
+	path           *[sha256.Size]byte
+	verify         *[sha256.Size]byte
+	secrets        [][]byte
+	// outageLog throttles the log of 503 answers.
+	outageLog everySecond
+}
+
+// everySecond lets one event a second through and counts the others.
+type everySecond struct {
+	mu    sync.Mutex
+	last  time.Time
+	count int
+}
+
+// allow reports whether to log now, with the number of events since the
+// last log, this one included.
+func (e *everySecond) allow(now time.Time) (int, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.count++
+	if now.Sub(e.last) < time.Second {
+		return 0, false
+	}
+	n := e.count
+	e.last, e.count = now, 0
+	return n, true
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -72,7 +155,11 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Topics.Messages == "" || cfg.Topics.Statuses == "" || cfg.Topics.DeadLetter == "" {
 		return nil, errors.New("inbound: messages, statuses and dead-letter topics are required")
 	}
-	for _, k := range []schemas.Kind{schemas.InboundMessage, schemas.MessageStatus} {
+	kinds := []schemas.Kind{schemas.InboundMessage, schemas.MessageStatus}
+	if cfg.Topics.Events != "" {
+		kinds = append(kinds, schemas.WebhookEvent)
+	}
+	for _, k := range kinds {
 		if cfg.Encoders[k] == nil {
 			return nil, fmt.Errorf("inbound: no encoder for %s", k)
 		}
@@ -80,14 +167,60 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Publisher == nil {
 		return nil, errors.New("inbound: no publisher")
 	}
+	if len(cfg.SignatureSecrets) > 2 {
+		return nil, errors.New("inbound: at most two signature secrets (the current one and, while rotating, the previous one)")
+	}
+	h := &Handler{statusSchemaID: -1}
+	// With the schema registry's encoder, statuses are encoded directly
+	// (see status.go); any other Encoder gets the native form.
+	if enc, ok := cfg.Encoders[schemas.MessageStatus].(*schemas.Encoder); ok && enc.Kind == schemas.MessageStatus {
+		h.statusSchemaID = enc.ID
+	}
+	for _, s := range cfg.SignatureSecrets {
+		if s == "" {
+			return nil, errors.New("inbound: empty signature secret")
+		}
+		h.secrets = append(h.secrets, []byte(s))
+	}
 	if cfg.TokenHeader == "" {
 		cfg.TokenHeader = "X-Webhook-Token"
+	}
+	if cfg.PreviousToken != "" && cfg.Token == "" {
+		return nil, errors.New("inbound: a previous token without a current token")
+	}
+	for _, t := range []string{cfg.Token, cfg.PreviousToken} {
+		if t != "" {
+			h.tokens = append(h.tokens, sha256.Sum256([]byte(t)))
+		}
+	}
+	if cfg.PathSecret != "" {
+		if strings.Contains(cfg.PathSecret, "/") {
+			return nil, errors.New("inbound: the path secret must be one path segment (no /)")
+		}
+		sum := sha256.Sum256([]byte(cfg.PathSecret))
+		h.path = &sum
+	}
+	if cfg.VerifyToken != "" {
+		sum := sha256.Sum256([]byte(cfg.VerifyToken))
+		h.verify = &sum
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 4 << 20
 	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 256
+	}
+	if cfg.MaxInFlight > 0 {
+		h.inFlight = make(chan struct{}, cfg.MaxInFlight)
+	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 4 * time.Second
+	}
+	if cfg.DedupeIDs > 0 {
+		h.recent = newRecentIDs(cfg.DedupeIDs)
+	}
+	if cfg.DeadLetterChunkBytes <= 0 {
+		cfg.DeadLetterChunkBytes = 512 << 10
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -98,17 +231,52 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{cfg: cfg}, nil
+	h.cfg = cfg
+	return h, nil
+}
+
+// Register mounts the handler on mux under path: POST path, and GET path
+// for Meta's handshake when VerifyToken is set; with a PathSecret also
+// path/{secret} (requests without it are answered 401, not 404).
+func (h *Handler) Register(mux *http.ServeMux, path string) {
+	paths := []string{path}
+	if h.path != nil {
+		paths = append(paths, strings.TrimSuffix(path, "/")+"/{secret}")
+	}
+	for _, p := range paths {
+		mux.Handle("POST "+p, h)
+		if h.verify != nil {
+			mux.Handle("GET "+p, h)
+		}
+	}
 }
 
 // Header keys on every record wabridge writes.
 const (
 	HeaderEventKind   = "event-kind"
+	HeaderEventID     = "event-id"
 	HeaderContentType = "content-type"
 	HeaderDLQReason   = "dlq-reason"
 	HeaderDLQSource   = "dlq-source"
-	ContentTypeAvro   = "application/vnd.confluent.avro"
+	// Dead letters split into chunks (see Config.DeadLetterChunkBytes).
+	HeaderDLQChunk  = "dlq-chunk"  // "i/n", from 1
+	HeaderDLQSHA256 = "dlq-sha256" // hex SHA-256 of the whole dead letter
+	HeaderDLQSize   = "dlq-size"   // bytes of the whole dead letter
+	ContentTypeAvro = "application/vnd.confluent.avro"
 )
+
+// Header values shared by every record (kafka-go only reads them).
+var (
+	avroHeader = []byte(ContentTypeAvro)
+	kindHeader = map[schemas.Kind][]byte{
+		schemas.InboundMessage: []byte(schemas.InboundMessage),
+		schemas.MessageStatus:  []byte(schemas.MessageStatus),
+		schemas.WebhookEvent:   []byte(schemas.WebhookEvent),
+	}
+)
+
+// retryAfter is the Retry-After of 503 answers, in seconds.
+const retryAfter = "1"
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -119,75 +287,68 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
-	if h.cfg.Token != "" {
-		got := r.Header.Get(h.cfg.TokenHeader)
-		if subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) != 1 {
-			h.cfg.Metrics.WebhookAuthFails.Inc()
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return http.StatusUnauthorized
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodGet, http.MethodHead:
+		return h.handshake(w, r)
+	default:
+		w.Header().Set("Allow", h.allow())
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return http.StatusMethodNotAllowed
+	}
+	// What needs no body is checked first, so that unauthenticated requests
+	// never take one of the MaxInFlight slots.
+	if !h.pathOK(r) || !h.tokenOK(r) {
+		return h.unauthorized(w)
+	}
+	if h.inFlight != nil {
+		select {
+		case h.inFlight <- struct{}{}:
+			defer func() { <-h.inFlight }()
+		default:
+			w.Header().Set("Retry-After", retryAfter)
+			http.Error(w, "too many webhooks at once, retry later", http.StatusServiceUnavailable)
+			return http.StatusServiceUnavailable
 		}
 	}
 	receivedAt := h.cfg.Now().UTC().Truncate(time.Millisecond)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	body, err := h.readBody(w, r)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			sum := sha256.Sum256(body)
-			stub := fmt.Sprintf(`{"truncated_bytes_read":%d,"sha256_of_read_part":"%s"}`, len(body), hex.EncodeToString(sum[:]))
-			reason := fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes)
-			if err := h.deadLetter(r.Context(), []byte(stub), reason); err != nil {
-				return h.unavailable(w, err)
+		if !errors.As(err, &mbe) {
+			code := http.StatusBadRequest
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				code = http.StatusRequestTimeout
 			}
-			http.Error(w, reason, http.StatusRequestEntityTooLarge)
-			return http.StatusRequestEntityTooLarge
+			http.Error(w, "reading body failed", code)
+			return code
 		}
-		http.Error(w, "reading body failed", http.StatusBadRequest)
-		return http.StatusBadRequest
+		return h.tooLarge(w, r, body)
+	}
+	if !h.signatureOK(r, body) {
+		return h.unauthorized(w)
 	}
 
-	items, err := Parse(body, receivedAt)
+	items, err := parse(body, receivedAt, h.statusSchemaID < 0)
 	if err != nil {
 		// An authenticated sender's body we cannot understand: keep it, answer
 		// 200 so it is not retried for days.
 		h.cfg.Logger.Warn("webhook body not understood, dead-lettered", "err", err, "bytes", len(body))
-		if err := h.deadLetter(r.Context(), body, err.Error()); err != nil {
+		if err := h.deadLetter(r.Context(), body, err.Error(), receivedAt); err != nil {
 			return h.unavailable(w, err)
 		}
 		w.WriteHeader(http.StatusOK)
 		return http.StatusOK
 	}
-
-	msgs := make([]kafka.Message, 0, len(items))
-	kinds := make([]schemas.Kind, 0, len(items))
-	for _, it := range items {
-		if it.Kind == "" {
-			msgs = append(msgs, h.deadLetterMessage(it.Raw, it.Reason))
-			kinds = append(kinds, "")
-			continue
-		}
-		value, err := h.cfg.Encoders[it.Kind].Encode(it.Native)
-		if err != nil {
-			msgs = append(msgs, h.deadLetterMessage([]byte(it.Native["raw"].(string)), "encoding: "+err.Error()))
-			kinds = append(kinds, "")
-			continue
-		}
-		topic := h.cfg.Topics.Messages
-		if it.Kind == schemas.MessageStatus {
-			topic = h.cfg.Topics.Statuses
-		}
-		msgs = append(msgs, kafka.Message{
-			Topic: topic, Key: []byte(it.Key), Value: value, Time: receivedAt,
-			Headers: []kafka.Header{
-				{Key: HeaderEventKind, Value: []byte(it.Kind)},
-				{Key: HeaderContentType, Value: []byte(ContentTypeAvro)},
-			},
-		})
-		kinds = append(kinds, it.Kind)
-	}
+	msgs, kinds, ids := h.records(items, receivedAt)
 	if len(msgs) > 0 {
 		if err := h.publish(r.Context(), msgs...); err != nil {
 			return h.unavailable(w, err)
 		}
+	}
+	if h.recent != nil {
+		h.recent.add(ids)
 	}
 	for _, k := range kinds {
 		if k == "" {
@@ -199,6 +360,261 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	w.WriteHeader(http.StatusOK)
 	return http.StatusOK
 }
+
+// records turns items into Kafka records, with the kind of each ("" for
+// dead letters) and the event ids to remember once Kafka has them. With the
+// recent-ids filter on, records it has seen (or that repeat within items)
+// are left out.
+func (h *Handler) records(items []Item, receivedAt time.Time) (msgs []kafka.Message, kinds []schemas.Kind, ids []string) {
+	msgs = make([]kafka.Message, 0, len(items))
+	kinds = make([]schemas.Kind, 0, len(items))
+	var seen map[string]bool
+	dropped := 0
+	deadLetter := func(raw []byte, reason, key string) {
+		for _, m := range h.deadLetterMessages(raw, reason, key, receivedAt) {
+			msgs, kinds = append(msgs, m), append(kinds, "")
+		}
+	}
+	for i := range items {
+		it := &items[i]
+		if it.Kind == schemas.WebhookEvent && h.cfg.Topics.Events == "" {
+			deadLetter(it.raw(), fmt.Sprintf("webhook event (field %q) not published: no webhook-events topic configured", it.Native["field"]), it.Key)
+			continue
+		}
+		if it.Kind == "" {
+			deadLetter(it.Raw, it.Reason, it.Key)
+			continue
+		}
+		if h.recent != nil {
+			if seen[it.EventID] || h.recent.has(it.EventID) {
+				dropped++
+				continue
+			}
+			if seen == nil {
+				seen = make(map[string]bool, len(items))
+			}
+			seen[it.EventID] = true
+			ids = append(ids, it.EventID)
+		}
+		value, err := h.encode(it)
+		if err != nil {
+			deadLetter(it.raw(), "encoding: "+err.Error(), it.Key)
+			continue
+		}
+		msgs = append(msgs, kafka.Message{
+			Topic: h.topic(it.Kind), Key: []byte(it.Key), Value: value, Time: receivedAt,
+			Headers: []kafka.Header{
+				{Key: HeaderEventKind, Value: kindHeader[it.Kind]},
+				{Key: HeaderEventID, Value: []byte(it.EventID)},
+				{Key: HeaderContentType, Value: avroHeader},
+			},
+		})
+		kinds = append(kinds, it.Kind)
+	}
+	if dropped > 0 {
+		h.cfg.Logger.Debug("left out records already acknowledged", "records", dropped)
+	}
+	return msgs, kinds, ids
+}
+
+// encode returns the record value of it: Confluent framing and Avro.
+func (h *Handler) encode(it *Item) ([]byte, error) {
+	if it.status != nil && h.statusSchemaID >= 0 {
+		b := make([]byte, 5, 5+len(it.status.raw)+256)
+		binary.BigEndian.PutUint32(b[1:], uint32(h.statusSchemaID)) // b[0] is the magic byte 0
+		return it.status.appendAvro(b), nil
+	}
+	if it.Native == nil && it.status != nil {
+		it.Native = it.status.native()
+	}
+	return h.cfg.Encoders[it.Kind].Encode(it.Native)
+}
+
+func (h *Handler) topic(k schemas.Kind) string {
+	switch k {
+	case schemas.InboundMessage:
+		return h.cfg.Topics.Messages
+	case schemas.MessageStatus:
+		return h.cfg.Topics.Statuses
+	}
+	return h.cfg.Topics.Events
+}
+
+func (h *Handler) allow() string {
+	if h.verify != nil {
+		return "GET, POST"
+	}
+	return "POST"
+}
+
+// readBody reads the whole body, up to MaxBodyBytes. A body declared larger
+// is not read at all; the error is then an *http.MaxBytesError too.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := h.cfg.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	size := int64(4 << 10)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength + 1 // +1: room to see EOF without growing
+	}
+	buf := make([]byte, 0, size)
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// tooLarge answers 413. The refusal is recorded in the dead-letter topic as
+// a stub (sizes and the hash of what was read) unless the sender could only
+// be authenticated by a body signature it never completed: unauthenticated
+// requests store nothing.
+func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, partial []byte) int {
+	reason := fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes)
+	authenticated := len(h.secrets) == 0 || len(h.tokens) > 0 || h.path != nil
+	if authenticated {
+		sum := sha256.Sum256(partial)
+		stub, _ := json.Marshal(map[string]any{
+			"refused":              reason,
+			"content_length":       r.ContentLength,
+			"truncated_bytes_read": len(partial),
+			"sha256_of_read_part":  hex.EncodeToString(sum[:]),
+		})
+		if err := h.deadLetter(r.Context(), stub, reason, h.cfg.Now().UTC().Truncate(time.Millisecond)); err != nil {
+			return h.unavailable(w, err)
+		}
+	}
+	http.Error(w, reason, http.StatusRequestEntityTooLarge)
+	return http.StatusRequestEntityTooLarge
+}
+
+// Authentication. Secrets are compared as SHA-256 digests so that the
+// comparison takes the same time whatever the length of the guess.
+
+func secretEqual(got string, want *[sha256.Size]byte) bool {
+	sum := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+}
+
+func (h *Handler) tokenOK(r *http.Request) bool {
+	if len(h.tokens) == 0 {
+		return true
+	}
+	sum := sha256.Sum256([]byte(r.Header.Get(h.cfg.TokenHeader)))
+	ok := 0
+	for i := range h.tokens {
+		ok |= subtle.ConstantTimeCompare(sum[:], h.tokens[i][:])
+	}
+	return ok == 1
+}
+
+func (h *Handler) pathOK(r *http.Request) bool {
+	if h.path == nil {
+		return true
+	}
+	p := r.URL.Path
+	return secretEqual(p[strings.LastIndexByte(p, '/')+1:], h.path)
+}
+
+// Signature headers.
+const (
+	Header360Signature = "X-360dialog-Signature"
+	HeaderHubSignature = "X-Hub-Signature-256"
+	signaturePrefix    = "sha256="
+)
+
+func (h *Handler) signatureOK(r *http.Request, body []byte) bool {
+	if len(h.secrets) == 0 {
+		return true
+	}
+	var sigs [][]byte
+	for _, name := range []string{Header360Signature, HeaderHubSignature} {
+		v := strings.TrimSpace(r.Header.Get(name))
+		if len(v) > len(signaturePrefix) && strings.EqualFold(v[:len(signaturePrefix)], signaturePrefix) {
+			v = v[len(signaturePrefix):]
+		} else if name == HeaderHubSignature {
+			continue // Meta always sends the prefix
+		}
+		if sig, err := hex.DecodeString(v); err == nil && len(sig) == sha256.Size {
+			sigs = append(sigs, sig)
+		}
+	}
+	if len(sigs) == 0 {
+		return false
+	}
+	ok := false
+	for _, secret := range h.secrets {
+		mac := hmac.New(sha256.New, secret)
+		mac.Write(body)
+		want := mac.Sum(nil)
+		for _, sig := range sigs {
+			if hmac.Equal(sig, want) {
+				ok = true
+			}
+		}
+	}
+	return ok
+}
+
+func (h *Handler) unauthorized(w http.ResponseWriter) int {
+	h.cfg.Metrics.WebhookAuthFails.Inc()
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+	return http.StatusUnauthorized
+}
+
+// handshake answers Meta's GET subscription check.
+func (h *Handler) handshake(w http.ResponseWriter, r *http.Request) int {
+	if h.verify == nil {
+		w.Header().Set("Allow", h.allow())
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return http.StatusMethodNotAllowed
+	}
+	if !h.pathOK(r) {
+		return h.unauthorized(w)
+	}
+	q := r.URL.Query()
+	if q.Get("hub.mode") != "subscribe" || !secretEqual(q.Get("hub.verify_token"), h.verify) {
+		h.cfg.Metrics.WebhookAuthFails.Inc()
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return http.StatusForbidden
+	}
+	challenge := q.Get("hub.challenge")
+	if !plainChallenge(challenge) {
+		http.Error(w, "hub.challenge missing or not plain", http.StatusBadRequest)
+		return http.StatusBadRequest
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, challenge)
+	return http.StatusOK
+}
+
+// plainChallenge accepts what Meta sends (digits) and a little more, but
+// nothing that could be markup when echoed.
+func plainChallenge(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Kafka.
 
 func (h *Handler) publish(ctx context.Context, msgs ...kafka.Message) error {
 	// The request context ends when 360dialog hangs up; finish the write
@@ -214,28 +630,64 @@ func (h *Handler) publish(ctx context.Context, msgs ...kafka.Message) error {
 	return nil
 }
 
-func (h *Handler) deadLetterMessage(raw []byte, reason string) kafka.Message {
-	return kafka.Message{
-		Topic: h.cfg.Topics.DeadLetter, Value: raw,
-		Headers: []kafka.Header{
+// deadLetterMessages returns the dead-letter records of raw: one, or
+// chunks of at most DeadLetterChunkBytes.
+func (h *Handler) deadLetterMessages(raw []byte, reason, key string, at time.Time) []kafka.Message {
+	ct := "application/json"
+	if !json.Valid(raw) {
+		ct = "application/octet-stream"
+	}
+	headers := func(extra ...kafka.Header) []kafka.Header {
+		return append([]kafka.Header{
 			{Key: HeaderDLQReason, Value: []byte(reason)},
 			{Key: HeaderDLQSource, Value: []byte("webhook")},
-			{Key: HeaderContentType, Value: []byte("application/json")},
-		},
+			{Key: HeaderContentType, Value: []byte(ct)},
+		}, extra...)
 	}
+	var k []byte
+	if key != "" {
+		k = []byte(key)
+	}
+	size := h.cfg.DeadLetterChunkBytes
+	if len(raw) <= size {
+		return []kafka.Message{{Topic: h.cfg.Topics.DeadLetter, Key: k, Value: raw, Time: at, Headers: headers()}}
+	}
+	sum := sha256.Sum256(raw)
+	if k == nil {
+		k = []byte(hex.EncodeToString(sum[:16])) // one key: all chunks in one partition, in order
+	}
+	n := (len(raw) + size - 1) / size
+	out := make([]kafka.Message, 0, n)
+	for i := range n {
+		chunk := raw[i*size : min((i+1)*size, len(raw))]
+		out = append(out, kafka.Message{
+			Topic: h.cfg.Topics.DeadLetter, Key: k, Value: chunk, Time: at,
+			Headers: headers(
+				kafka.Header{Key: HeaderDLQChunk, Value: []byte(fmt.Sprintf("%d/%d", i+1, n))},
+				kafka.Header{Key: HeaderDLQSHA256, Value: []byte(hex.EncodeToString(sum[:]))},
+				kafka.Header{Key: HeaderDLQSize, Value: []byte(strconv.Itoa(len(raw)))},
+			),
+		})
+	}
+	return out
 }
 
-func (h *Handler) deadLetter(ctx context.Context, raw []byte, reason string) error {
-	if err := h.publish(ctx, h.deadLetterMessage(raw, reason)); err != nil {
+func (h *Handler) deadLetter(ctx context.Context, raw []byte, reason string, at time.Time) error {
+	msgs := h.deadLetterMessages(raw, reason, "", at)
+	if err := h.publish(ctx, msgs...); err != nil {
 		return err
 	}
-	h.cfg.Metrics.DeadLetters.WithLabelValues("webhook").Inc()
+	h.cfg.Metrics.DeadLetters.WithLabelValues("webhook").Add(float64(len(msgs)))
 	return nil
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, err error) int {
-	h.cfg.Logger.Error("kafka did not take webhook records; answering 503 so 360dialog retries", "err", err)
-	w.Header().Set("Retry-After", "1")
+	// During an outage every request ends here: one line a second, with the
+	// number of answers it stands for.
+	if n, ok := h.outageLog.allow(time.Now()); ok {
+		h.cfg.Logger.Error("kafka did not take webhook records; answering 503 so 360dialog retries", "err", err, "answers_503", n)
+	}
+	w.Header().Set("Retry-After", retryAfter)
 	http.Error(w, "kafka unavailable, retry later", http.StatusServiceUnavailable)
 	return http.StatusServiceUnavailable
 }

@@ -75,6 +75,9 @@ type Config struct {
 	// to its API client, when one deployment serves several numbers.
 	Senders       map[string]Sender
 	ResultEncoder Encoder
+	// CommandDecoder decodes typed (Avro SendCommand) command values; nil
+	// rejects them.
+	CommandDecoder CommandDecoder
 	// Window, when set, is asked before every message (not status bodies)
 	// whether it may go out; nil sends without the check.
 	Window Window
@@ -380,7 +383,17 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 	w.m.CommandsRead.Inc()
 	w.m.InFlight.Inc()
 
-	cmd, err := ParseCommand(toMessage(r))
+	msg := toMessage(r)
+	var cmd Command
+	var err error
+	if isConfluentAvro(r.Value) {
+		msg, err = w.typed(ctx, msg)
+	}
+	if err == nil {
+		cmd, err = ParseCommand(msg)
+	} else {
+		cmd = Command{ID: CommandID(msg)}
+	}
 	j := job{rec: r, cmd: cmd, err: err, ctx: pctx}
 	if e, ok := led[cmd.ID]; ok {
 		switch e.State {
@@ -1015,4 +1028,18 @@ func (w *Worker) checkTemplate(ctx context.Context, j job) *outcome {
 		return &outcome{status: "rejected", reason: ce.Kind.String(), details: err.Error()}
 	}
 	return nil
+}
+
+// typed turns an Avro SendCommand record into its JSON form.
+func (w *Worker) typed(ctx context.Context, m kafka.Message) (kafka.Message, error) {
+	if w.cfg.CommandDecoder == nil {
+		return m, &InvalidError{Rule: "value is Avro (Confluent framing) but no schema registry is configured to decode it"}
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	native, id, err := w.cfg.CommandDecoder.Decode(dctx, m.Value)
+	if err != nil {
+		return m, &InvalidError{Rule: fmt.Sprintf("Avro value (schema id %d) cannot be decoded: %v", id, err)}
+	}
+	return typedToJSON(native, m)
 }

@@ -47,7 +47,7 @@ var goldenRecords = map[string]map[schemas.Kind]map[string]any{
 			"recipient_id": goavro.Union("string", "15550001111"), "recipient_user_id": nil,
 			"biz_opaque_callback_data": goavro.Union("string", "cmd-1"), "command_id": goavro.Union("string", "cmd-1"),
 			"errors": []any{map[string]any{"code": int32(131026), "title": goavro.Union("string", "Message undeliverable"), "message": nil, "details": nil}},
-			"raw": `{"id":"wamid.OUT1","status":"failed"}`,
+			"raw":    `{"id":"wamid.OUT1","status":"failed"}`,
 		},
 		schemas.SendResult: {
 			"event_id": "result:cmd-1", "command_id": "cmd-1", "outcome": "failed", "produced_at": time.UnixMilli(1760000000789).UTC(),

@@ -27,12 +27,20 @@ const (
 	InboundMessage Kind = "inbound_message"
 	MessageStatus  Kind = "message_status"
 	SendResult     Kind = "send_result"
+	// WebhookEvent is every webhook item that is neither a message nor a
+	// status: change-level errors, user preferences, template status
+	// updates and change fields wabridge does not know.
+	WebhookEvent Kind = "webhook_event"
+	// SendCommand is the typed alternative to a JSON command body.
+	SendCommand Kind = "send_command"
 )
 
 var kindFiles = map[Kind]string{
 	InboundMessage: "inbound_message.avsc",
 	MessageStatus:  "message_status.avsc",
 	SendResult:     "send_result.avsc",
+	WebhookEvent:   "webhook_event.avsc",
+	SendCommand:    "send_command.avsc",
 }
 
 // Schema is one embedded Avro schema with its compiled codec.

@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -27,6 +28,19 @@ func sample(kind schemas.Kind) map[string]any {
 			"message_id": "wamid.1", "status": "read", "timestamp": now, "raw": `{}`,
 			"errors": []any{map[string]any{"code": int32(131026), "title": goavro.Union("string", "x")}},
 		}
+	case schemas.WebhookEvent:
+		return map[string]any{
+			"event_id": "event:0123456789abcdef0123456789abcdef", "received_at": now, "event_type": "change_error",
+			"field": "messages", "raw": `{"code":130429}`,
+			"error": goavro.Union("io.wabridge.events.ApiError", map[string]any{"code": int32(130429)}),
+		}
+	case schemas.SendCommand:
+		return map[string]any{
+			"command_id": goavro.Union("string", "c1"), "to": goavro.Union("string", "15550001111"),
+			"type":       goavro.Union("string", "text"),
+			"text":       goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "hi", "preview_url": false}),
+			"expires_at": goavro.Union("long.timestamp-millis", now),
+		}
 	case schemas.SendResult:
 		return map[string]any{
 			"event_id": "result:c1", "command_id": "c1", "outcome": "accepted", "produced_at": now,
@@ -41,8 +55,8 @@ func TestEverySchemaCompilesAndRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 3 {
-		t.Fatalf("got %d schemas, want 3", len(all))
+	if len(all) != 5 {
+		t.Fatalf("got %d schemas, want 5", len(all))
 	}
 	for _, s := range all {
 		t.Run(string(s.Kind), func(t *testing.T) {
@@ -55,8 +69,12 @@ func TestEverySchemaCompilesAndRoundTrips(t *testing.T) {
 			if err != nil || len(rest) != 0 {
 				t.Fatalf("decoding: %v (%d bytes left)", err, len(rest))
 			}
-			if got := out.(map[string]any)["event_id"]; got != in["event_id"] {
-				t.Errorf("event_id = %v, want %v", got, in["event_id"])
+			key := "event_id"
+			if s.Kind == schemas.SendCommand { // a command, not an event
+				key = "to"
+			}
+			if got, want := fmt.Sprint(out.(map[string]any)[key]), fmt.Sprint(in[key]); got != want {
+				t.Errorf("%s = %v, want %v", key, got, want)
 			}
 		})
 	}

@@ -1,0 +1,78 @@
+package outbound_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/wabridge/wabridge/internal/kafkatest"
+	"github.com/wabridge/wabridge/outbound"
+	"github.com/wabridge/wabridge/schemas"
+)
+
+// A typed command (Avro SendCommand) is sent like its JSON form; a broken
+// one is rejected with a reason and dead-lettered with its original bytes.
+func TestWorkerSendsTypedAvroCommands(t *testing.T) {
+	f := newFixture(t, nil)
+	enc, err := schemas.Resolve(context.Background(), f.registry, f.commands, schemas.SendCommand, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	encode := func(native map[string]any) []byte {
+		b, err := enc.Encode(native)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	text := encode(map[string]any{
+		"command_id": goavro.Union("string", "typed-text"), "to": goavro.Union("string", "4917000000001"),
+		"type": goavro.Union("string", "text"),
+		"text": goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "typed hello", "preview_url": true}),
+	})
+	image := encode(map[string]any{
+		"command_id": goavro.Union("string", "typed-image"), "to": goavro.Union("string", "4917000000002"),
+		"type": goavro.Union("string", "image"), "content_json": goavro.Union("string", `{"link":"https://cdn.example.com/a.jpg","caption":"look"}`),
+		"context_message_id": goavro.Union("string", "wamid.Q1"),
+	})
+	expired := encode(map[string]any{
+		"command_id": goavro.Union("string", "typed-expired"), "to": goavro.Union("string", "4917000000003"),
+		"type": goavro.Union("string", "text"), "text": goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "code 1234", "preview_url": false}),
+		"expires_at": goavro.Union("long.timestamp-millis", time.Now().Add(-time.Minute)),
+	})
+	twoContents := encode(map[string]any{
+		"command_id": goavro.Union("string", "typed-bad"), "to": goavro.Union("string", "4917000000004"),
+		"type": goavro.Union("string", "text"), "text": goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "x", "preview_url": false}),
+		"content_json": goavro.Union("string", `{"body":"y"}`),
+	})
+	kafkatest.Produce(t, f.brokers, f.commands,
+		kafka.Message{Value: text}, kafka.Message{Value: image}, kafka.Message{Value: expired}, kafka.Message{Value: twoContents},
+		kafka.Message{Value: []byte{0, 0, 0, 0, 99, 1, 2}, Headers: []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte("unknown-schema")}}},
+	)
+	f.startWith(t, func(c *outbound.Config) { c.CommandDecoder = f.decoder })
+	res := f.readResults(t, 5)
+	for id, want := range map[string]string{"typed-text": "accepted", "typed-image": "accepted", "typed-expired": "rejected", "typed-bad": "rejected", "unknown-schema": "rejected"} {
+		if res[id]["outcome"] != want {
+			t.Errorf("%s: %v %v, want %s", id, res[id]["outcome"], res[id]["error"], want)
+		}
+	}
+	bodies := map[string]map[string]any{}
+	for _, r := range f.api.Requests() {
+		var b map[string]any
+		json.Unmarshal(r.Body, &b)
+		bodies[b["type"].(string)] = b
+	}
+	if txt, _ := bodies["text"]["text"].(map[string]any); txt["body"] != "typed hello" || txt["preview_url"] != true || bodies["text"]["biz_opaque_callback_data"] != "typed-text" {
+		t.Errorf("text body %v", bodies["text"])
+	}
+	if img, _ := bodies["image"]["image"].(map[string]any); img["caption"] != "look" || bodies["image"]["context"].(map[string]any)["message_id"] != "wamid.Q1" {
+		t.Errorf("image body %v", bodies["image"])
+	}
+	if len(f.api.Requests()) != 2 {
+		t.Errorf("API got %d sends, want 2", len(f.api.Requests()))
+	}
+}
