@@ -98,6 +98,10 @@ type Config struct {
 	// process, not across restarts or replicas; consumers still drop
 	// duplicates by event_id. About 150 bytes per id. Default: 0 (off).
 	DedupeIDs int
+	// Window, when set, records what inbound messages, failed statuses and
+	// user_preferences mean for the customer service window and opt-in,
+	// before the request's records are published.
+	Window WindowRecorder
 	// DeadLetterChunkBytes splits dead letters larger than this into
 	// several records (headers dlq-chunk "i/n", dlq-sha256, dlq-size; same
 	// key, so one partition, in order), because Kafka refuses records over
@@ -340,6 +344,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		}
 		w.WriteHeader(http.StatusOK)
 		return http.StatusOK
+	}
+	if err := h.recordWindows(r.Context(), items); err != nil {
+		return h.unavailable(w, err)
 	}
 	msgs, kinds, ids := h.records(items, receivedAt)
 	if len(msgs) > 0 {

@@ -200,7 +200,7 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int) {
 		"WABRIDGE_TOPIC_COMMANDS="+cmdTopic, "WABRIDGE_TOPIC_RESULTS="+resTopic,
 		"WABRIDGE_TOPIC_MESSAGES="+topic("m"), "WABRIDGE_TOPIC_STATUSES="+topic("s"),
 		"WABRIDGE_TOPIC_DLQ="+topic("dlq"), "WABRIDGE_TOPIC_LEDGER="+topic("ledger"),
-		"WABRIDGE_TOPIC_WINDOWS="+topic("windows"), "WABRIDGE_TOPIC_OPTIN="+topic("optin"), "WABRIDGE_WINDOW_MODE=off", "WABRIDGE_TEMPLATE_REFRESH=0",
+		"WABRIDGE_TOPIC_WINDOWS="+topic("windows"), "WABRIDGE_TOPIC_OPTIN="+topic("optin"), "WABRIDGE_WINDOW_MODE=off", "WABRIDGE_TEMPLATE_REFRESH=0", "WABRIDGE_TOPIC_WEBHOOK_EVENTS="+topic("events"),
 		"WABRIDGE_GROUP_ID="+topic("group"), "WABRIDGE_ADMIN_ADDR="+admin,
 		fmt.Sprintf("WABRIDGE_MAX_IN_FLIGHT=%d", inFlight), "WABRIDGE_RATE=-1", "WABRIDGE_LOG_LEVEL=warn",
 	)

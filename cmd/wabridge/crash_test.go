@@ -64,7 +64,7 @@ func TestKill9MidStreamLosesNothingAndResendsOnlyUnknownOutcomes(t *testing.T) {
 		"WABRIDGE_TOPIC_COMMANDS=" + commands, "WABRIDGE_TOPIC_RESULTS=" + results,
 		"WABRIDGE_TOPIC_MESSAGES=" + topic("messages"), "WABRIDGE_TOPIC_STATUSES=" + topic("statuses"),
 		"WABRIDGE_TOPIC_DLQ=" + topic("dlq"), "WABRIDGE_TOPIC_LEDGER=" + topic("ledger"),
-		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"), "WABRIDGE_WINDOW_MODE=off",
+		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"), "WABRIDGE_WINDOW_MODE=off", "WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + topic("events"),
 		"WABRIDGE_TOPIC_PARTITIONS=4", "WABRIDGE_GROUP_ID=" + topic("group"),
 		"WABRIDGE_MAX_IN_FLIGHT=32", "WABRIDGE_RATE=1000",
 	}

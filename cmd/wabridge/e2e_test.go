@@ -199,11 +199,29 @@ func TestRunEndToEnd(t *testing.T) {
 		"WABRIDGE_ADMIN_ADDR=" + admin,
 		"WABRIDGE_TOPIC_COMMANDS=" + commands, "WABRIDGE_TOPIC_RESULTS=" + results,
 		"WABRIDGE_TOPIC_MESSAGES=" + messages, "WABRIDGE_TOPIC_STATUSES=" + statuses, "WABRIDGE_TOPIC_DLQ=" + dlq, "WABRIDGE_TOPIC_LEDGER=" + topic("ledger"),
-		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"), "WABRIDGE_WINDOW_MODE=off",
+		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"),
+		"WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + topic("events"), "WABRIDGE_PHONE_NUMBER_ID=100000000000001",
 		"WABRIDGE_TOPIC_PARTITIONS=3",
 		"WABRIDGE_GROUP_ID=" + topic("group"),
 	}, "run")
 	waitReady(t, p, admin)
+
+	// The user writes first (webhook): that opens the 24-hour window the
+	// free-form reply below needs (run enforces it).
+	inboundHook := `{"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{
+	 "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550009999","phone_number_id":"100000000000001"},
+	 "contacts":[{"profile":{"name":"Jane"},"wa_id":"15550001111"}],
+	 "messages":[{"from":"15550001111","id":"wamid.IN-E2E","timestamp":"` + fmt.Sprint(time.Now().Unix()) + `","type":"text","text":{"body":"hi, where is my order?"}}]}}]}]}`
+	req, _ := http.NewRequest(http.MethodPost, webhook, strings.NewReader(inboundHook))
+	req.Header.Set("X-Hook-Secret", "tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("inbound webhook: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if m := kafkatest.ReadN(t, brokers, messages, 1, 30*time.Second); string(m[0].Key) != "15550001111" {
+		t.Fatalf("inbound message key %q", m[0].Key)
+	}
 
 	kafkatest.Produce(t, brokers, commands, kafka.Message{
 		Key:     []byte("15550001111"),
@@ -258,7 +276,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	// /metrics is served and counts what happened.
-	resp, err := http.Get("http://" + admin + "/metrics")
+	resp, err = http.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +360,7 @@ func TestDevEmbeddedDefault(t *testing.T) {
 // Bad configuration ends at once with one clear line and a non-zero exit.
 func TestBadConfiguration(t *testing.T) {
 	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	base := []string{"SCHEMA_REGISTRY_URL=http://127.0.0.1:1", "D360_API_KEY=k", "WABRIDGE_STARTUP_TIMEOUT=3s",
+	base := []string{"SCHEMA_REGISTRY_URL=http://127.0.0.1:1", "D360_API_KEY=k", "WABRIDGE_PHONE_NUMBER_ID=100000000000001", "WABRIDGE_STARTUP_TIMEOUT=3s",
 		"WABRIDGE_HTTP_ADDR=127.0.0.1:0", "WABRIDGE_ADMIN_ADDR=127.0.0.1:0"}
 	cases := []struct {
 		name string
@@ -358,6 +376,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"malformed registry URL", []string{"KAFKA_BROKERS=" + closed, "D360_API_KEY=k", "SCHEMA_REGISTRY_URL=registry:8081"}, []string{"run"}, "schema registry URL"},
 		{"bad duration", append(base, "D360_TIMEOUT=soon"), []string{"run"}, "D360_TIMEOUT"},
 		{"bad --only", base, []string{"run", "--only=both"}, "--only"},
+		{"no business number for the window", []string{"KAFKA_BROKERS=" + closed, "SCHEMA_REGISTRY_URL=http://x:1", "D360_API_KEY=k"}, []string{"run"}, "WABRIDGE_PHONE_NUMBER_ID"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

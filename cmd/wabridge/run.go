@@ -25,23 +25,32 @@ type BridgeFlags struct {
 
 	Only string `env:"WABRIDGE_ONLY" enum:",inbound,outbound" default:"" help:"Run one half only: inbound or outbound (default both)."`
 
-	HTTPAddr           string `env:"WABRIDGE_HTTP_ADDR" default:":8080" help:"Webhook listener address."`
-	WebhookPath        string `env:"WABRIDGE_WEBHOOK_PATH" default:"/webhook" help:"Path 360dialog posts webhooks to."`
-	WebhookTokenHeader string `env:"WEBHOOK_TOKEN_HEADER" default:"X-Webhook-Token" help:"Header carrying the webhook secret (set the same header in 360dialog's webhook config)."`
-	WebhookToken       string `env:"WEBHOOK_TOKEN" help:"Webhook secret; requests without it are refused with 401. Empty: no authentication (a warning is logged)."`
-	AdminAddr          string `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics."`
+	HTTPAddr              string        `env:"WABRIDGE_HTTP_ADDR" default:":8080" help:"Webhook listener address."`
+	WebhookPath           string        `env:"WABRIDGE_WEBHOOK_PATH" default:"/webhook" help:"Path 360dialog posts webhooks to."`
+	WebhookTokenHeader    string        `env:"WEBHOOK_TOKEN_HEADER" default:"X-Webhook-Token" help:"Header carrying the webhook secret (set the same header in 360dialog's webhook config)."`
+	WebhookToken          string        `env:"WEBHOOK_TOKEN" help:"Webhook secret; requests without it are refused with 401. Empty: no authentication (a warning is logged)."`
+	WebhookTokenPrev      string        `name:"webhook-token-previous" env:"WEBHOOK_TOKEN_PREVIOUS" help:"A second accepted webhook secret, while rotating."`
+	WebhookPathSecret     string        `env:"WEBHOOK_PATH_SECRET" help:"Also accept webhooks at <webhook-path>/<secret> (the secret leaks into access logs: prefer the header)."`
+	WebhookSigSecrets     []string      `name:"webhook-signature-secrets" env:"WEBHOOK_SIGNATURE_SECRETS" sep:"," help:"HMAC-SHA256 secrets (at most 2, for rotation) checked against x-360dialog-signature or X-Hub-Signature-256."`
+	WebhookVerifyToken    string        `env:"WEBHOOK_VERIFY_TOKEN" help:"Answer Meta's GET verification handshake (hub.verify_token) for direct setups."`
+	WebhookMaxInFlight    int           `env:"WABRIDGE_WEBHOOK_MAX_IN_FLIGHT" default:"256" help:"Webhooks handled at once; beyond it 503 with Retry-After."`
+	WebhookDedupeIDs      int           `env:"WABRIDGE_WEBHOOK_DEDUPE_IDS" default:"0" help:"Remember this many recent event ids and drop re-deliveries (about 150 B each; 0: off)."`
+	WebhookMaxBody        int64         `env:"WABRIDGE_WEBHOOK_MAX_BODY" default:"4194304" help:"Largest webhook body in bytes (413 beyond)."`
+	WebhookPublishTimeout time.Duration `env:"WABRIDGE_WEBHOOK_PUBLISH_TIMEOUT" default:"4s" help:"How long a webhook waits for Kafka before answering 503."`
+	AdminAddr             string        `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics."`
 
-	TopicCommands    string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands (JSON bodies of POST /messages)."`
-	TopicResults     string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Topic of send results (Avro SendResult)."`
-	TopicMessages    string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages (Avro InboundMessage)."`
-	TopicStatuses    string `env:"WABRIDGE_TOPIC_STATUSES" default:"wabridge.statuses" help:"Topic of message statuses (Avro MessageStatus)."`
-	TopicDeadLetter  string `env:"WABRIDGE_TOPIC_DLQ" default:"wabridge.dlq" help:"Dead-letter topic: original bytes and headers plus the reason."`
-	TopicLedger      string `env:"WABRIDGE_TOPIC_LEDGER" default:"wabridge.ledger" help:"Send ledger (compacted; as many partitions as the command topic; created at start)."`
-	TopicPartitions  int32  `env:"WABRIDGE_TOPIC_PARTITIONS" default:"6" help:"Partitions of topics created at start."`
-	TopicReplication int16  `env:"WABRIDGE_TOPIC_REPLICATION" default:"-1" help:"Replication factor of topics created at start (-1: broker default)."`
-	CreateTopics     bool   `env:"WABRIDGE_CREATE_TOPICS" default:"true" negatable:"" help:"Create missing topics at start."`
-	AutoRegister     bool   `env:"WABRIDGE_AUTO_REGISTER" default:"true" negatable:"" help:"Register the Avro schemas at start; with --no-auto-register they must be registered already."`
-	GroupID          string `env:"WABRIDGE_GROUP_ID" default:"wabridge-outbound" help:"Consumer group of the outbound half."`
+	TopicCommands      string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands (JSON bodies of POST /messages)."`
+	TopicResults       string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Topic of send results (Avro SendResult)."`
+	TopicMessages      string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages (Avro InboundMessage)."`
+	TopicStatuses      string `env:"WABRIDGE_TOPIC_STATUSES" default:"wabridge.statuses" help:"Topic of message statuses (Avro MessageStatus)."`
+	TopicDeadLetter    string `env:"WABRIDGE_TOPIC_DLQ" default:"wabridge.dlq" help:"Dead-letter topic: original bytes and headers plus the reason."`
+	TopicWebhookEvents string `env:"WABRIDGE_TOPIC_WEBHOOK_EVENTS" default:"wabridge.webhook-events" help:"Topic of webhook events: change-level errors, user preferences, template status updates, unknown fields (Avro WebhookEvent)."`
+	TopicLedger        string `env:"WABRIDGE_TOPIC_LEDGER" default:"wabridge.ledger" help:"Send ledger (compacted; as many partitions as the command topic; created at start)."`
+	TopicPartitions    int32  `env:"WABRIDGE_TOPIC_PARTITIONS" default:"6" help:"Partitions of topics created at start."`
+	TopicReplication   int16  `env:"WABRIDGE_TOPIC_REPLICATION" default:"-1" help:"Replication factor of topics created at start (-1: broker default)."`
+	CreateTopics       bool   `env:"WABRIDGE_CREATE_TOPICS" default:"true" negatable:"" help:"Create missing topics at start."`
+	AutoRegister       bool   `env:"WABRIDGE_AUTO_REGISTER" default:"true" negatable:"" help:"Register the Avro schemas at start; with --no-auto-register they must be registered already."`
+	GroupID            string `env:"WABRIDGE_GROUP_ID" default:"wabridge-outbound" help:"Consumer group of the outbound half."`
 
 	TopicWindows    string        `env:"WABRIDGE_TOPIC_WINDOWS" default:"wabridge.windows" help:"Compacted topic of customer service windows (last inbound message per user)."`
 	TopicOptin      string        `env:"WABRIDGE_TOPIC_OPTIN" default:"wabridge.optin" help:"Compacted topic of the opt-in registry."`
@@ -75,9 +84,14 @@ func (f *BridgeFlags) config() (app.Config, error) {
 		Only:     f.Only,
 		HTTPAddr: f.HTTPAddr, WebhookPath: f.WebhookPath, WebhookTokenHeader: f.WebhookTokenHeader, WebhookToken: f.WebhookToken,
 		AdminAddr: f.AdminAddr,
+		Webhook: app.WebhookConfig{
+			PreviousToken: f.WebhookTokenPrev, PathSecret: f.WebhookPathSecret, SignatureSecrets: f.WebhookSigSecrets,
+			VerifyToken: f.WebhookVerifyToken, MaxInFlight: f.WebhookMaxInFlight, DedupeIDs: f.WebhookDedupeIDs,
+			MaxBodyBytes: f.WebhookMaxBody, PublishTimeout: f.WebhookPublishTimeout,
+		},
 		Topics: app.Topics{
 			Commands: f.TopicCommands, Results: f.TopicResults, Messages: f.TopicMessages,
-			Statuses: f.TopicStatuses, DeadLetter: f.TopicDeadLetter, Ledger: f.TopicLedger,
+			Statuses: f.TopicStatuses, DeadLetter: f.TopicDeadLetter, Ledger: f.TopicLedger, WebhookEvents: f.TopicWebhookEvents,
 			Partitions: f.TopicPartitions, ReplicationFactor: f.TopicReplication, Create: f.CreateTopics,
 		},
 		GroupID: f.GroupID,

@@ -111,6 +111,8 @@ func (e *env) startBridge(t *testing.T) {
 		"WABRIDGE_TOPIC_COMMANDS=" + e.commands, "WABRIDGE_TOPIC_RESULTS=" + e.results, "WABRIDGE_TOPIC_DLQ=" + e.dlq,
 		"WABRIDGE_TOPIC_MESSAGES=" + e.commands + ".messages", "WABRIDGE_TOPIC_STATUSES=" + e.commands + ".statuses",
 		"WABRIDGE_TOPIC_LEDGER=" + e.commands + ".ledger", "WABRIDGE_TOPIC_PARTITIONS=3",
+		"WABRIDGE_TOPIC_WINDOWS=" + e.commands + ".windows", "WABRIDGE_TOPIC_OPTIN=" + e.commands + ".optin", "WABRIDGE_WINDOW_MODE=off",
+		"WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + e.commands + ".events",
 		"WABRIDGE_GROUP_ID=" + e.group, "WABRIDGE_RATE=-1", "WABRIDGE_BACKOFF_MIN=10ms", "WABRIDGE_BACKOFF_MAX=50ms",
 	}, "run", "--only", "outbound")
 	waitReady(t, p, admin)

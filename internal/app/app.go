@@ -31,6 +31,9 @@ import (
 // Topics are the bridge's topic names and how to create them.
 type Topics struct {
 	Commands, Results, Messages, Statuses, DeadLetter, Ledger string
+	// WebhookEvents receives change-level errors, user preferences,
+	// template status updates and unknown webhook fields.
+	WebhookEvents string
 	// Partitions and ReplicationFactor for topics created at start
 	// (-1: the broker's default replication factor).
 	Partitions        int32
@@ -67,6 +70,8 @@ type Config struct {
 	// WebhookTokenHeader and WebhookToken authenticate webhooks.
 	WebhookTokenHeader string
 	WebhookToken       string
+	// Webhook holds the further webhook options.
+	Webhook WebhookConfig
 	// AdminAddr serves /healthz, /readyz and /metrics.
 	AdminAddr string
 
@@ -95,6 +100,18 @@ type Config struct {
 	// Started, if set, is called once everything listens, with the bound
 	// addresses (useful when HTTPAddr or AdminAddr ask for port 0).
 	Started func(httpAddr, adminAddr string)
+}
+
+// WebhookConfig holds the webhook listener's further options (inbound.Config).
+type WebhookConfig struct {
+	PreviousToken    string
+	PathSecret       string
+	SignatureSecrets []string
+	VerifyToken      string
+	MaxInFlight      int
+	DedupeIDs        int
+	MaxBodyBytes     int64
+	PublishTimeout   time.Duration
 }
 
 // WindowConfig configures the window and opt-in state (package window).
@@ -133,12 +150,15 @@ func (c *Config) Check() error {
 		if _, err := d360.ParseBaseURL(c.APIBaseURL); err != nil {
 			return err
 		}
+		if c.APIKey != "" && c.Window.PhoneNumberID == "" && c.Window.WindowMode == "enforce" {
+			return errors.New("no business number for the window check: set WABRIDGE_PHONE_NUMBER_ID to the phone_number_id of D360_API_KEY's number (or WABRIDGE_WINDOW_MODE=off)")
+		}
 	}
 	if c.runs("inbound") && !strings.HasPrefix(c.WebhookPath, "/") {
 		return fmt.Errorf("webhook path %q must start with /", c.WebhookPath)
 	}
 	t := c.Topics
-	for name, v := range map[string]string{"commands": t.Commands, "results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter, "ledger": t.Ledger} {
+	for name, v := range map[string]string{"commands": t.Commands, "results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter, "ledger": t.Ledger, "webhook-events": t.WebhookEvents} {
 		if v == "" {
 			return fmt.Errorf("%s topic name is empty", name)
 		}
@@ -232,20 +252,32 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
+		evEnc, err := resolve(cfg.Topics.WebhookEvents, schemas.WebhookEvent)
+		if err != nil {
+			return err
+		}
+		wh := cfg.Webhook
 		h, err := inbound.New(inbound.Config{
-			Topics:    inbound.Topics{Messages: cfg.Topics.Messages, Statuses: cfg.Topics.Statuses, DeadLetter: cfg.Topics.DeadLetter},
-			Encoders:  map[schemas.Kind]inbound.Encoder{schemas.InboundMessage: msgEnc, schemas.MessageStatus: stEnc},
+			Topics: inbound.Topics{Messages: cfg.Topics.Messages, Statuses: cfg.Topics.Statuses, Events: cfg.Topics.WebhookEvents, DeadLetter: cfg.Topics.DeadLetter},
+			Encoders: map[schemas.Kind]inbound.Encoder{
+				schemas.InboundMessage: msgEnc, schemas.MessageStatus: stEnc, schemas.WebhookEvent: evEnc,
+			},
 			Publisher: writer, TokenHeader: cfg.WebhookTokenHeader, Token: cfg.WebhookToken,
+			PreviousToken: wh.PreviousToken, PathSecret: wh.PathSecret, SignatureSecrets: wh.SignatureSecrets,
+			VerifyToken: wh.VerifyToken, MaxInFlight: wh.MaxInFlight, DedupeIDs: wh.DedupeIDs,
+			MaxBodyBytes: wh.MaxBodyBytes, PublishTimeout: wh.PublishTimeout,
+			Window: store,
 			Logger: log.With("component", "inbound"), Metrics: m,
 		})
 		if err != nil {
 			return err
 		}
 		mux := http.NewServeMux()
-		mux.Handle("POST "+cfg.WebhookPath, h)
+		h.Register(mux, cfg.WebhookPath)
+		// 360dialog gives up after 5 s: reading a body may not take longer.
 		webhookSrv = &http.Server{
-			Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-			WriteTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second,
+			Handler: mux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
+			WriteTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10,
 		}
 		httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -306,6 +338,8 @@ func Run(ctx context.Context, cfg Config) error {
 			MaxInFlight: cfg.MaxInFlight, MaxBuffered: cfg.MaxBuffered, Rate: cfg.Rate, MaxAge: cfg.MaxAge, ResendUnknown: cfg.ResendUnknown,
 			MaxAttempts: cfg.MaxAttempts, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
 			ShutdownGrace: cfg.ShutdownGrace, Logger: log.With("component", "outbound"), Metrics: m,
+			Window: store, PhoneNumberID: cfg.Window.PhoneNumberID, Templates: templateCatalogs,
+			CommandDecoder: schemas.NewDecoder(reg),
 		})
 		if err != nil {
 			return err
@@ -387,7 +421,7 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func topicSpecs(t Topics) []kafkaio.Topic {
-	names := []string{t.Commands, t.Results, t.Messages, t.Statuses, t.DeadLetter}
+	names := []string{t.Commands, t.Results, t.Messages, t.Statuses, t.WebhookEvents, t.DeadLetter}
 	out := make([]kafkaio.Topic, 0, len(names))
 	seen := map[string]bool{}
 	for _, n := range names {

@@ -50,11 +50,13 @@ func NewWriter(brokers []string, batchTimeout time.Duration, logger *slog.Logger
 		batchTimeout = time.Millisecond
 	}
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(brokers...),
-		Balancer:               &kafka.Murmur2Balancer{},
-		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           batchTimeout,
-		BatchSize:              1000,
+		Addr:         kafka.TCP(brokers...),
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: batchTimeout,
+		// kafka-go allocates room for BatchSize messages per batch: 100 cut
+		// CPU per webhook by a sixth and peak RSS from 58 to 40 MB (bench/inbound).
+		BatchSize:              100,
 		MaxAttempts:            5,
 		WriteBackoffMin:        50 * time.Millisecond,
 		WriteBackoffMax:        time.Second,

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/wabridge/wabridge/internal/d360/d360test"
+	"github.com/wabridge/wabridge/internal/kafkatest"
+	"github.com/wabridge/wabridge/schemas"
+)
+
+// Two instances: A takes the webhook of a user's message (inbound half),
+// B sends the replies (outbound half, window enforced). B honours the window
+// A saw; a user who never wrote is refused without calling the API; after
+// B restarts, the restored state still says the same.
+func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	api := d360test.New(d360test.Config{APIKey: "k", Statuses: []string{}})
+	apiSrv := httptest.NewServer(api)
+	t.Cleanup(func() { apiSrv.Close(); api.Close() })
+
+	topic := func(base string) string { return kafkatest.Topic(t, base) }
+	commands, results := topic("commands"), topic("results")
+	common := []string{
+		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL=" + reg.URL(),
+		"D360_API_KEY=k", "D360_BASE_URL=" + apiSrv.URL, "WEBHOOK_TOKEN=tok",
+		"WABRIDGE_TOPIC_COMMANDS=" + commands, "WABRIDGE_TOPIC_RESULTS=" + results,
+		"WABRIDGE_TOPIC_MESSAGES=" + topic("messages"), "WABRIDGE_TOPIC_STATUSES=" + topic("statuses"),
+		"WABRIDGE_TOPIC_DLQ=" + topic("dlq"), "WABRIDGE_TOPIC_LEDGER=" + topic("ledger"),
+		"WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + topic("events"),
+		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"),
+		"WABRIDGE_TOPIC_PARTITIONS=3", "WABRIDGE_GROUP_ID=" + topic("group"),
+		"WABRIDGE_PHONE_NUMBER_ID=100000000000001", "WABRIDGE_WINDOW_MODE=enforce",
+	}
+	httpA, adminA := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	a := start(t, append(common, "WABRIDGE_HTTP_ADDR="+httpA, "WABRIDGE_ADMIN_ADDR="+adminA), "run", "--only", "inbound")
+	waitReady(t, a, adminA)
+	adminB := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	b := start(t, append(common, "WABRIDGE_ADMIN_ADDR="+adminB), "run", "--only", "outbound")
+	waitReady(t, b, adminB)
+
+	hook := `{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{
+	 "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550009999","phone_number_id":"100000000000001"},
+	 "messages":[{"from":"4917000000001","id":"wamid.W1","timestamp":"` + fmt.Sprint(time.Now().Unix()) + `","type":"text","text":{"body":"hello?"}}]}}]}]}`
+	req, _ := http.NewRequest(http.MethodPost, "http://"+httpA+"/webhook", strings.NewReader(hook))
+	req.Header.Set("X-Webhook-Token", "tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("webhook to A: %v %v", err, resp)
+	}
+	resp.Body.Close()
+
+	send := func(id, to string) {
+		kafkatest.Produce(t, brokers, commands, kafka.Message{Key: []byte(to),
+			Value:   []byte(fmt.Sprintf(`{"to":%q,"text":{"body":"reply %s"}}`, to, id)),
+			Headers: []kafka.Header{{Key: "command-id", Value: []byte(id)}}})
+	}
+	client, _ := sr.NewClient(sr.URLs(reg.URL()))
+	dec := schemas.NewDecoder(client)
+	outcomes := func(n int) map[string]string {
+		out := map[string]string{}
+		for _, m := range kafkatest.ReadN(t, brokers, results, n, 60*time.Second) {
+			v, _, err := dec.Decode(context.Background(), m.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reason := ""
+			if e, ok := v["error"].(map[string]any); ok {
+				for _, x := range e {
+					reason = x.(map[string]any)["reason"].(string)
+				}
+			}
+			out[v["command_id"].(string)] = fmt.Sprint(v["outcome"], " ", reason)
+		}
+		return out
+	}
+	send("to-writer", "4917000000001")
+	send("to-stranger", "4917000000002")
+	got := outcomes(2)
+	if got["to-writer"] != "accepted " || got["to-stranger"] != "rejected outside_customer_service_window" {
+		t.Fatalf("outcomes %v", got)
+	}
+	for _, r := range api.Requests() {
+		if strings.Contains(string(r.Body), "to-stranger") {
+			t.Errorf("the message outside the window reached the API")
+		}
+	}
+
+	// B restarts: it restores the window from the topic.
+	b.stop(t)
+	b2 := start(t, append(common, "WABRIDGE_ADMIN_ADDR="+adminB), "run", "--only", "outbound")
+	waitReady(t, b2, adminB)
+	send("after-restart", "4917000000001")
+	if got := outcomes(3); got["after-restart"] != "accepted " {
+		t.Errorf("after B restarted: %v", got)
+	}
+	b2.stop(t)
+	a.stop(t)
+}
