@@ -370,19 +370,6 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	w.mu.Lock()
-	pctx := w.partCtx(r.Partition)
-	led := w.ledger[r.Partition]
-	wg := w.running[r.Partition]
-	w.mu.Unlock()
-	if pctx == nil || !w.track.add(r.Partition, r.Offset) {
-		<-w.slots // revoked meanwhile: the new owner reads it
-		return nil
-	}
-	wg.Add(1)
-	w.m.CommandsRead.Inc()
-	w.m.InFlight.Inc()
-
 	msg := toMessage(r)
 	var cmd Command
 	var err error
@@ -394,28 +381,45 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 	} else {
 		cmd = Command{ID: CommandID(msg)}
 	}
-	j := job{rec: r, cmd: cmd, err: err, ctx: pctx}
-	if e, ok := led[cmd.ID]; ok {
+	j := job{rec: r, cmd: cmd, err: err}
+	j.number = header(r, HeaderBusinessNumber)
+	j.sender = w.senders[j.number]
+	if err == nil && j.sender == nil {
+		j.err = &InvalidError{Field: "header " + HeaderBusinessNumber, Rule: fmt.Sprintf("no API key configured for business number %q", j.number)}
+	}
+
+	// Taking the record in and queueing it happen under w.mu, so a
+	// revocation either sees the job in the queue (and drops it) or the
+	// record sees the partition gone: a job queued after its partition's
+	// queue was dropped could overtake the dropped ones of its recipient.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pctx := w.partCtxs[r.Partition]
+	if pctx == nil || !w.track.add(r.Partition, r.Offset) {
+		<-w.slots // revoked meanwhile: the new owner reads it
+		return nil
+	}
+	j.ctx = pctx
+	w.running[r.Partition].Add(1)
+	w.m.CommandsRead.Inc()
+	w.m.InFlight.Inc()
+	if e, ok := w.ledger[r.Partition][cmd.ID]; ok {
 		switch e.State {
 		case ledgerDone:
 			w.m.LedgerSkips.WithLabelValues("done").Inc()
 			w.log.Info("command already sent and its result written; skipped", "command_id", cmd.ID, "partition", r.Partition, "offset", r.Offset)
-			w.finish(j)
+			w.finishLocked(j)
 			return nil
 		case ledgerAccepted:
 			w.m.LedgerSkips.WithLabelValues("accepted").Inc()
 			j.replay = &e
+			j.err = nil
 		case ledgerSending:
 			w.m.UnknownOutcomes.Inc()
 			j.unknown = true
 			w.log.Warn("redelivered command was being sent when its previous owner stopped: outcome unknown",
 				"command_id", cmd.ID, "resend", w.cfg.ResendUnknown, "partition", r.Partition, "offset", r.Offset)
 		}
-	}
-	j.number = header(r, HeaderBusinessNumber)
-	j.sender = w.senders[j.number]
-	if err == nil && j.sender == nil && j.replay == nil {
-		j.err = &InvalidError{Field: "header " + HeaderBusinessNumber, Rule: fmt.Sprintf("no API key configured for business number %q", j.number)}
 	}
 	if j.err != nil || j.replay != nil {
 		j.key = "cmd:" + cmd.ID // no order to keep: run at once
@@ -429,22 +433,18 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 	return nil
 }
 
-// partCtx returns the work context of an owned partition; nil if not owned.
-// Callers hold w.mu.
-func (w *Worker) partCtx(p int32) context.Context {
-	if _, ok := w.cancels[p]; !ok {
-		return nil
-	}
-	return w.partCtxs[p]
-}
 
 // finish marks j done for commits and frees its slot.
 func (w *Worker) finish(j job) {
-	w.track.finish(j.rec.Partition, j.rec.Offset)
 	w.mu.Lock()
-	wg := w.running[j.rec.Partition]
-	w.mu.Unlock()
-	if wg != nil {
+	defer w.mu.Unlock()
+	w.finishLocked(j)
+}
+
+// finishLocked is finish with w.mu held.
+func (w *Worker) finishLocked(j job) {
+	w.track.finish(j.rec.Partition, j.rec.Offset)
+	if wg := w.running[j.rec.Partition]; wg != nil {
 		wg.Done()
 	}
 	w.m.InFlight.Dec()
@@ -793,9 +793,12 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		return
 	}
 	gone := map[int32]bool{}
+	w.mu.Lock()
 	for _, p := range parts {
 		gone[p] = true
+		delete(w.partCtxs, p) // admit takes no more of their records
 	}
+	w.mu.Unlock()
 	for _, j := range w.queue.drop(func(j job) bool { return gone[j.rec.Partition] }) {
 		w.abandon(j)
 	}
