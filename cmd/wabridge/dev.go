@@ -107,6 +107,7 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 		}
 		fmt.Fprintf(w, "  Webhooks: POST http://%s%s   Health and metrics: http://%s/metrics\n", localAddr(httpAddr), cfg.WebhookPath, localAddr(adminAddr))
 		fmt.Fprintln(w, "\nSend a first message:")
+		fmt.Fprintf(w, "  go run ./cmd/wabridge send --brokers %s --to 15550001111 --text \"Hello from wabridge\" --wait\n", brokers)
 		fmt.Fprintf(w, "  echo '{\"to\":\"15550001111\",\"type\":\"text\",\"text\":{\"body\":\"Hello from wabridge\"}}' | kcat -P -b %s -t %s -k 15550001111\n", brokers, cfg.Topics.Commands)
 		fmt.Fprintln(w, "Watch the events (results, then statuses from the webhooks):")
 		fmt.Fprintf(w, "  go run ./cmd/wabridge tail --brokers %s --registry-url %s %s %s\n", brokers, cfg.RegistryURL, cfg.Topics.Results, cfg.Topics.Statuses)
