@@ -433,7 +433,6 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 	return nil
 }
 
-
 // finish marks j done for commits and frees its slot.
 func (w *Worker) finish(j job) {
 	w.mu.Lock()
