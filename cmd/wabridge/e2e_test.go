@@ -283,6 +283,9 @@ func TestRunEndToEnd(t *testing.T) {
 	var metrics bytes.Buffer
 	metrics.ReadFrom(resp.Body)
 	resp.Body.Close()
+	if !strings.Contains(metrics.String(), "wabridge_windows_open 1\n") {
+		t.Errorf("metrics lack the one open window:\n%s", grep(metrics.String(), "wabridge_windows"))
+	}
 	if !strings.Contains(metrics.String(), `wabridge_sends_total{code="",outcome="accepted"} 1`) {
 		t.Errorf("metrics lack the accepted send:\n%s", grep(metrics.String(), "wabridge_sends_total"))
 	}

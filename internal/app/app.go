@@ -232,6 +232,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer store.Close()
+	m.WatchWindow(func() metrics.WindowStats {
+		st := store.Stats()
+		return metrics.WindowStats{Windows: st.Windows, Consents: st.Consents, Records: st.Records, Invalid: st.Invalid, RestoreSeconds: st.RestoreTime.Seconds()}
+	})
 	if cfg.Topics.Create {
 		if err := store.EnsureTopics(startCtx); err != nil {
 			return err

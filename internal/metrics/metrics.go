@@ -112,3 +112,27 @@ func New() *Metrics {
 	}
 	return m
 }
+
+// WindowStats are the numbers the window and opt-in state reports.
+type WindowStats struct {
+	Windows, Consents int
+	Records, Invalid  int64
+	RestoreSeconds    float64
+}
+
+// WatchWindow exposes the window and opt-in state's numbers, read from
+// stats at every scrape.
+func (m *Metrics) WatchWindow(stats func() WindowStats) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wabridge_windows_open", Help: "Customer service windows held in memory (users who wrote in the last 24 h)."},
+			func() float64 { return float64(stats().Windows) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wabridge_optin_users", Help: "Users with a recorded opt-in state."},
+			func() float64 { return float64(stats().Consents) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wabridge_window_records_applied_total", Help: "Window and opt-in records applied from the compacted topics."},
+			func() float64 { return float64(stats().Records) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wabridge_window_records_invalid_total", Help: "Window and opt-in records skipped as unreadable."},
+			func() float64 { return float64(stats().Invalid) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wabridge_window_restore_seconds", Help: "Time the last restore of the window and opt-in state took."},
+			func() float64 { return stats().RestoreSeconds }),
+	)
+}
