@@ -404,6 +404,7 @@ note "wabridge log: $errors error(s), $warns warning(s)"
 if [[ "${REGISTRY_ARGS[0]:-}" == "--registry-url" ]]; then # a real registry (the fallback one stopped with wabridge)
 say "wabridge schemas check against $REGISTRY_KIND (the registry's own compatibility rules)"
 rc=0; out="$(WABRIDGE_TOPIC_RESULTS="$T_RESULTS" WABRIDGE_TOPIC_MESSAGES="$T_MESSAGES" WABRIDGE_TOPIC_STATUSES="$T_STATUSES" \
+  WABRIDGE_TOPIC_DLQ="$T_DLQ" WABRIDGE_TOPIC_COMMANDS="$T_COMMANDS" \
   "$tmp/wabridge" schemas check "${REGISTRY_ARGS[@]}" 2>&1)" || rc=$?
 check "current schemas compatible with the registered subjects" "$rc" "$(echo "$out" | tr '\t\n' ' ;')"
 for v in schemas/testdata/v*/; do

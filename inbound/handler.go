@@ -644,11 +644,11 @@ func (h *Handler) deadLetterMessages(raw []byte, reason, key string, at time.Tim
 	if !json.Valid(raw) {
 		ct = "application/octet-stream"
 	}
-	headers := func(extra ...kafka.Header) []kafka.Header {
+	headers := func(valueType string, extra ...kafka.Header) []kafka.Header {
 		return append([]kafka.Header{
 			{Key: HeaderDLQReason, Value: []byte(reason)},
 			{Key: HeaderDLQSource, Value: []byte("webhook")},
-			{Key: HeaderContentType, Value: []byte(ct)},
+			{Key: HeaderContentType, Value: []byte(valueType)},
 		}, extra...)
 	}
 	var k []byte
@@ -657,26 +657,48 @@ func (h *Handler) deadLetterMessages(raw []byte, reason, key string, at time.Tim
 	}
 	size := h.cfg.DeadLetterChunkBytes
 	if len(raw) <= size {
-		return []kafka.Message{{Topic: h.cfg.Topics.DeadLetter, Key: k, Value: raw, Time: at, Headers: headers()}}
+		d := schemas.DeadLetterRecord{Source: "webhook", Reason: reason, At: at, ContentType: ct, Original: raw}
+		value, vt, extra := h.wrapDeadLetter(d)
+		return []kafka.Message{{Topic: h.cfg.Topics.DeadLetter, Key: k, Value: value, Time: at, Headers: headers(vt, extra...)}}
 	}
 	sum := sha256.Sum256(raw)
+	sumHex := hex.EncodeToString(sum[:])
 	if k == nil {
-		k = []byte(hex.EncodeToString(sum[:16])) // one key: all chunks in one partition, in order
+		k = []byte(sumHex[:32]) // one key: all chunks in one partition, in order
 	}
 	n := (len(raw) + size - 1) / size
 	out := make([]kafka.Message, 0, n)
 	for i := range n {
 		chunk := raw[i*size : min((i+1)*size, len(raw))]
+		d := schemas.DeadLetterRecord{Source: "webhook", Reason: reason, At: at, ContentType: ct, Original: chunk,
+			ChunkNumber: i + 1, ChunkCount: n, SHA256: sumHex, Size: int64(len(raw))}
+		value, vt, extra := h.wrapDeadLetter(d)
 		out = append(out, kafka.Message{
-			Topic: h.cfg.Topics.DeadLetter, Key: k, Value: chunk, Time: at,
-			Headers: headers(
-				kafka.Header{Key: HeaderDLQChunk, Value: []byte(fmt.Sprintf("%d/%d", i+1, n))},
-				kafka.Header{Key: HeaderDLQSHA256, Value: []byte(hex.EncodeToString(sum[:]))},
-				kafka.Header{Key: HeaderDLQSize, Value: []byte(strconv.Itoa(len(raw)))},
-			),
+			Topic: h.cfg.Topics.DeadLetter, Key: k, Value: value, Time: at,
+			Headers: headers(vt, append([]kafka.Header{
+				{Key: HeaderDLQChunk, Value: []byte(fmt.Sprintf("%d/%d", i+1, n))},
+				{Key: HeaderDLQSHA256, Value: []byte(sumHex)},
+				{Key: HeaderDLQSize, Value: []byte(strconv.Itoa(len(raw)))},
+			}, extra...)...),
 		})
 	}
 	return out
+}
+
+// wrapDeadLetter encodes d as a DeadLetter record when an encoder for it is
+// configured; else (or if encoding fails) the value is the original alone.
+// It returns the value, its content type and extra headers.
+func (h *Handler) wrapDeadLetter(d schemas.DeadLetterRecord) ([]byte, string, []kafka.Header) {
+	enc := h.cfg.Encoders[schemas.DeadLetter]
+	if enc == nil {
+		return d.Original, d.ContentType, nil
+	}
+	b, err := enc.Encode(d.Native())
+	if err != nil {
+		h.cfg.Logger.Error("encoding the dead-letter record; keeping the original bytes alone", "err", err)
+		return d.Original, d.ContentType, nil
+	}
+	return b, ContentTypeAvro, []kafka.Header{{Key: HeaderEventKind, Value: []byte(schemas.DeadLetter)}}
 }
 
 func (h *Handler) deadLetter(ctx context.Context, raw []byte, reason string, at time.Time) error {

@@ -871,3 +871,46 @@ func newUnitHandler(t *testing.T, p inbound.Publisher, configure func(*inbound.C
 	}
 	return h
 }
+
+// With a DeadLetter encoder, dead letters are Avro DeadLetter records that
+// keep the original bytes and the reason.
+func TestHandlerWrapsDeadLettersInAvro(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topics := inbound.Topics{Messages: kafkatest.Topic(t, "m"), Statuses: kafkatest.Topic(t, "s"), Events: kafkatest.Topic(t, "e"), DeadLetter: kafkatest.Topic(t, "dlq")}
+	kafkatest.CreateTopics(t, brokers, 1, topics.Messages, topics.Statuses, topics.Events, topics.DeadLetter)
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	client, err := sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoders := map[schemas.Kind]inbound.Encoder{}
+	for kind, topic := range map[schemas.Kind]string{schemas.InboundMessage: topics.Messages, schemas.MessageStatus: topics.Statuses, schemas.WebhookEvent: topics.Events, schemas.DeadLetter: topics.DeadLetter} {
+		enc, err := schemas.Resolve(context.Background(), client, topic, kind, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		encoders[kind] = enc
+	}
+	w := kafkaio.NewWriter(brokers, time.Millisecond, slog.New(slog.DiscardHandler))
+	t.Cleanup(func() { w.Close() })
+	h, err := inbound.New(inbound.Config{Topics: topics, Encoders: encoders, Publisher: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := post(h, `{broken`, nil); rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d, want 200", rec.Code)
+	}
+	dl := kafkatest.ReadN(t, brokers, topics.DeadLetter, 1, 30*time.Second)
+	env, _, err := schemas.NewDecoder(client).Decode(context.Background(), dl[0].Value)
+	if err != nil {
+		t.Fatalf("dead letter is not a DeadLetter record: %v", err)
+	}
+	if string(env["original"].([]byte)) != `{broken` || env["source"] != "webhook" || !strings.Contains(env["reason"].(string), "invalid JSON") ||
+		!strings.HasPrefix(env["event_id"].(string), "dlq:webhook:") {
+		t.Errorf("dead letter %v", env)
+	}
+	if header(dl[0], inbound.HeaderDLQReason) == "" || header(dl[0], inbound.HeaderEventKind) != string(schemas.DeadLetter) {
+		t.Errorf("dead letter headers %v", dl[0].Headers)
+	}
+}

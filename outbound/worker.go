@@ -75,6 +75,9 @@ type Config struct {
 	// to its API client, when one deployment serves several numbers.
 	Senders       map[string]Sender
 	ResultEncoder Encoder
+	// DeadLetterEncoder, when set, wraps dead letters in the Avro
+	// DeadLetter record; nil writes the original bytes alone.
+	DeadLetterEncoder Encoder
 	// CommandDecoder decodes typed (Avro SendCommand) command values; nil
 	// rejects them.
 	CommandDecoder CommandDecoder
@@ -940,18 +943,39 @@ func resultHeaders(commandID string) []kgo.RecordHeader {
 	}
 }
 
-// deadLetter keeps the original record bytes and headers, with the reason.
+// deadLetter keeps the original record bytes and headers, with the reason:
+// wrapped in a DeadLetter record when DeadLetterEncoder is set, and always
+// with dlq-* headers, so a consumer can route without decoding.
 func (w *Worker) deadLetter(j job, out outcome) *kgo.Record {
 	m := j.rec
+	reason := out.reason + ": " + out.details
 	headers := append([]kgo.RecordHeader(nil), m.Headers...)
 	headers = append(headers,
-		kgo.RecordHeader{Key: "dlq-reason", Value: []byte(out.reason + ": " + out.details)},
+		kgo.RecordHeader{Key: "dlq-reason", Value: []byte(reason)},
 		kgo.RecordHeader{Key: "dlq-source", Value: []byte("command")},
 		kgo.RecordHeader{Key: "dlq-source-topic", Value: []byte(m.Topic)},
 		kgo.RecordHeader{Key: "dlq-source-partition", Value: []byte(strconv.Itoa(int(m.Partition)))},
 		kgo.RecordHeader{Key: "dlq-source-offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
 	)
-	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Key: m.Key, Value: m.Value, Headers: headers}
+	value := m.Value
+	if w.cfg.DeadLetterEncoder != nil {
+		d := schemas.DeadLetterRecord{
+			Source: "command", Reason: reason, At: time.Now(), CommandID: j.cmd.ID,
+			Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Original: m.Value,
+		}
+		for _, h := range m.Headers {
+			d.Headers = append(d.Headers, [2][]byte{[]byte(h.Key), h.Value})
+		}
+		if b, err := w.cfg.DeadLetterEncoder.Encode(d.Native()); err == nil {
+			value = b
+			headers = append(headers,
+				kgo.RecordHeader{Key: "event-kind", Value: []byte(schemas.DeadLetter)},
+				kgo.RecordHeader{Key: "content-type", Value: []byte("application/vnd.confluent.avro")})
+		} else {
+			w.log.Error("encoding the dead-letter record; keeping the original bytes alone", "command_id", j.cmd.ID, "err", err)
+		}
+	}
+	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Key: m.Key, Value: value, Headers: headers}
 }
 
 // toMessage gives ParseCommand the record in kafka-go's shape.

@@ -32,6 +32,7 @@ type fixture struct {
 	apiURL                 string
 	registry               *sr.Client
 	encoder                *schemas.Encoder
+	dlqEncoder             *schemas.Encoder
 	decoder                *schemas.Decoder
 }
 
@@ -62,6 +63,10 @@ func newFixtureWrapped(t *testing.T, reply func(d360test.Request) *d360test.Repl
 		t.Fatal(err)
 	}
 	f.decoder = schemas.NewDecoder(f.registry)
+	f.dlqEncoder, err = schemas.Resolve(context.Background(), f.registry, f.dlq, schemas.DeadLetter, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	f.api = d360test.New(d360test.Config{APIKey: "test-key", Reply: reply})
 	var h http.Handler = f.api
@@ -90,7 +95,7 @@ func (f *fixture) startWith(t *testing.T, edit func(*outbound.Config)) (stop fun
 	cfg := outbound.Config{
 		Brokers: f.brokers, GroupID: f.group,
 		CommandTopic: f.commands, ResultTopic: f.results, DeadLetterTopic: f.dlq, LedgerTopic: f.ledger,
-		Sender: client, ResultEncoder: f.encoder, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Sender: client, ResultEncoder: f.encoder, DeadLetterEncoder: f.dlqEncoder, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		MaxAttempts: 3, BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
 		ShutdownGrace: 5 * time.Second, PairBackoff: 50 * time.Millisecond, Rate: -1,
 	}
@@ -222,8 +227,16 @@ func TestWorkerSendsAndWritesOneResultPerCommand(t *testing.T) {
 	}
 
 	dl := kafkatest.ReadN(t, f.brokers, f.dlq, 1, 30*time.Second)
-	if string(dl[0].Value) != "not json" {
-		t.Errorf("dead letter value = %q, want the original bytes", dl[0].Value)
+	env, _, err := f.decoder.Decode(context.Background(), dl[0].Value)
+	if err != nil {
+		t.Fatalf("dead letter is not a DeadLetter record: %v", err)
+	}
+	if string(env["original"].([]byte)) != "not json" || env["source"] != "command" || union(env["command_id"]) != "c-bad" ||
+		!strings.Contains(env["reason"].(string), "not a JSON object") || union(env["source_topic"]) != f.commands {
+		t.Errorf("dead letter %v, want the original bytes, the reason and the command id", env)
+	}
+	if hs, _ := env["headers"].([]any); len(hs) != 1 || hs[0].(map[string]any)["key"] != outbound.HeaderCommandID {
+		t.Errorf("dead letter headers %v, want the original command-id header", env["headers"])
 	}
 	var reason, origID string
 	for _, h := range dl[0].Headers {

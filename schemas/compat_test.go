@@ -64,6 +64,30 @@ var goldenRecords = map[string]map[schemas.Kind]map[string]any{
 
 var kindFile = map[schemas.Kind]string{
 	schemas.InboundMessage: "inbound_message", schemas.MessageStatus: "message_status", schemas.SendResult: "send_result",
+	schemas.WebhookEvent: "webhook_event", schemas.SendCommand: "send_command", schemas.DeadLetter: "dead_letter",
+}
+
+func init() {
+	// Version 2 added webhook events, typed commands and dead-letter
+	// envelopes; its records of the first three kinds are version 1's.
+	v2 := map[schemas.Kind]map[string]any{}
+	for k, v := range goldenRecords["v1"] {
+		v2[k] = v
+	}
+	v2[schemas.WebhookEvent] = map[string]any{
+		"event_id": "event:0123456789abcdef0123456789abcdef", "received_at": time.UnixMilli(1760000000123).UTC(),
+		"event_type": "user_preference", "field": "user_preferences", "value_key": goavro.Union("string", "user_preferences"),
+		"phone_number_id": goavro.Union("string", "100000000000001"), "wa_id": goavro.Union("string", "15550001111"),
+		"raw": `{"wa_id":"15550001111","category":"marketing_messages","value":"stop"}`,
+	}
+	v2[schemas.SendCommand] = map[string]any{
+		"command_id": goavro.Union("string", "typed-1"), "to": goavro.Union("string", "15550001111"),
+		"type": goavro.Union("string", "image"), "content_json": goavro.Union("string", `{"id":"MEDIA1"}`),
+	}
+	v2[schemas.DeadLetter] = schemas.DeadLetterRecord{Source: "command", Reason: "invalid_command: value is not a JSON object",
+		At: time.UnixMilli(1760000000456).UTC(), CommandID: "c-9", Topic: "wabridge.commands", Partition: 1, Offset: 7,
+		Original: []byte("not json")}.Native()
+	goldenRecords["v2"] = v2
 }
 
 func TestCurrentSchemasReadEveryReleasedVersion(t *testing.T) {
@@ -76,6 +100,9 @@ func TestCurrentSchemasReadEveryReleasedVersion(t *testing.T) {
 		for kind, file := range kindFile {
 			t.Run(version+"/"+file, func(t *testing.T) {
 				oldText, err := os.ReadFile(filepath.Join(dir, file+".avsc"))
+				if os.IsNotExist(err) {
+					t.Skipf("%s did not have %s yet", version, kind)
+				}
 				if err != nil {
 					t.Fatal(err)
 				}

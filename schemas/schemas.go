@@ -33,6 +33,8 @@ const (
 	WebhookEvent Kind = "webhook_event"
 	// SendCommand is the typed alternative to a JSON command body.
 	SendCommand Kind = "send_command"
+	// DeadLetter wraps what could not be sent or mapped, with the reason.
+	DeadLetter Kind = "dead_letter"
 )
 
 var kindFiles = map[Kind]string{
@@ -41,6 +43,7 @@ var kindFiles = map[Kind]string{
 	SendResult:     "send_result.avsc",
 	WebhookEvent:   "webhook_event.avsc",
 	SendCommand:    "send_command.avsc",
+	DeadLetter:     "dead_letter.avsc",
 }
 
 // Schema is one embedded Avro schema with its compiled codec.

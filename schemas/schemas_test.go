@@ -41,6 +41,9 @@ func sample(kind schemas.Kind) map[string]any {
 			"text":       goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "hi", "preview_url": false}),
 			"expires_at": goavro.Union("long.timestamp-millis", now),
 		}
+	case schemas.DeadLetter:
+		return schemas.DeadLetterRecord{Source: "command", Reason: "invalid_command: x", At: now, Topic: "t", Partition: 1, Offset: 9,
+			Headers: [][2][]byte{{[]byte("command-id"), []byte("c1")}}, Original: []byte("not json")}.Native()
 	case schemas.SendResult:
 		return map[string]any{
 			"event_id": "result:c1", "command_id": "c1", "outcome": "accepted", "produced_at": now,
@@ -55,8 +58,8 @@ func TestEverySchemaCompilesAndRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 5 {
-		t.Fatalf("got %d schemas, want 5", len(all))
+	if len(all) != 6 {
+		t.Fatalf("got %d schemas, want 6", len(all))
 	}
 	for _, s := range all {
 		t.Run(string(s.Kind), func(t *testing.T) {

@@ -22,9 +22,12 @@ type SchemasCmd struct {
 
 // schemaTopics names the topic of each kind from the same variables as run.
 type schemaTopics struct {
-	TopicResults  string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Topic of send results."`
-	TopicMessages string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages."`
-	TopicStatuses string `env:"WABRIDGE_TOPIC_STATUSES" default:"wabridge.statuses" help:"Topic of message statuses."`
+	TopicCommands      string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands (typed commands use the SendCommand schema)."`
+	TopicResults       string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Topic of send results."`
+	TopicMessages      string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages."`
+	TopicStatuses      string `env:"WABRIDGE_TOPIC_STATUSES" default:"wabridge.statuses" help:"Topic of message statuses."`
+	TopicWebhookEvents string `env:"WABRIDGE_TOPIC_WEBHOOK_EVENTS" default:"wabridge.webhook-events" help:"Topic of webhook events."`
+	TopicDeadLetter    string `env:"WABRIDGE_TOPIC_DLQ" default:"wabridge.dlq" help:"Dead-letter topic."`
 }
 
 func (t schemaTopics) topic(kind schemas.Kind) string {
@@ -35,6 +38,12 @@ func (t schemaTopics) topic(kind schemas.Kind) string {
 		return t.TopicMessages
 	case schemas.MessageStatus:
 		return t.TopicStatuses
+	case schemas.WebhookEvent:
+		return t.TopicWebhookEvents
+	case schemas.DeadLetter:
+		return t.TopicDeadLetter
+	case schemas.SendCommand:
+		return t.TopicCommands
 	}
 	return ""
 }

@@ -15,7 +15,7 @@ func TestSchemasCommands(t *testing.T) {
 	t.Cleanup(reg.Close)
 	var out bytes.Buffer
 	g := &Globals{Logger: slog.New(slog.DiscardHandler), Stdout: &out, Stderr: &out}
-	topics := schemaTopics{TopicResults: "r", TopicMessages: "m", TopicStatuses: "s"}
+	topics := schemaTopics{TopicCommands: "c", TopicResults: "r", TopicMessages: "m", TopicStatuses: "s", TopicWebhookEvents: "e", TopicDeadLetter: "d"}
 	flags := registryFlags{RegistryURL: reg.URL()}
 	ctx := context.Background()
 
@@ -30,16 +30,16 @@ func TestSchemasCommands(t *testing.T) {
 		t.Errorf("show of an unknown kind: %v", err)
 	}
 	out.Reset()
-	if err := (&SchemasRegisterCmd{schemaTopics: topics, registryFlags: flags}).Run(ctx, g); err != nil || strings.Count(out.String(), "id ") != 3 {
+	if err := (&SchemasRegisterCmd{schemaTopics: topics, registryFlags: flags}).Run(ctx, g); err != nil || strings.Count(out.String(), "id ") != 6 {
 		t.Fatalf("register: %v\n%s", err, out.String())
 	}
-	for _, subject := range []string{"r-value", "m-value", "s-value"} {
+	for _, subject := range []string{"c-value", "r-value", "m-value", "s-value", "e-value", "d-value"} {
 		if !reg.SubjectExists(subject) {
 			t.Errorf("subject %s not registered", subject)
 		}
 	}
 	out.Reset()
-	if err := (&SchemasCheckCmd{schemaTopics: topics, registryFlags: flags}).Run(ctx, g); err != nil || strings.Count(out.String(), "compatible") != 3 {
+	if err := (&SchemasCheckCmd{schemaTopics: topics, registryFlags: flags}).Run(ctx, g); err != nil || strings.Count(out.String(), "compatible") != 6 {
 		t.Fatalf("check after register: %v\n%s", err, out.String())
 	}
 	if err := (&SchemasRegisterCmd{schemaTopics: topics, registryFlags: registryFlags{RegistryURL: "registry:8081"}}).Run(ctx, g); err == nil {

@@ -227,6 +227,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 
+	// Dead letters of both halves are DeadLetter records.
+	dlqEnc, err := resolve(cfg.Topics.DeadLetter, schemas.DeadLetter)
+	if err != nil {
+		return err
+	}
+
 	store, err := newWindowStore(cfg, log)
 	if err != nil {
 		return err
@@ -265,6 +271,7 @@ func Run(ctx context.Context, cfg Config) error {
 			Topics: inbound.Topics{Messages: cfg.Topics.Messages, Statuses: cfg.Topics.Statuses, Events: cfg.Topics.WebhookEvents, DeadLetter: cfg.Topics.DeadLetter},
 			Encoders: map[schemas.Kind]inbound.Encoder{
 				schemas.InboundMessage: msgEnc, schemas.MessageStatus: stEnc, schemas.WebhookEvent: evEnc,
+				schemas.DeadLetter: dlqEnc,
 			},
 			Publisher: writer, TokenHeader: cfg.WebhookTokenHeader, Token: cfg.WebhookToken,
 			PreviousToken: wh.PreviousToken, PathSecret: wh.PathSecret, SignatureSecrets: wh.SignatureSecrets,
@@ -343,7 +350,7 @@ func Run(ctx context.Context, cfg Config) error {
 			MaxAttempts: cfg.MaxAttempts, BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
 			ShutdownGrace: cfg.ShutdownGrace, Logger: log.With("component", "outbound"), Metrics: m,
 			Window: store, PhoneNumberID: cfg.Window.PhoneNumberID, Templates: templateCatalogs,
-			CommandDecoder: schemas.NewDecoder(reg),
+			CommandDecoder: schemas.NewDecoder(reg), DeadLetterEncoder: dlqEnc,
 		})
 		if err != nil {
 			return err
