@@ -62,11 +62,11 @@ type BulkCmd struct {
 	Report         string        `placeholder:"FILE" help:"With --wait: write one CSV line per result (recipient, command_id, outcome, message_id, reason, code, title, details)."`
 	Progress       string        `default:"auto" enum:"auto,always,never" help:"Progress bar on stderr: auto (when stderr is a terminal; else a line every 10s), always or never."`
 
-	Brokers      string   `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
-	Topic        string   `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Command topic."`
-	ResultsTopic string   `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Results topic (--wait)."`
-	RegistryURL  string   `env:"SCHEMA_REGISTRY_URL" default:"http://127.0.0.1:8081" help:"Schema registry to decode results with (--wait)."`
-	API          APIFlags `embed:""`
+	Brokers       string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	Topic         string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Command topic."`
+	ResultsTopic  string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Results topic (--wait)."`
+	registryFlags `embed:""`
+	API           APIFlags `embed:""`
 }
 
 // Help is shown by --help.
@@ -1645,7 +1645,7 @@ func (c *BulkCmd) wait(ctx context.Context, g *Globals, brokers []string, p *pla
 		return err
 	}
 	// Results of earlier runs of the campaign count too: read from its start.
-	follow, err := newResultFollower(ctx, brokers, c.ResultsTopic, c.RegistryURL, st.header.StartedAt.Add(-time.Minute), g.Logger)
+	follow, err := newResultFollower(ctx, brokers, c.ResultsTopic, c.registryFlags, st.header.StartedAt.Add(-time.Minute), g.Logger)
 	if err != nil {
 		return err
 	}

@@ -48,8 +48,10 @@ func (t schemaTopics) topic(kind schemas.Kind) string {
 	return ""
 }
 
+// registryFlags reach the schema registry, for every tool that reads or
+// writes Avro (tail, send --wait, bulk --wait, schemas).
 type registryFlags struct {
-	RegistryURL      string `env:"SCHEMA_REGISTRY_URL" default:"http://127.0.0.1:8081" help:"Schema registry."`
+	RegistryURL      string `env:"SCHEMA_REGISTRY_URL" default:"http://127.0.0.1:8081" help:"Schema registry (to decode Avro values, or register schemas)."`
 	RegistryUser     string `env:"SCHEMA_REGISTRY_USER" help:"Schema registry basic-auth user."`
 	RegistryPassword string `env:"SCHEMA_REGISTRY_PASSWORD" help:"Schema registry basic-auth password."`
 	RegistryCAFile   string `env:"SCHEMA_REGISTRY_CA_FILE" placeholder:"FILE" help:"PEM bundle to trust for an https registry."`

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -21,7 +20,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/d360"
@@ -45,11 +43,11 @@ type SendCmd struct {
 	Timeout        time.Duration `default:"60s" help:"With --wait: how long to wait for the result."`
 	Output         string        `short:"o" default:"text" enum:"text,json" help:"With --wait: text or json (the decoded result event)."`
 
-	Brokers      string   `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
-	Topic        string   `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Command topic."`
-	ResultsTopic string   `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Results topic (--wait)."`
-	RegistryURL  string   `env:"SCHEMA_REGISTRY_URL" default:"http://127.0.0.1:8081" help:"Schema registry to decode results with (--wait)."`
-	API          APIFlags `embed:"" help:"With D360_API_KEY set, a template send is checked against the account's template catalogue first."`
+	Brokers       string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	Topic         string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Command topic."`
+	ResultsTopic  string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Results topic (--wait)."`
+	registryFlags `embed:""`
+	API           APIFlags `embed:"" help:"With D360_API_KEY set, a template send is checked against the account's template catalogue first."`
 
 	cat    *catalog.Catalog // loaded once per run
 	catErr error
@@ -123,7 +121,7 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 	var follow *resultFollower
 	if c.Wait {
 		// Start before producing: the result may come at once.
-		if follow, err = newResultFollower(ctx, brokers, c.ResultsTopic, c.RegistryURL, time.Time{}, g.Logger); err != nil {
+		if follow, err = newResultFollower(ctx, brokers, c.ResultsTopic, c.registryFlags, time.Time{}, g.Logger); err != nil {
 			return err
 		}
 		defer follow.Close()
@@ -351,10 +349,10 @@ type resultFollower struct {
 	buf   []*kgo.Record
 }
 
-func newResultFollower(ctx context.Context, brokers []string, topic, registryURL string, since time.Time, log *slog.Logger) (*resultFollower, error) {
-	reg, err := sr.NewClient(sr.URLs(registryURL), sr.HTTPClient(&http.Client{Timeout: 10 * time.Second}))
+func newResultFollower(ctx context.Context, brokers []string, topic string, registry registryFlags, since time.Time, log *slog.Logger) (*resultFollower, error) {
+	reg, err := registry.client()
 	if err != nil {
-		return nil, fmt.Errorf("schema registry %q: %w", registryURL, err)
+		return nil, err
 	}
 	adm, err := kafkaio.AdminClient(brokers, log)
 	if err != nil {

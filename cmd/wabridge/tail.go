@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/sr"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wabridge/wabridge/internal/kafkaio"
@@ -23,17 +21,17 @@ import (
 
 // TailCmd prints records of topics as JSON lines.
 type TailCmd struct {
-	Topics      []string      `arg:"" name:"topic" help:"Topics to read."`
-	Brokers     string        `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
-	RegistryURL string        `env:"SCHEMA_REGISTRY_URL" default:"http://127.0.0.1:8081" help:"Schema registry to decode Avro values with."`
-	FromEnd     bool          `help:"Start at the end of each partition instead of the beginning."`
-	Since       string        `placeholder:"TIME" help:"Start at the first record at or after TIME: RFC 3339 (2026-03-01T09:00:00Z) or a duration back from now (90m)."`
-	Offset      string        `placeholder:"N" help:"Start at offset N of each partition; a negative N starts N records before each partition's end."`
-	User        string        `placeholder:"USER" help:"Only records of this user: the record key (a phone number's digits, as wa_id, or a business-scoped user id)."`
-	Kind        []string      `placeholder:"KIND" help:"Only records whose event-kind header is one of these: inbound_message, message_status, send_result, webhook_event."`
-	CommandID   string        `placeholder:"ID" help:"Only records whose command-id header is ID (commands, results)."`
-	Max         int           `help:"Stop after this many records (0: no limit)."`
-	Idle        time.Duration `default:"0s" help:"Stop after this long without a record (0: never)."`
+	Topics        []string `arg:"" name:"topic" help:"Topics to read."`
+	Brokers       string   `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	registryFlags `embed:""`
+	FromEnd       bool          `help:"Start at the end of each partition instead of the beginning."`
+	Since         string        `placeholder:"TIME" help:"Start at the first record at or after TIME: RFC 3339 (2026-03-01T09:00:00Z) or a duration back from now (90m)."`
+	Offset        string        `placeholder:"N" help:"Start at offset N of each partition; a negative N starts N records before each partition's end."`
+	User          string        `placeholder:"USER" help:"Only records of this user: the record key (a phone number's digits, as wa_id, or a business-scoped user id)."`
+	Kind          []string      `placeholder:"KIND" help:"Only records whose event-kind header is one of these: inbound_message, message_status, send_result, webhook_event."`
+	CommandID     string        `placeholder:"ID" help:"Only records whose command-id header is ID (commands, results)."`
+	Max           int           `help:"Stop after this many records (0: no limit)."`
+	Idle          time.Duration `default:"0s" help:"Stop after this long without a record (0: never)."`
 }
 
 // Help is shown by --help.
@@ -175,9 +173,9 @@ func (c *TailCmd) Run(ctx context.Context, g *Globals) error {
 	if c.Max < 0 {
 		return fmt.Errorf("--max %d: want 0 or more", c.Max)
 	}
-	reg, err := sr.NewClient(sr.URLs(c.RegistryURL), sr.HTTPClient(&http.Client{Timeout: 10 * time.Second}))
+	reg, err := c.client()
 	if err != nil {
-		return fmt.Errorf("schema registry %q: %w", c.RegistryURL, err)
+		return err
 	}
 	dec := schemas.NewDecoder(reg)
 
