@@ -102,14 +102,15 @@ func (c *SchemasShowCmd) Run(g *Globals) error {
 	return nil
 }
 
-// SchemasRegisterCmd registers every schema.
-type SchemasRegisterCmd struct {
+// schemaSubjects is what register and check share: the topics of the
+// kinds and the registry.
+type schemaSubjects struct {
 	schemaTopics  `embed:""`
 	registryFlags `embed:""`
 }
 
-// Run registers and prints the ids.
-func (c *SchemasRegisterCmd) Run(ctx context.Context, g *Globals) error {
+// each calls fn with the registry client, every schema and its topic.
+func (c *schemaSubjects) each(fn func(cl *sr.Client, s schemas.Schema, topic string) error) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -119,41 +120,41 @@ func (c *SchemasRegisterCmd) Run(ctx context.Context, g *Globals) error {
 		return err
 	}
 	for _, s := range all {
-		topic := c.topic(s.Kind)
-		if topic == "" {
-			continue
+		if topic := c.topic(s.Kind); topic != "" {
+			if err := fn(cl, s, topic); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// SchemasRegisterCmd registers every schema.
+type SchemasRegisterCmd struct {
+	schemaSubjects `embed:""`
+}
+
+// Run registers and prints the ids.
+func (c *SchemasRegisterCmd) Run(ctx context.Context, g *Globals) error {
+	return c.each(func(cl *sr.Client, s schemas.Schema, topic string) error {
 		enc, err := schemas.Resolve(ctx, cl, topic, s.Kind, true)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(g.Stdout, "%s\t%s\tid %d\n", s.Kind, schemas.Subject(topic), enc.ID)
-	}
-	return nil
+		return nil
+	})
 }
 
 // SchemasCheckCmd checks compatibility with the registry.
 type SchemasCheckCmd struct {
-	schemaTopics  `embed:""`
-	registryFlags `embed:""`
+	schemaSubjects `embed:""`
 }
 
 // Run checks each subject against its latest version.
 func (c *SchemasCheckCmd) Run(ctx context.Context, g *Globals) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	all, err := schemas.All()
-	if err != nil {
-		return err
-	}
 	bad := 0
-	for _, s := range all {
-		topic := c.topic(s.Kind)
-		if topic == "" {
-			continue
-		}
+	err := c.each(func(cl *sr.Client, s schemas.Schema, topic string) error {
 		subject := schemas.Subject(topic)
 		res, err := cl.CheckCompatibility(ctx, subject, -1, sr.Schema{Schema: s.Text, Type: sr.TypeAvro})
 		var re *sr.ResponseError
@@ -168,6 +169,10 @@ func (c *SchemasCheckCmd) Run(ctx context.Context, g *Globals) error {
 			bad++
 			fmt.Fprintf(g.Stdout, "%s\t%s\tINCOMPATIBLE: %s\n", s.Kind, subject, strings.Join(res.Messages, "; "))
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if bad > 0 {
 		return fmt.Errorf("%d schema(s) incompatible with the registry", bad)

@@ -30,7 +30,7 @@ func TestSchemasCommands(t *testing.T) {
 		t.Errorf("show of an unknown kind: %v", err)
 	}
 	out.Reset()
-	if err := (&SchemasRegisterCmd{schemaTopics: topics, registryFlags: flags}).Run(ctx, g); err != nil || strings.Count(out.String(), "id ") != 6 {
+	if err := (&SchemasRegisterCmd{schemaSubjects{schemaTopics: topics, registryFlags: flags}}).Run(ctx, g); err != nil || strings.Count(out.String(), "id ") != 6 {
 		t.Fatalf("register: %v\n%s", err, out.String())
 	}
 	for _, subject := range []string{"c-value", "r-value", "m-value", "s-value", "e-value", "d-value"} {
@@ -39,10 +39,10 @@ func TestSchemasCommands(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := (&SchemasCheckCmd{schemaTopics: topics, registryFlags: flags}).Run(ctx, g); err != nil || strings.Count(out.String(), "compatible") != 6 {
+	if err := (&SchemasCheckCmd{schemaSubjects{schemaTopics: topics, registryFlags: flags}}).Run(ctx, g); err != nil || strings.Count(out.String(), "compatible") != 6 {
 		t.Fatalf("check after register: %v\n%s", err, out.String())
 	}
-	if err := (&SchemasRegisterCmd{schemaTopics: topics, registryFlags: registryFlags{RegistryURL: "registry:8081"}}).Run(ctx, g); err == nil {
+	if err := (&SchemasRegisterCmd{schemaSubjects{schemaTopics: topics, registryFlags: registryFlags{RegistryURL: "registry:8081"}}}).Run(ctx, g); err == nil {
 		t.Error("register with a malformed URL succeeded")
 	}
 }
