@@ -73,7 +73,7 @@ type BridgeFlags struct {
 	BackoffMax      time.Duration `env:"WABRIDGE_BACKOFF_MAX" default:"30s" help:"Largest retry backoff."`
 	ShutdownGrace   time.Duration `env:"WABRIDGE_SHUTDOWN_GRACE" default:"10s" help:"Time in-flight work may finish after SIGTERM."`
 	StartupTimeout  time.Duration `env:"WABRIDGE_STARTUP_TIMEOUT" default:"15s" help:"Time to reach Kafka and the schema registry at start."`
-	BatchTimeout    time.Duration `env:"WABRIDGE_KAFKA_BATCH_TIMEOUT" default:"1ms" help:"Longest a record waits for its batch in the Kafka writer."`
+	BatchTimeout    time.Duration `env:"WABRIDGE_KAFKA_BATCH_TIMEOUT" default:"1ms" help:"Longest a webhook record waits for its batch in the inbound Kafka writer."`
 }
 
 func (f *BridgeFlags) config() (app.Config, error) {

@@ -220,13 +220,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return enc, nil
 	}
 
-	writer := kafkaio.NewWriter(cfg.Brokers, cfg.BatchTimeout, log)
-	defer func() {
-		if err := writer.Close(); err != nil {
-			log.Error("closing kafka writer", "err", err)
-		}
-	}()
-
 	// Dead letters of both halves are DeadLetter records.
 	dlqEnc, err := resolve(cfg.Topics.DeadLetter, schemas.DeadLetter)
 	if err != nil {
@@ -254,6 +247,14 @@ func Run(ctx context.Context, cfg Config) error {
 	var webhookSrv *http.Server
 	var httpLn net.Listener
 	if cfg.runs("inbound") {
+		// The inbound half writes with kafka-go (acks=all); the outbound half
+		// has its own franz-go client.
+		writer := kafkaio.NewWriter(cfg.Brokers, cfg.BatchTimeout, log)
+		defer func() { // after the webhook listener has shut down (g.Wait below)
+			if err := writer.Close(); err != nil {
+				log.Error("closing kafka writer", "err", err)
+			}
+		}()
 		msgEnc, err := resolve(cfg.Topics.Messages, schemas.InboundMessage)
 		if err != nil {
 			return err
