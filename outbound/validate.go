@@ -598,32 +598,9 @@ func validateListAction(a jsonObj) error {
 	if err != nil {
 		return err
 	}
-	rows := 0
 	ids := make(map[string]string)
-	for i, v := range sections {
-		s, err := asObject(elemPath(a.at("sections"), i), v)
-		if err != nil {
-			return err
-		}
-		if err := s.sectionTitle(len(sections)); err != nil {
-			return err
-		}
-		items, _, err := s.array("rows", true)
-		if err != nil {
-			return err
-		}
-		if len(items) == 0 {
-			return invalid(s.at("rows"), "must hold at least one row")
-		}
-		for j, v := range items {
-			path := elemPath(s.at("rows"), j)
-			if rows++; rows > maxListRows {
-				return invalid(path, "a list holds at most %d rows in total across its sections", maxListRows)
-			}
-			row, err := asObject(path, v)
-			if err != nil {
-				return err
-			}
+	return eachSectionItem(a, sections, "rows", "row", "a list holds at most %d rows in total across its sections", maxListRows,
+		func(row jsonObj, path string) error {
 			id, err := row.text("id", 1, maxRowID)
 			if err != nil {
 				return err
@@ -635,7 +612,41 @@ func validateListAction(a jsonObj) error {
 			if _, err := row.text("title", 1, maxRowTitle); err != nil {
 				return err
 			}
-			if _, err := row.text("description", 0, maxRowDescription); err != nil {
+			_, err = row.text("description", 0, maxRowDescription)
+			return err
+		})
+}
+
+// eachSectionItem checks the sections of a list or product list (titles,
+// at least one item each) and calls fn for every item of key, counting
+// them against limit across all sections.
+func eachSectionItem(a jsonObj, sections []any, key, noun, tooMany string, limit int, fn func(item jsonObj, path string) error) error {
+	n := 0
+	for i, v := range sections {
+		s, err := asObject(elemPath(a.at("sections"), i), v)
+		if err != nil {
+			return err
+		}
+		if err := s.sectionTitle(len(sections)); err != nil {
+			return err
+		}
+		items, _, err := s.array(key, true)
+		if err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return invalid(s.at(key), "must hold at least one %s", noun)
+		}
+		for j, v := range items {
+			path := elemPath(s.at(key), j)
+			if n++; n > limit {
+				return invalid(path, tooMany, limit)
+			}
+			item, err := asObject(path, v)
+			if err != nil {
+				return err
+			}
+			if err := fn(item, path); err != nil {
 				return err
 			}
 		}
@@ -776,37 +787,11 @@ func validateProductListAction(a jsonObj) error {
 	if err != nil {
 		return err
 	}
-	products := 0
-	for i, v := range sections {
-		s, err := asObject(elemPath(a.at("sections"), i), v)
-		if err != nil {
+	return eachSectionItem(a, sections, "product_items", "product", "a product list holds at most %d products in total across its sections", maxProducts,
+		func(item jsonObj, _ string) error {
+			_, err := item.text("product_retailer_id", 1, 0)
 			return err
-		}
-		if err := s.sectionTitle(len(sections)); err != nil {
-			return err
-		}
-		items, _, err := s.array("product_items", true)
-		if err != nil {
-			return err
-		}
-		if len(items) == 0 {
-			return invalid(s.at("product_items"), "must hold at least one product")
-		}
-		for j, v := range items {
-			path := elemPath(s.at("product_items"), j)
-			if products++; products > maxProducts {
-				return invalid(path, "a product list holds at most %d products in total across its sections", maxProducts)
-			}
-			item, err := asObject(path, v)
-			if err != nil {
-				return err
-			}
-			if _, err := item.text("product_retailer_id", 1, 0); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		})
 }
 
 func validateCatalogAction(a jsonObj) error {
