@@ -2,6 +2,7 @@ package outbound_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wabridge/wabridge/internal/d360/d360test"
 	"github.com/wabridge/wabridge/internal/kafkatest"
@@ -200,5 +202,71 @@ func TestWorkerRebalanceMidStreamSendsEachOnce(t *testing.T) {
 	}
 	if len(checker.violations) > 0 {
 		t.Errorf("order violations across the rebalance: %v", checker.violations[:min(5, len(checker.violations))])
+	}
+}
+
+// A partition full of commands for one recipient whose call hangs must not
+// hold back the recipients of the other partitions: the read-ahead is shared
+// among the owned partitions. (Before it was, the hanging recipient's
+// queued commands filled all of it and nothing else was read.)
+func TestWorkerSharesReadAheadAmongPartitions(t *testing.T) {
+	release := make(chan struct{})
+	var hung atomic.Int32
+	f := newFixtureWrapped(t, nil, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"to":"1555000000"`)) {
+				hung.Add(1)
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(p int32, to string, n int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := range n {
+			recs = append(recs, &kgo.Record{Topic: f.commands, Partition: p, Key: []byte(to),
+				Value: fmt.Appendf(nil, `{"to":%q,"type":"text","text":{"body":"%d"}}`, to, i)})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, "1555000000", 60)
+	f.startWith(t, func(c *outbound.Config) { c.MaxInFlight = 4; c.MaxBuffered = 30 })
+	defer close(release) // before the worker's stop (a cleanup) waits for the call
+	for i := 0; hung.Load() == 0; i++ {
+		if i == 300 {
+			t.Fatal("the hanging recipient's first command never reached the API")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Partition 0's commands are read and its recipient hangs; only now do
+	// the other partitions get records.
+	for i := range 10 {
+		produce(1, fmt.Sprintf("155500010%d", i), 1)
+		produce(2, fmt.Sprintf("155500020%d", i), 1)
+	}
+	res := f.readResults(t, 20)
+	for id, r := range res {
+		if r["outcome"] != "accepted" || union(r["to"]) == "1555000000" {
+			t.Errorf("result %s: %v, want accepted results of the other recipients", id, r)
+		}
+	}
+	if n := hung.Load(); n != 1 {
+		t.Errorf("the hanging recipient got %d calls, want 1 (its next command waits for the first)", n)
 	}
 }

@@ -36,12 +36,7 @@ func (p *partitionTracker) finish(offset int64) { p.done[offset] = true }
 // offset after the last fetched record when all are finished; ok is false
 // when nothing was fetched.
 func (p *partitionTracker) commitPoint() (int64, bool) {
-	i := 0
-	for i < len(p.offsets) && p.done[p.offsets[i]] {
-		delete(p.done, p.offsets[i])
-		i++
-	}
-	p.offsets = p.offsets[i:]
+	p.prune()
 	if len(p.offsets) > 0 {
 		return p.offsets[0], true
 	}
@@ -54,12 +49,21 @@ func (p *partitionTracker) commitPoint() (int64, bool) {
 // pending is the number of fetched, unfinished records.
 func (p *partitionTracker) pending() int { return len(p.offsets) - len(p.done) }
 
+// prune forgets the finished records at the front.
+func (p *partitionTracker) prune() {
+	i := 0
+	for i < len(p.offsets) && p.done[p.offsets[i]] {
+		delete(p.done, p.offsets[i])
+		i++
+	}
+	p.offsets = p.offsets[i:]
+}
+
 // lowestUnfinished is the offset of the oldest unfinished record, or -1.
 func (p *partitionTracker) lowestUnfinished() int64 {
-	for _, o := range p.offsets {
-		if !p.done[o] {
-			return o
-		}
+	p.prune()
+	if len(p.offsets) > 0 {
+		return p.offsets[0]
 	}
 	return -1
 }

@@ -99,7 +99,8 @@ type Config struct {
 	// MaxBuffered bounds the commands read but not finished (running, or
 	// queued behind an earlier command for the same recipient). It is larger
 	// than MaxInFlight so that many rounds of a few recipients cannot fill
-	// the pipeline while other recipients wait. Default: 8 × MaxInFlight.
+	// the pipeline while other recipients wait. It is shared evenly among
+	// the owned partitions (see intake). Default: 8 × MaxInFlight.
 	MaxBuffered int
 	// MaxAhead bounds how far a partition's newest admitted command may be
 	// ahead of its oldest unfinished one. Default: 4 × MaxBuffered.
@@ -145,7 +146,7 @@ type Worker struct {
 	pacer   *recipientPacer
 	track   *tracker
 
-	slots   chan struct{} // MaxBuffered tokens: commands admitted
+	in      *intake       // fetched records on their way in: MaxBuffered shared by partition
 	calling chan struct{} // MaxInFlight tokens: API calls in flight
 
 	mu       sync.Mutex
@@ -228,7 +229,6 @@ func New(cfg Config) (*Worker, error) {
 		senders:  map[string]*numberSender{},
 		pacer:    newRecipientPacer(cfg.PairBackoff),
 		track:    newTracker(),
-		slots:    make(chan struct{}, cfg.MaxBuffered),
 		calling:  make(chan struct{}, cfg.MaxInFlight),
 		ledger:   map[int32]map[string]ledgerEntry{},
 		cancels:  map[int32]context.CancelFunc{},
@@ -280,6 +280,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
 	w.cl = cl
+	w.in = newIntake(w.cfg.MaxBuffered, pollMax,
+		func(p int32) { cl.PauseFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) },
+		func(p int32) { cl.ResumeFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) })
+	admitCtx, stopAdmitting := context.WithCancel(ctx)
+	admitDone := make(chan struct{})
+	go func() {
+		defer close(admitDone)
+		w.admitLoop(admitCtx)
+	}()
 
 	commitDone := make(chan struct{})
 	commitCtx, stopCommits := context.WithCancel(context.Background())
@@ -298,6 +307,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 
 	runErr := w.poll(ctx)
+	stopAdmitting()
+	<-admitDone
 
 	// Shutdown: no more polling; let the admitted commands finish (jobs are
 	// cancelled when the grace ends), then commit and leave.
@@ -311,9 +322,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	return runErr
 }
 
+// pollMax is the most records one poll returns; a partition's fetching
+// pauses while as many of its records wait for admission.
+const pollMax = 500
+
+// poll hands fetched records to the intake until ctx ends.
 func (w *Worker) poll(ctx context.Context) error {
 	for {
-		fs := w.cl.PollRecords(ctx, 500)
+		fs := w.cl.PollRecords(ctx, pollMax)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -325,18 +341,23 @@ func (w *Worker) poll(ctx context.Context) error {
 		})
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			w.track.highWatermark(p.Partition, p.HighWatermark)
+			w.in.add(p.Partition, p.Records)
 		})
-		var err error
-		fs.EachRecord(func(r *kgo.Record) {
-			if err == nil {
-				err = w.admit(ctx, r)
-			}
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+	}
+}
+
+// admitLoop admits the records the intake lets in, until ctx ends.
+func (w *Worker) admitLoop(ctx context.Context) {
+	ahead := func(p int32, offset int64) bool { return w.track.behind(p, offset) >= int64(w.cfg.MaxAhead) }
+	for {
+		if r := w.in.next(ahead); r != nil {
+			w.admit(ctx, r)
+			continue
+		}
+		select {
+		case <-w.in.wake:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
@@ -356,23 +377,8 @@ type job struct {
 	unknown bool
 }
 
-// admit takes a fetched record into the pipeline.
-func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Keep the partition's window: wait while the oldest unfinished record
-	// is too far behind.
-	for w.track.behind(r.Partition, r.Offset) >= int64(w.cfg.MaxAhead) {
-		select {
-		case <-ctx.Done():
-			<-w.slots
-			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+// admit takes a record the intake let in into the pipeline.
+func (w *Worker) admit(ctx context.Context, r *kgo.Record) {
 	msg := toMessage(r)
 	var cmd Command
 	var err error
@@ -399,8 +405,8 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 	defer w.mu.Unlock()
 	pctx := w.partCtxs[r.Partition]
 	if pctx == nil || !w.track.add(r.Partition, r.Offset) {
-		<-w.slots // revoked meanwhile: the new owner reads it
-		return nil
+		w.in.release(r.Partition) // revoked meanwhile: the new owner reads it
+		return
 	}
 	j.ctx = pctx
 	w.running[r.Partition].Add(1)
@@ -412,7 +418,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 			w.m.LedgerSkips.WithLabelValues("done").Inc()
 			w.log.Info("command already sent and its result written; skipped", "command_id", cmd.ID, "partition", r.Partition, "offset", r.Offset)
 			w.finishLocked(j)
-			return nil
+			return
 		case ledgerAccepted:
 			w.m.LedgerSkips.WithLabelValues("accepted").Inc()
 			j.replay = &e
@@ -433,7 +439,6 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) error {
 		}
 	}
 	w.queue.submit(j)
-	return nil
 }
 
 // finish marks j done for commits and frees its slot.
@@ -450,7 +455,7 @@ func (w *Worker) finishLocked(j job) {
 		wg.Done()
 	}
 	w.m.InFlight.Dec()
-	<-w.slots
+	w.in.release(j.rec.Partition)
 }
 
 // abandon frees j's slot without marking it finished: it will be read again.
@@ -462,7 +467,7 @@ func (w *Worker) abandon(j job) {
 		wg.Done()
 	}
 	w.m.InFlight.Dec()
-	<-w.slots
+	w.in.release(j.rec.Partition)
 }
 
 // outcome of one command.
@@ -509,11 +514,13 @@ func (w *Worker) run(j job) {
 		}
 		// Record the intent, so a crash during the call is detectable.
 		intent := ledgerEntry{State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
+		t0 := time.Now()
 		if err := w.produce(ctx, intent.record(w.cfg.LedgerTopic)); err != nil {
 			w.log.Warn("ledger write failed before sending; the command will be read again", "command_id", j.cmd.ID, "err", err)
 			w.abandon(j)
 			return
 		}
+		w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
 		var err error
 		out, err = w.send(ctx, j)
 		if err != nil {
@@ -550,7 +557,10 @@ func (w *Worker) run(j job) {
 		recs = append(recs, w.deadLetter(j, out))
 	}
 	var writeErr error
-	for _, pr := range w.cl.ProduceSync(ctx, recs...) {
+	t0 := time.Now()
+	prs := w.cl.ProduceSync(ctx, recs...)
+	w.m.LedgerWrite.WithLabelValues("result").Observe(time.Since(t0).Seconds())
+	for _, pr := range prs {
 		switch {
 		case pr.Err == nil:
 		case pr.Record == ledgerRec:
@@ -782,6 +792,7 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		w.partCtxs[p] = pctx
 		w.running[p] = &sync.WaitGroup{}
 		w.mu.Unlock()
+		w.in.assign(p)
 		w.log.Info("partition assigned", "partition", p, "committed", c, "ledger_entries_read", n, "ledger_entries_kept", len(entries))
 	}
 }
@@ -801,6 +812,9 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		delete(w.partCtxs, p) // admit takes no more of their records
 	}
 	w.mu.Unlock()
+	for _, p := range parts {
+		w.in.revoke(p) // drops the records waiting for admission
+	}
 	for _, j := range w.queue.drop(func(j job) bool { return gone[j.rec.Partition] }) {
 		w.abandon(j)
 	}

@@ -190,9 +190,15 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int) {
 	}
 	kafkatest.Produce(b, brokers, cmdTopic, msgs...)
 
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	admin := ln.Addr().String()
-	ln.Close()
+	// WABRIDGE_BENCH_ADMIN pins the bridge's admin address (with pprof on),
+	// to watch /metrics and take profiles during a run.
+	admin := os.Getenv("WABRIDGE_BENCH_ADMIN")
+	pprof := admin != ""
+	if admin == "" {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		admin = ln.Addr().String()
+		ln.Close()
+	}
 	cmd := exec.Command(bin, "run", "--only", "outbound")
 	cmd.Env = append(os.Environ(),
 		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+reg.URL(),
@@ -202,7 +208,7 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int) {
 		"WABRIDGE_TOPIC_DLQ="+topic("dlq"), "WABRIDGE_TOPIC_LEDGER="+topic("ledger"),
 		"WABRIDGE_TOPIC_WINDOWS="+topic("windows"), "WABRIDGE_TOPIC_OPTIN="+topic("optin"), "WABRIDGE_WINDOW_MODE=off", "WABRIDGE_TEMPLATE_REFRESH=0", "WABRIDGE_TOPIC_WEBHOOK_EVENTS="+topic("events"),
 		"WABRIDGE_GROUP_ID="+topic("group"), "WABRIDGE_ADMIN_ADDR="+admin,
-		fmt.Sprintf("WABRIDGE_MAX_IN_FLIGHT=%d", inFlight), "WABRIDGE_RATE=-1", "WABRIDGE_LOG_LEVEL=warn",
+		fmt.Sprintf("WABRIDGE_PPROF=%t", pprof), fmt.Sprintf("WABRIDGE_MAX_IN_FLIGHT=%d", inFlight), "WABRIDGE_RATE=-1", "WABRIDGE_LOG_LEVEL=warn",
 	)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -38,6 +38,7 @@ type BridgeFlags struct {
 	WebhookMaxBody        int64         `env:"WABRIDGE_WEBHOOK_MAX_BODY" default:"4194304" help:"Largest webhook body in bytes (413 beyond)."`
 	WebhookPublishTimeout time.Duration `env:"WABRIDGE_WEBHOOK_PUBLISH_TIMEOUT" default:"4s" help:"How long a webhook waits for Kafka before answering 503."`
 	AdminAddr             string        `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics."`
+	Pprof                 bool          `env:"WABRIDGE_PPROF" help:"Also serve Go's profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the admin address."`
 
 	TopicCommands      string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands (JSON bodies of POST /messages)."`
 	TopicResults       string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Topic of send results (Avro SendResult)."`
@@ -83,7 +84,7 @@ func (f *BridgeFlags) config() (app.Config, error) {
 		APIBaseURL:   f.APIBaseURL, APIKey: d360.APIKey(f.APIKey), APITimeout: f.APITimeout,
 		Only:     f.Only,
 		HTTPAddr: f.HTTPAddr, WebhookPath: f.WebhookPath, WebhookTokenHeader: f.WebhookTokenHeader, WebhookToken: f.WebhookToken,
-		AdminAddr: f.AdminAddr,
+		AdminAddr: f.AdminAddr, Pprof: f.Pprof,
 		Webhook: app.WebhookConfig{
 			PreviousToken: f.WebhookTokenPrev, PathSecret: f.WebhookPathSecret, SignatureSecrets: f.WebhookSigSecrets,
 			VerifyToken: f.WebhookVerifyToken, MaxInFlight: f.WebhookMaxInFlight, DedupeIDs: f.WebhookDedupeIDs,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,8 @@ type Config struct {
 	Webhook WebhookConfig
 	// AdminAddr serves /healthz, /readyz and /metrics.
 	AdminAddr string
+	// Pprof also serves Go's profiles at /debug/pprof/ on AdminAddr.
+	Pprof bool
 
 	Topics  Topics
 	GroupID string
@@ -379,6 +382,11 @@ func Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintln(w, "ready")
 	})
 	adminMux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	if cfg.Pprof {
+		adminMux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		adminMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		adminMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	adminSrv := &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
 
 	// Every goroutine below ends when gctx ends.

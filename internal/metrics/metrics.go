@@ -27,13 +27,14 @@ type Metrics struct {
 	InFlight     prometheus.Gauge
 	CommandsRead prometheus.Counter
 	// Send ledger.
-	LedgerSkips       *prometheus.CounterVec // redelivered commands not sent again, by ledger state
-	LedgerUnconfirmed prometheus.Counter     // API accepted but the ledger write failed: a redelivery would send twice
-	AbandonedSends    prometheus.Counter     // commands abandoned after at least one API call (revocation/shutdown): may go out twice
-	LedgerRestore     prometheus.Histogram   // seconds to restore one partition's ledger
-	UnknownOutcomes   prometheus.Counter     // redelivered commands found mid-send in the ledger
-	RateLimitWait     prometheus.Histogram   // seconds a send waited for its business number's token bucket
-	ConsumerLag       *prometheus.GaugeVec   // command records beyond the committed offset, by partition
+	LedgerSkips       *prometheus.CounterVec   // redelivered commands not sent again, by ledger state
+	LedgerUnconfirmed prometheus.Counter       // API accepted but the ledger write failed: a redelivery would send twice
+	AbandonedSends    prometheus.Counter       // commands abandoned after at least one API call (revocation/shutdown): may go out twice
+	LedgerRestore     prometheus.Histogram     // seconds to restore one partition's ledger
+	UnknownOutcomes   prometheus.Counter       // redelivered commands found mid-send in the ledger
+	RateLimitWait     prometheus.Histogram     // seconds a send waited for its business number's token bucket
+	ConsumerLag       *prometheus.GaugeVec     // command records beyond the committed offset, by partition
+	LedgerWrite       *prometheus.HistogramVec // seconds for Kafka to acknowledge a send's ledger writes, by stage (intent, result)
 }
 
 // New registers every metric in a fresh registry, with the Go and process
@@ -106,7 +107,11 @@ func New() *Metrics {
 		Name: "wabridge_rate_limit_wait_seconds", Help: "Time a send waited for its business number's token bucket.",
 		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10},
 	})
-	for _, c := range []prometheus.Collector{m.ConsumerLag, m.UnknownOutcomes, m.LedgerSkips, m.LedgerUnconfirmed, m.AbandonedSends, m.LedgerRestore, m.RateLimitWait, m.WebhookRequests, m.WebhookDuration, m.WebhookRecords, m.DeadLetters,
+	m.LedgerWrite = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "wabridge_ledger_write_duration_seconds", Help: "Time for Kafka to acknowledge a send's ledger writes, by stage: intent (before the API call), result (the accepted entry with the result event).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"stage"})
+	for _, c := range []prometheus.Collector{m.LedgerWrite, m.ConsumerLag, m.UnknownOutcomes, m.LedgerSkips, m.LedgerUnconfirmed, m.AbandonedSends, m.LedgerRestore, m.RateLimitWait, m.WebhookRequests, m.WebhookDuration, m.WebhookRecords, m.DeadLetters,
 		m.PublishDuration, m.WebhookAuthFails, m.Sends, m.SendRetries, m.APILatency, m.APIAlerts, m.InFlight, m.CommandsRead} {
 		f(c)
 	}

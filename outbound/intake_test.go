@@ -1,0 +1,120 @@
+package outbound
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func recs(p int32, from, n int) []*kgo.Record {
+	var out []*kgo.Record
+	for i := range n {
+		out = append(out, &kgo.Record{Partition: p, Offset: int64(from + i)})
+	}
+	return out
+}
+
+type pauses struct{ calls []string }
+
+func (c *pauses) pause(p int32)  { c.calls = append(c.calls, fmt.Sprintf("pause %d", p)) }
+func (c *pauses) resume(p int32) { c.calls = append(c.calls, fmt.Sprintf("resume %d", p)) }
+
+func never(int32, int64) bool { return false }
+
+// take admits until the intake lets nothing more in; it returns the
+// admitted offsets per partition.
+func take(in *intake, ahead func(int32, int64) bool) map[int32][]int64 {
+	got := map[int32][]int64{}
+	for r := in.next(ahead); r != nil; r = in.next(ahead) {
+		got[r.Partition] = append(got[r.Partition], r.Offset)
+	}
+	return got
+}
+
+func TestIntakeSharesTheReadAheadAmongPartitions(t *testing.T) {
+	c := &pauses{}
+	in := newIntake(30, 100, c.pause, c.resume)
+	for _, p := range []int32{0, 1, 2} {
+		in.assign(p)
+	}
+	c.calls = nil
+	in.add(0, recs(0, 0, 60)) // one busy partition fetched first
+	in.add(1, recs(1, 0, 5))
+	in.add(2, recs(2, 0, 20))
+	got := take(in, never)
+	want := map[int32][]int64{0: {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 1: {0, 1, 2, 3, 4}, 2: {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}
+	for p, offs := range want {
+		if !slices.Equal(got[p], offs) {
+			t.Errorf("partition %d admitted %v, want %v (a share of 10 each, in offset order)", p, got[p], offs)
+		}
+	}
+	in.release(1) // a finished record of partition 1 frees a place of partition 1 only
+	if r := in.next(never); r != nil {
+		t.Errorf("admitted %d/%d although partition 1 has nothing waiting and the others are at their share", r.Partition, r.Offset)
+	}
+	in.release(0)
+	if r := in.next(never); r == nil || r.Partition != 0 || r.Offset != 10 {
+		t.Errorf("after a release of partition 0 admitted %v, want 0/10", r)
+	}
+	// A revoked partition's share goes to the others; its waiting records
+	// are dropped.
+	in.revoke(2)
+	got = take(in, never)
+	if len(got[0]) != 5 || got[0][0] != 11 || len(got[2]) != 0 {
+		t.Errorf("after revoking partition 2 admitted %v, want partition 0's offsets 11..15 (share 15)", got)
+	}
+	if len(c.calls) != 1 || c.calls[0] != "resume 2" {
+		t.Errorf("pause/resume calls %v, want only the resume of the revoked partition", c.calls)
+	}
+}
+
+func TestIntakePausesAPartitionWhileTooManyWait(t *testing.T) {
+	c := &pauses{}
+	in := newIntake(10, 8, c.pause, c.resume)
+	in.assign(0)
+	c.calls = nil
+	in.add(0, recs(0, 0, 7))
+	if len(c.calls) != 0 {
+		t.Fatalf("paused with 7 waiting, below 8: %v", c.calls)
+	}
+	in.add(0, recs(0, 7, 10)) // 17 wait
+	if !slices.Equal(c.calls, []string{"pause 0"}) {
+		t.Fatalf("calls %v, want one pause", c.calls)
+	}
+	in.add(0, recs(0, 17, 3)) // already paused
+	take(in, never)           // 10 admitted, 10 wait
+	if len(c.calls) != 1 {
+		t.Fatalf("calls %v, want no resume while 10 wait", c.calls)
+	}
+	for range 6 {
+		in.release(0)
+		in.next(never)
+	}
+	// 4 wait: at most half of 8.
+	if !slices.Equal(c.calls, []string{"pause 0", "resume 0"}) {
+		t.Errorf("calls %v, want a resume once 4 or fewer wait", c.calls)
+	}
+}
+
+func TestIntakeHoldsARecordTooFarAhead(t *testing.T) {
+	in := newIntake(100, 100, func(int32) {}, func(int32) {})
+	in.assign(0)
+	in.add(0, recs(0, 0, 10))
+	ahead := func(_ int32, offset int64) bool { return offset >= 4 }
+	if got := take(in, ahead); !slices.Equal(got[0], []int64{0, 1, 2, 3}) {
+		t.Errorf("admitted %v, want 0..3 (4 and later are too far ahead)", got[0])
+	}
+	if got := take(in, never); !slices.Equal(got[0], []int64{4, 5, 6, 7, 8, 9}) {
+		t.Errorf("admitted %v once nothing is too far ahead, want 4..9 in order", got[0])
+	}
+}
+
+func TestIntakeDropsRecordsOfPartitionsItDoesNotOwn(t *testing.T) {
+	in := newIntake(10, 10, func(int32) {}, func(int32) {})
+	in.add(3, recs(3, 0, 5))
+	if r := in.next(never); r != nil {
+		t.Errorf("admitted %d/%d of an unowned partition", r.Partition, r.Offset)
+	}
+}
