@@ -2,15 +2,14 @@ package schemas
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/wabridge/wabridge/internal/d360"
 )
 
 // RegistryConfig says how to reach a Confluent-compatible schema registry.
@@ -35,18 +34,11 @@ func NewRegistryClient(cfg RegistryConfig) (*sr.Client, error) {
 		cfg.Timeout = 10 * time.Second
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("schema registry CA file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("schema registry CA file " + cfg.CAFile + " holds no PEM certificate")
-		}
+	pool, err := d360.RootCAs(cfg.CAFile) // the same reading of a CA file as the API's
+	if err != nil {
+		return nil, fmt.Errorf("schema registry %w", err)
+	}
+	if pool != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	opts := []sr.ClientOpt{sr.URLs(cfg.URL), sr.HTTPClient(&http.Client{Timeout: cfg.Timeout, Transport: tr})}

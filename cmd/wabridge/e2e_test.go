@@ -365,6 +365,11 @@ func TestBadConfiguration(t *testing.T) {
 	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	base := []string{"SCHEMA_REGISTRY_URL=http://127.0.0.1:1", "D360_API_KEY=k", "WABRIDGE_PHONE_NUMBER_ID=100000000000001", "WABRIDGE_STARTUP_TIMEOUT=3s",
 		"WABRIDGE_HTTP_ADDR=127.0.0.1:0", "WABRIDGE_ADMIN_ADDR=127.0.0.1:0"}
+	missingCA := filepath.Join(t.TempDir(), "missing.pem")
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		env  []string
@@ -378,6 +383,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"malformed base URL", append(base, "KAFKA_BROKERS="+closed, "D360_BASE_URL=ftp//nope"), []string{"run"}, "360dialog base URL"},
 		{"malformed registry URL", []string{"KAFKA_BROKERS=" + closed, "D360_API_KEY=k", "SCHEMA_REGISTRY_URL=registry:8081"}, []string{"run"}, "schema registry URL"},
 		{"bad duration", append(base, "D360_TIMEOUT=soon"), []string{"run"}, "D360_TIMEOUT"},
+		{"missing API CA file", append(base, "KAFKA_BROKERS="+closed, "D360_CA_FILE="+missingCA), []string{"run"}, "360dialog CA file " + missingCA + ": no such file or directory"},
+		{"API CA file without certificates", append(base, "KAFKA_BROKERS="+closed), []string{"run", "--api-ca-file", notPEM}, "360dialog CA file " + notPEM + " holds no PEM certificate"},
 		{"bad --only", base, []string{"run", "--only=both"}, "--only"},
 		{"no business number for the window", []string{"KAFKA_BROKERS=" + closed, "SCHEMA_REGISTRY_URL=http://x:1", "D360_API_KEY=k"}, []string{"run"}, "WABRIDGE_PHONE_NUMBER_ID"},
 	}

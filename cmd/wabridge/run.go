@@ -22,6 +22,7 @@ type BridgeFlags struct {
 	APIKeys    map[string]string `env:"D360_API_KEYS" mapsep:"," placeholder:"NUMBER=KEY,..." help:"API keys of further business numbers, selected by a command's business-number header."`
 	APIBaseURL string            `env:"D360_BASE_URL" default:"https://waba-v2.360dialog.io" help:"360dialog API base URL (the sandbox is https://waba-sandbox.360dialog.io/v1)."`
 	APITimeout time.Duration     `env:"D360_TIMEOUT" default:"15s" help:"Timeout of one API call."`
+	APICAFile  string            `name:"api-ca-file" env:"D360_CA_FILE" placeholder:"FILE" help:"PEM bundle of further CA certificates to trust for the API, besides the system roots (a TLS-intercepting proxy, a test server)."`
 
 	Only string `env:"WABRIDGE_ONLY" enum:",inbound,outbound" default:"" help:"Run one half only: inbound or outbound (default both)."`
 
@@ -81,7 +82,7 @@ func (f *BridgeFlags) config() (app.Config, error) {
 	cfg := app.Config{
 		RegistryURL: f.RegistryURL, RegistryUser: f.RegistryUser, RegistryPassword: f.RegistryPassword, RegistryCAFile: f.RegistryCAFile,
 		AutoRegister: f.AutoRegister,
-		APIBaseURL:   f.APIBaseURL, APIKey: d360.APIKey(f.APIKey), APITimeout: f.APITimeout,
+		APIBaseURL:   f.APIBaseURL, APIKey: d360.APIKey(f.APIKey), APITimeout: f.APITimeout, APICAFile: f.APICAFile,
 		Only:     f.Only,
 		HTTPAddr: f.HTTPAddr, WebhookPath: f.WebhookPath, WebhookTokenHeader: f.WebhookTokenHeader, WebhookToken: f.WebhookToken,
 		AdminAddr: f.AdminAddr, Pprof: f.Pprof,

@@ -21,6 +21,7 @@ type APIFlags struct {
 	Key     string        `name:"api-key" env:"D360_API_KEY" help:"360dialog API key (D360-API-KEY header; never printed)."`
 	BaseURL string        `name:"api-base-url" env:"D360_BASE_URL" default:"https://waba-v2.360dialog.io" help:"360dialog API base URL."`
 	Timeout time.Duration `name:"api-timeout" env:"D360_TIMEOUT" default:"30s" help:"Timeout of one API call."`
+	CAFile  string        `name:"api-ca-file" env:"D360_CA_FILE" placeholder:"FILE" help:"PEM bundle of further CA certificates to trust for the API, besides the system roots."`
 }
 
 // client returns an API client; a missing key is a usage error.
@@ -28,7 +29,11 @@ func (f APIFlags) client() (*d360.Client, error) {
 	if f.Key == "" {
 		return nil, usageError("D360_API_KEY is not set: the 360dialog API key of the number")
 	}
-	c, err := d360.New(d360.Config{BaseURL: f.BaseURL, APIKey: d360.APIKey(f.Key), Timeout: f.Timeout})
+	roots, err := d360.RootCAs(f.CAFile)
+	if err != nil {
+		return nil, usageError("360dialog %v", err)
+	}
+	c, err := d360.New(d360.Config{BaseURL: f.BaseURL, APIKey: d360.APIKey(f.Key), Timeout: f.Timeout, RootCAs: roots})
 	if err != nil {
 		return nil, usageError("%v", err)
 	}

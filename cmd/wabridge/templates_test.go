@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -145,5 +149,30 @@ func TestHelpHasExamples(t *testing.T) {
 				t.Errorf("%v --help has no examples", cmd)
 			}
 		}
+	}
+}
+
+// Every API client of the tools honours --api-ca-file (APIFlags).
+func TestTemplatesOverTLSWithCAFile(t *testing.T) {
+	s := d360test.New(d360test.Config{APIKey: testKey})
+	srv := httptest.NewUnstartedServer(s)
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	api := []string{"templates", "list", "--api-key=" + testKey, "--api-base-url=" + srv.URL}
+	if r := runCLI(t, ctx, append(api, "--api-ca-file="+caFile)...); r.code != 0 || !strings.Contains(r.stdout, "order_update") {
+		t.Errorf("list with the CA file: exit %d err %v\n%s", r.code, r.err, r.stdout)
+	}
+	if r := runCLI(t, ctx, api...); r.code == 0 || !strings.Contains(r.err.Error(), "certificate") {
+		t.Errorf("list without the CA file: exit %d err %v, want a certificate error", r.code, r.err)
+	}
+	if r := runCLI(t, ctx, append(api, "--api-ca-file="+filepath.Join(t.TempDir(), "missing.pem"))...); r.code != 2 || !strings.Contains(r.err.Error(), "360dialog CA file") {
+		t.Errorf("list with a missing CA file: exit %d err %v, want exit 2 naming the CA file", r.code, r.err)
 	}
 }

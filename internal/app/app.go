@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,9 @@ type Config struct {
 	// their API keys, when one deployment serves several numbers.
 	APIKeys    map[string]d360.APIKey
 	APITimeout time.Duration
+	// APICAFile is a PEM bundle trusted for the API besides the system
+	// roots (a TLS-intercepting proxy, a test server); empty: none.
+	APICAFile string
 
 	// Only runs one half: "outbound" or "inbound"; empty runs both.
 	Only string
@@ -180,6 +184,16 @@ func (c *Config) Check() error {
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Check(); err != nil {
 		return err
+	}
+	// Read the API's CA file before anything connects, so a bad one stops
+	// the start at once; every API client shares the pool.
+	var apiRoots *x509.CertPool
+	if cfg.runs("outbound") {
+		roots, err := d360.RootCAs(cfg.APICAFile)
+		if err != nil {
+			return fmt.Errorf("360dialog %w", err)
+		}
+		apiRoots = roots
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -325,7 +339,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		}
 		if cfg.APIKey != "" {
-			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.APITimeout})
+			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.APITimeout, RootCAs: apiRoots})
 			if err != nil {
 				return err
 			}
@@ -335,7 +349,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 		for number, key := range cfg.APIKeys {
-			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: key, Timeout: cfg.APITimeout})
+			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: key, Timeout: cfg.APITimeout, RootCAs: apiRoots})
 			if err != nil {
 				return fmt.Errorf("API key of business number %s: %w", number, err)
 			}

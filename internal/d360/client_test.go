@@ -3,15 +3,21 @@ package d360_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -547,5 +553,102 @@ func TestAPIKeyIsRedacted(t *testing.T) {
 	slog.New(slog.NewTextHandler(&text, nil)).Info("starting", "api_key", testKey, "config", d360.Config{APIKey: testKey})
 	if strings.Contains(text.String(), string(testKey)) {
 		t.Errorf("slog text output shows the key:\n%s", text.String())
+	}
+}
+
+// writeCertPEM writes srv's certificate as a PEM file and returns its path.
+func writeCertPEM(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(path, block, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSendOverTLSWithCAFile(t *testing.T) {
+	var proto atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto.Store(int32(r.ProtoMajor))
+		answer(200, okAnswer)(w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caFile := writeCertPEM(t, srv)
+	for _, tc := range []struct {
+		name      string
+		caFile    string
+		wantProto int32 // 0: the call fails on the certificate
+	}{
+		{"CA file trusts the server, HTTP/2 negotiated", caFile, 2},
+		{"system roots only", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proto.Store(0)
+			roots, err := d360.RootCAs(tc.caFile)
+			if err != nil {
+				t.Fatalf("RootCAs: %v", err)
+			}
+			c, err := d360.New(d360.Config{BaseURL: srv.URL, APIKey: testKey, RootCAs: roots})
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			_, err = c.Send(context.Background(), []byte(`{}`))
+			if tc.wantProto == 0 {
+				var te *d360.TransportError
+				var ce *tls.CertificateVerificationError
+				if !errors.As(err, &te) || !errors.As(err, &ce) {
+					t.Fatalf("Send error = %v (%T), want a *TransportError from a certificate check", err, err)
+				}
+				if proto.Load() != 0 {
+					t.Error("the request reached the server")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			if got := proto.Load(); got != tc.wantProto {
+				t.Errorf("request arrived as HTTP/%d, want HTTP/%d", got, tc.wantProto)
+			}
+		})
+	}
+}
+
+func TestRootCAs(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyOnly := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(keyOnly, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	for _, tc := range []struct {
+		name, file, wantErr string
+	}{
+		{"no file: the system roots", "", ""},
+		{"missing file", missing, "CA file " + missing + ": no such file or directory"},
+		{"a directory", dir, "CA file " + dir + ": is a directory"},
+		{"no PEM in the file", notPEM, "CA file " + notPEM + " holds no PEM certificate"},
+		{"PEM without a certificate", keyOnly, "CA file " + keyOnly + " holds no PEM certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, err := d360.RootCAs(tc.file)
+			if tc.wantErr == "" {
+				if err != nil || pool != nil {
+					t.Fatalf("RootCAs(%q) = %v, %v; want nil, nil", tc.file, pool, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.wantErr {
+				t.Fatalf("RootCAs(%q) error = %v, want %q", tc.file, err, tc.wantErr)
+			}
+		})
 	}
 }
