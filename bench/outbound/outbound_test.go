@@ -5,22 +5,34 @@
 //
 //	go test ./bench/outbound/ -run XXX -bench . -benchtime 1x
 //	KAFKA_BROKERS=127.0.0.1:9092 go test ./bench/outbound/ -run XXX -bench . -benchtime 1x
+//	go test ./bench/outbound/ -run XXX -bench 'Outbound/latency=100ms/inflight=1024/proto=h2' -benchtime 1x
+//
+// Every case runs twice, by the protocol of the stand-in: proto=h1 serves
+// plain http, so each send in flight holds an HTTP/1.1 connection of the
+// bridge; proto=h2 serves TLS with HTTP/2, as the real API does, and the
+// bridge (trusting the stand-in's certificate through D360_CA_FILE) sends
+// over a few connections, up to 250 streams each (the Go server's limit).
 //
 // Throughput is commands over the span of the results' produced_at
 // timestamps (start-up and group join excluded); the bridge's peak RSS is
 // VmHWM of its process. The stand-in's bare rate (a load generator straight
-// at it) is measured in the same run, so the figures read as a fraction of
-// what this machine can do at all.
+// at it, over each protocol) is measured in the same run and logged (shown
+// with -v), so the figures read as a fraction of what this machine can do
+// at all.
 package outbound_bench
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,20 +106,44 @@ func (s *standIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"messaging_product":"whatsapp","contacts":[{"input":%q,"wa_id":%q}],"messages":[{"id":"wamid.B%d"}]}`, b.To, b.To, s.calls.Load())
 }
 
-func serve(b *testing.B, h http.Handler) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+// protos are the ways the stand-in is served: h1 plain http, h2 TLS with
+// HTTP/2.
+var protos = []string{"h1", "h2"}
+
+// serve serves h over proto and returns its base URL. For h2 it also
+// returns the server's certificate as a PEM file (for D360_CA_FILE) and a
+// pool trusting it (for a load generator); for h1 "" and nil.
+func serve(b *testing.B, h http.Handler, proto string) (url, caFile string, roots *x509.CertPool) {
+	if proto == "h1" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := &http.Server{Handler: h}
+		go srv.Serve(ln)
+		b.Cleanup(func() { srv.Close() })
+		return "http://" + ln.Addr().String(), "", nil
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	b.Cleanup(srv.Close)
+	caFile = filepath.Join(b.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	b.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
+	roots = x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	return srv.URL, caFile, roots
 }
 
-// bareRate drives url with 256 concurrent clients for d.
-func bareRate(url string, d time.Duration) float64 {
-	tr := &http.Transport{MaxIdleConnsPerHost: 256}
+// bareRate drives url with 256 concurrent clients for d; roots, if set, are
+// trusted for an https url, over HTTP/2 when the server offers it.
+func bareRate(url string, roots *x509.CertPool, d time.Duration) float64 {
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, ForceAttemptHTTP2: true}
+	if roots != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+	}
 	cl := &http.Client{Transport: tr}
 	defer tr.CloseIdleConnections()
 	var n atomic.Int64
@@ -155,8 +191,10 @@ func build(b *testing.B) string {
 }
 
 func BenchmarkOutbound(b *testing.B) {
-	bare := bareRate(serve(b, newStandIn(0)), 3*time.Second)
-	b.Logf("stand-in bare rate (256 concurrent clients, 0 ms): %.0f requests/s", bare)
+	for _, proto := range protos {
+		url, _, roots := serve(b, newStandIn(0), proto)
+		b.Logf("stand-in bare rate over %s (256 concurrent clients, 0 ms): %.0f requests/s", proto, bareRate(url, roots, 3*time.Second))
+	}
 	for _, tc := range []struct {
 		latency  time.Duration
 		inFlight int
@@ -164,21 +202,23 @@ func BenchmarkOutbound(b *testing.B) {
 		{0, 64}, {0, 256}, {0, 1024},
 		{100 * time.Millisecond, 256}, {100 * time.Millisecond, 1024},
 	} {
-		b.Run(fmt.Sprintf("latency=%s/inflight=%d", tc.latency, tc.inFlight), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				runOnce(b, tc.latency, tc.inFlight)
-			}
-		})
+		for _, proto := range protos {
+			b.Run(fmt.Sprintf("latency=%s/inflight=%d/proto=%s", tc.latency, tc.inFlight, proto), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					runOnce(b, tc.latency, tc.inFlight, proto)
+				}
+			})
+		}
 	}
 }
 
-func runOnce(b *testing.B, latency time.Duration, inFlight int) {
+func runOnce(b *testing.B, latency time.Duration, inFlight int, proto string) {
 	bin := build(b)
 	brokers := kafkatest.Brokers(b)
 	reg := srfake.New()
 	b.Cleanup(reg.Close)
 	api := newStandIn(latency)
-	apiURL := serve(b, api)
+	apiURL, caFile, _ := serve(b, api, proto)
 
 	topic := func(base string) string { return kafkatest.Topic(b, base) }
 	cmdTopic, resTopic := topic("commands"), topic("results")
@@ -202,7 +242,7 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int) {
 	cmd := exec.Command(bin, "run", "--only", "outbound")
 	cmd.Env = append(os.Environ(),
 		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+reg.URL(),
-		"D360_API_KEY=bench", "D360_BASE_URL="+apiURL,
+		"D360_API_KEY=bench", "D360_BASE_URL="+apiURL, "D360_CA_FILE="+caFile,
 		"WABRIDGE_TOPIC_COMMANDS="+cmdTopic, "WABRIDGE_TOPIC_RESULTS="+resTopic,
 		"WABRIDGE_TOPIC_MESSAGES="+topic("m"), "WABRIDGE_TOPIC_STATUSES="+topic("s"),
 		"WABRIDGE_TOPIC_DLQ="+topic("dlq"), "WABRIDGE_TOPIC_LEDGER="+topic("ledger"),
@@ -259,8 +299,8 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int) {
 	b.ReportMetric(float64(dups), "duplicates")
 	b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
 	b.ReportMetric(cpu/commands*1e6, "bridge-CPU-µs/send")
-	b.Logf("latency %s, in flight %d: %d accepted in %.2fs = %.0f sends/s; %d order violations, %d duplicates; bridge peak RSS %.1f MB, bridge CPU %.1fs (%.0f µs per send, start-up included)",
-		latency, inFlight, accepted, span, rate, violations, dups, float64(hwm)/1024, cpu, cpu/commands*1e6)
+	b.Logf("latency %s, in flight %d, %s: %d accepted in %.2fs = %.0f sends/s; %d order violations, %d duplicates; bridge peak RSS %.1f MB, bridge CPU %.1fs (%.0f µs per send, start-up included)",
+		latency, inFlight, proto, accepted, span, rate, violations, dups, float64(hwm)/1024, cpu, cpu/commands*1e6)
 	if violations > 0 || dups > 0 || accepted != commands {
 		b.Errorf("order violations %d, duplicates %d, accepted %d of %d", violations, dups, accepted, commands)
 	}
