@@ -1,7 +1,6 @@
 package outbound
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -29,7 +28,12 @@ func newNumberLimiter(perSecond float64, burst int) *numberLimiter {
 	return &numberLimiter{lim: rate.NewLimiter(rate.Limit(perSecond), burst), max: rate.Limit(perSecond)}
 }
 
-func (n *numberLimiter) wait(ctx context.Context) error { return n.lim.Wait(ctx) }
+// reserve takes a token from the bucket: the caller may send after delay;
+// cancel gives the token back when it does not.
+func (n *numberLimiter) reserve() (delay time.Duration, cancel func()) {
+	r := n.lim.Reserve()
+	return r.Delay(), r.Cancel
+}
 
 // slowDown halves the rate, at most once a second, down to 1/s.
 func (n *numberLimiter) slowDown(now time.Time) {
@@ -84,28 +88,17 @@ func (r *recipientPacer) hit(key string, now time.Time) time.Duration {
 	return d
 }
 
-// wait blocks while key is paused.
-func (r *recipientPacer) wait(ctx context.Context, key string) error {
+// pausedFor is how long key stays paused (0: not paused).
+func (r *recipientPacer) pausedFor(key string) time.Duration {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	p, ok := r.until[key]
-	if ok && time.Now().After(p.until.Add(time.Minute)) {
-		delete(r.until, key)
-		ok = false
-	}
-	r.mu.Unlock()
 	if !ok {
-		return nil
+		return 0
 	}
-	d := time.Until(p.until)
-	if d <= 0 {
-		return nil
+	if time.Now().After(p.until.Add(time.Minute)) {
+		delete(r.until, key)
+		return 0
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return max(0, time.Until(p.until))
 }

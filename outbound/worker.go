@@ -94,7 +94,9 @@ type Config struct {
 	// a phone_number_id itself.
 	PhoneNumberID string
 
-	// MaxInFlight bounds the API calls in flight at once. Default: 256.
+	// MaxInFlight bounds the commands being sent at once: each writes its
+	// ledger intent, calls the API and writes its result; waits for a retry,
+	// the rate limit or the window do not count. Default: 256.
 	MaxInFlight int
 	// MaxBuffered bounds the commands read but not finished (running, or
 	// queued behind an earlier command for the same recipient). It is larger
@@ -146,8 +148,7 @@ type Worker struct {
 	pacer   *recipientPacer
 	track   *tracker
 
-	in      *intake       // fetched records on their way in: MaxBuffered shared by partition
-	calling chan struct{} // MaxInFlight tokens: API calls in flight
+	in *intake // fetched records on their way in: MaxBuffered shared by partition
 
 	mu       sync.Mutex
 	ledger   map[int32]map[string]ledgerEntry // per owned partition
@@ -229,7 +230,6 @@ func New(cfg Config) (*Worker, error) {
 		senders:  map[string]*numberSender{},
 		pacer:    newRecipientPacer(cfg.PairBackoff),
 		track:    newTracker(),
-		calling:  make(chan struct{}, cfg.MaxInFlight),
 		ledger:   map[int32]map[string]ledgerEntry{},
 		cancels:  map[int32]context.CancelFunc{},
 		partCtxs: map[int32]context.Context{},
@@ -256,7 +256,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.workCtx = workCtx
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancelWork) })
 	defer stop()
-	w.queue = newKeyQueue(w.run)
+	w.queue = newKeyQueue(w.run, w.cfg.MaxInFlight)
 
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(w.cfg.Brokers...),
@@ -270,7 +270,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.SessionTimeout(10*time.Second),
 		kgo.RebalanceTimeout(30*time.Second),
 		kgo.HeartbeatInterval(time.Second),
-		kgo.FetchMaxWait(250*time.Millisecond),
+		kgo.FetchMaxWait(100*time.Millisecond),
+		// Small fetches: the intake takes only a share per partition, and a
+		// paused partition's buffered records are fetched again later.
+		kgo.FetchMaxBytes(2<<20),
+		kgo.FetchMaxPartitionBytes(512<<10),
 		kgo.RecordPartitioner(partitioner{ledger: w.cfg.LedgerTopic}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
@@ -280,7 +284,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
 	w.cl = cl
-	w.in = newIntake(w.cfg.MaxBuffered, pollMax,
+	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
 		func(p int32) { cl.PauseFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) },
 		func(p int32) { cl.ResumeFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) })
 	admitCtx, stopAdmitting := context.WithCancel(ctx)
@@ -323,8 +327,13 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // pollMax is the most records one poll returns; a partition's fetching
-// pauses while as many of its records wait for admission.
-const pollMax = 500
+// pauses while pauseAt of its records wait for admission (and resumes when
+// half as many do: at 10,000 commands/s that is 50 ms of work left, half of
+// FetchMaxWait, the longest a resumed partition can wait for its fetch).
+const (
+	pollMax = 500
+	pauseAt = 1000
+)
 
 // poll hands fetched records to the intake until ctx ends.
 func (w *Worker) poll(ctx context.Context) error {
@@ -375,6 +384,8 @@ type job struct {
 	replay *ledgerEntry
 	// unknown: an earlier send of this command has an unknown outcome.
 	unknown bool
+	// turn is the run token the job holds while it runs (keyQueue).
+	turn *turn
 }
 
 // admit takes a record the intake let in into the pipeline.
@@ -629,26 +640,21 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		if !j.cmd.ExpiresAt.IsZero() && time.Now().After(j.cmd.ExpiresAt) {
 			return outcome{status: "rejected", reason: "expired", details: "expired while retrying", attempts: attempt}, nil
 		}
-		if err := w.pacer.wait(ctx, userKey); err != nil {
+		if err := w.sleep(ctx, j, w.pacer.pausedFor(userKey)); err != nil {
 			return outcome{attempts: attempt}, err
 		}
-		t0 := time.Now()
-		if err := limit.wait(ctx); err != nil {
+		delay, cancel := limit.reserve()
+		if err := w.sleep(ctx, j, delay); err != nil {
+			cancel()
 			return outcome{attempts: attempt}, err
 		}
-		if waited := time.Since(t0); waited > time.Millisecond {
-			w.m.RateLimitWait.Observe(waited.Seconds())
-		}
-		select {
-		case w.calling <- struct{}{}:
-		case <-ctx.Done():
-			return outcome{attempts: attempt}, ctx.Err()
+		if delay > time.Millisecond {
+			w.m.RateLimitWait.Observe(delay.Seconds())
 		}
 		attempt++
-		t0 = time.Now()
+		t0 := time.Now()
 		resp, err := j.sender.Send(ctx, j.cmd.Body)
 		w.m.APILatency.Observe(time.Since(t0).Seconds())
-		<-w.calling
 		if err == nil {
 			limit.succeeded(time.Now())
 			return outcome{status: "accepted", resp: resp, attempts: attempt}, nil
@@ -686,15 +692,28 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 			wait = apiErr.RetryAfter
 		}
 		w.log.Info("retrying send", "command_id", j.cmd.ID, "attempt", attempt, "class", class.String(), "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return outcome{attempts: attempt}, ctx.Err()
-		case <-t.C:
+		if err := w.sleep(ctx, j, wait); err != nil {
+			return outcome{attempts: attempt}, err
 		}
 	}
 	return w.failed("retries_exhausted", lastErr, "", attempt), nil
+}
+
+// sleep waits d without holding j's run token, so other recipients' commands
+// run meanwhile; the error is ctx's.
+func (w *Worker) sleep(ctx context.Context, j job, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	j.turn.release()
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+	}
+	return j.turn.acquire(ctx)
 }
 
 func (w *Worker) failed(reason string, lastErr error, details string, attempts int) outcome {
@@ -1035,10 +1054,16 @@ func (w *Worker) checkWindow(ctx context.Context, j job) (*outcome, error) {
 			category = cat.Category(name, lang)
 		}
 	}
+	if wait > 0 {
+		j.turn.release() // waiting for the window holds no run token
+	}
 	d, err := w.cfg.Window.Check(ctx, window.Message{
 		Number: w.phoneNumberID(j), User: UserKey(j.cmd.To),
 		Template: j.cmd.Type == "template", Category: category, Wait: wait,
 	})
+	if aerr := j.turn.acquire(ctx); err == nil {
+		err = aerr
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ type BridgeFlags struct {
 	TemplateRefresh time.Duration `env:"WABRIDGE_TEMPLATE_REFRESH" default:"5m" help:"How often the template catalogue is reloaded from the templates API, to reject template commands that cannot match an approved template; 0 turns the check off."`
 	MaxAttempts     int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
 	MaxAge          time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
-	MaxInFlight     int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"API calls in flight at once (different recipients run in parallel; one recipient's in order)."`
+	MaxInFlight     int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"Commands being sent at once: ledger intent, API call, result write; waits for retries, the rate limit or the window do not count (different recipients run in parallel; one recipient's in order)."`
 	MaxBuffered     int           `env:"WABRIDGE_MAX_BUFFERED" default:"0" help:"Commands read but not finished, running or queued behind their recipient's earlier command (0: 8 × max-in-flight)."`
 	ResendUnknown   bool          `env:"WABRIDGE_RESEND_UNKNOWN" default:"true" negatable:"" help:"Send again a redelivered command whose earlier send has an unknown outcome (the process died between the API call and the ledger write); --no-resend-unknown fails it with reason unknown_outcome instead."`
 	Rate            float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000; negative: no limit, e.g. for benchmarks)."`
