@@ -118,3 +118,41 @@ func TestIntakeDropsRecordsOfPartitionsItDoesNotOwn(t *testing.T) {
 		t.Errorf("admitted %d/%d of an unowned partition", r.Partition, r.Offset)
 	}
 }
+
+func TestDetachCopiesWhatAJobKeeps(t *testing.T) {
+	fetch := []byte("keyvaluehv") // one buffer, as in a fetch response
+	for _, tc := range []struct {
+		name string
+		rec  *kgo.Record
+	}{
+		{"key, value and header", &kgo.Record{Topic: "t", Partition: 2, Offset: 9, Key: fetch[0:3], Value: fetch[3:8],
+			Headers: []kgo.RecordHeader{{Key: "command-id", Value: fetch[8:10]}}}},
+		{"null key", &kgo.Record{Topic: "t", Value: fetch[3:8]}},
+		{"empty value", &kgo.Record{Topic: "t", Key: fetch[0:3], Value: fetch[3:3]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := detach(tc.rec)
+			if c.Topic != tc.rec.Topic || c.Partition != tc.rec.Partition || c.Offset != tc.rec.Offset ||
+				string(c.Key) != string(tc.rec.Key) || (c.Key == nil) != (tc.rec.Key == nil) ||
+				string(c.Value) != string(tc.rec.Value) || (c.Value == nil) != (tc.rec.Value == nil) || len(c.Headers) != len(tc.rec.Headers) {
+				t.Fatalf("detach(%+v) = %+v", tc.rec, c)
+			}
+			for i, h := range c.Headers {
+				if h.Key != tc.rec.Headers[i].Key || string(h.Value) != string(tc.rec.Headers[i].Value) {
+					t.Errorf("header %d = %+v, want %+v", i, h, tc.rec.Headers[i])
+				}
+			}
+			// Appending to one field must not write into the next.
+			c.Key = append(c.Key, 'X')
+			if string(c.Value) != string(tc.rec.Value) {
+				t.Errorf("value %q changed by an append to the key", c.Value)
+			}
+		})
+	}
+	before := string(fetch)
+	c := detach(&kgo.Record{Key: fetch[0:3], Value: fetch[3:8]})
+	copy(fetch, "XXXXXXXXXX") // the fetch buffer is reused or freed
+	if string(c.Key) != before[0:3] || string(c.Value) != before[3:8] {
+		t.Errorf("detached record shares the fetch buffer: key %q value %q", c.Key, c.Value)
+	}
+}

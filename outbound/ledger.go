@@ -2,9 +2,11 @@ package outbound
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -51,8 +53,52 @@ type ledgerEntry struct {
 }
 
 func (l ledgerEntry) record(topic string) *kgo.Record {
-	v, _ := json.Marshal(l)
-	return &kgo.Record{Topic: topic, Partition: l.Partition, Key: []byte(l.CommandID), Value: v}
+	return &kgo.Record{Topic: topic, Partition: l.Partition, Key: []byte(l.CommandID), Value: l.appendJSON(nil)}
+}
+
+// appendJSON appends the entry as json.Marshal would write it, without
+// reflection: three entries are written per send, and encoding/json was 8 %
+// of the bridge's CPU.
+func (l ledgerEntry) appendJSON(b []byte) []byte {
+	b = append(b, `{"state":`...)
+	b = appendJSONString(b, l.State)
+	b = append(b, `,"command_id":`...)
+	b = appendJSONString(b, l.CommandID)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(l.Partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, l.Offset, 10)
+	if len(l.Result) > 0 {
+		b = append(b, `,"result":"`...)
+		b = base64.StdEncoding.AppendEncode(b, l.Result)
+		b = append(b, '"')
+	}
+	if len(l.ResultKey) > 0 {
+		b = append(b, `,"result_key":"`...)
+		b = base64.StdEncoding.AppendEncode(b, l.ResultKey)
+		b = append(b, '"')
+	}
+	b = append(b, `,"at":`...)
+	if at, err := l.At.MarshalJSON(); err == nil {
+		b = append(b, at...)
+	} else {
+		b = append(b, `"0001-01-01T00:00:00Z"`...) // a year json cannot write: as the zero time
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted as encoding/json does; strings of plain
+// printable ASCII (command ids, states) take the fast path.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // restoreLedger reads the entries of ledger partition p that can concern

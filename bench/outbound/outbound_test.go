@@ -9,9 +9,14 @@
 //
 // Every case runs twice, by the protocol of the stand-in: proto=h1 serves
 // plain http, so each send in flight holds an HTTP/1.1 connection of the
-// bridge; proto=h2 serves TLS with HTTP/2, as the real API does, and the
-// bridge (trusting the stand-in's certificate through D360_CA_FILE) sends
-// over a few connections, up to 250 streams each (the Go server's limit).
+// bridge; proto=h2 serves TLS offering HTTP/2 (as Go's client negotiates
+// with any https endpoint that offers it; whether 360dialog's does is not
+// known here), and the bridge (trusting the stand-in's certificate through
+// D360_CA_FILE) sends over a few connections, up to 250 streams each (the
+// Go server's limit).
+//
+// WABRIDGE_BENCH_ENV adds environment to the bridge only, e.g.
+// WABRIDGE_BENCH_ENV='GOMEMLIMIT=48MiB GOGC=50'.
 //
 // Throughput is commands over the span of the results' produced_at
 // timestamps (start-up and group join excluded); the bridge's peak RSS is
@@ -200,7 +205,7 @@ func BenchmarkOutbound(b *testing.B) {
 		inFlight int
 	}{
 		{0, 64}, {0, 256}, {0, 1024},
-		{100 * time.Millisecond, 256}, {100 * time.Millisecond, 1024},
+		{100 * time.Millisecond, 256}, {100 * time.Millisecond, 512}, {100 * time.Millisecond, 768}, {100 * time.Millisecond, 1024},
 	} {
 		for _, proto := range protos {
 			b.Run(fmt.Sprintf("latency=%s/inflight=%d/proto=%s", tc.latency, tc.inFlight, proto), func(b *testing.B) {
@@ -240,7 +245,8 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int, proto string) {
 		ln.Close()
 	}
 	cmd := exec.Command(bin, "run", "--only", "outbound")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(os.Environ(), strings.Fields(os.Getenv("WABRIDGE_BENCH_ENV"))...)
+	cmd.Env = append(cmd.Env,
 		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+reg.URL(),
 		"D360_API_KEY=bench", "D360_BASE_URL="+apiURL, "D360_CA_FILE="+caFile,
 		"WABRIDGE_TOPIC_COMMANDS="+cmdTopic, "WABRIDGE_TOPIC_RESULTS="+resTopic,
