@@ -159,6 +159,11 @@ type Worker struct {
 
 	cl    *kgo.Client
 	queue *keyQueue
+	// writes counts result writes not yet acknowledged (writeResult).
+	writes sync.WaitGroup
+	// dones carries the ledger's "done" entries to the goroutine that
+	// writes them (promises must not block on the client).
+	dones chan *kgo.Record
 	// workCtx outlives Run's ctx by ShutdownGrace.
 	workCtx context.Context
 }
@@ -288,6 +293,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
 		func(p int32) { cl.PauseFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) },
 		func(p int32) { cl.ResumeFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) })
+	w.dones = make(chan *kgo.Record, 4096)
+	donesDone := make(chan struct{})
+	go func() {
+		defer close(donesDone)
+		for r := range w.dones {
+			cl.Produce(context.Background(), r, nil)
+		}
+	}()
 	admitCtx, stopAdmitting := context.WithCancel(ctx)
 	admitDone := make(chan struct{})
 	go func() {
@@ -318,6 +331,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Shutdown: no more polling; let the admitted commands finish (jobs are
 	// cancelled when the grace ends), then commit and leave.
 	w.queue.wait()
+	w.writes.Wait()
+	close(w.dones)
+	<-donesDone
 	stopCommits()
 	<-commitDone
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -569,29 +585,63 @@ func (w *Worker) run(j job) {
 	if out.status != "accepted" {
 		recs = append(recs, w.deadLetter(j, out))
 	}
-	var writeErr error
+	w.writeResult(j, out, recs, ledgerRec)
+}
+
+// writeResult writes a command's result records without waiting for Kafka:
+// the recipient's next command may go out as soon as the API has answered
+// (the order the issue asks for is the order of API calls), while the job
+// finishes, and its offset becomes committable, only once every record is
+// acknowledged. A recipient's results still reach the results topic in
+// order: the next command's result is produced after this one's, to the
+// same partition, by an idempotent producer.
+func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *kgo.Record) {
 	t0 := time.Now()
-	prs := w.cl.ProduceSync(ctx, recs...)
-	w.m.LedgerWrite.WithLabelValues("result").Observe(time.Since(t0).Seconds())
-	for _, pr := range prs {
+	left := len(recs) // promises run one at a time: no lock needed
+	var writeErr error
+	w.writes.Add(1)
+	promise := func(r *kgo.Record, err error) {
 		switch {
-		case pr.Err == nil:
-		case pr.Record == ledgerRec:
+		case err == nil:
+		case r == ledgerRec:
 			w.m.LedgerUnconfirmed.Inc()
-			w.log.Error("API accepted the command but the ledger write failed; a redelivery would send it again", "command_id", j.cmd.ID, "err", pr.Err)
+			w.log.Error("API accepted the command but the ledger write failed; a redelivery would send it again", "command_id", j.cmd.ID, "err", err)
 		default:
-			writeErr = pr.Err
+			writeErr = err
 		}
+		if left--; left > 0 {
+			return
+		}
+		defer w.writes.Done()
+		w.m.LedgerWrite.WithLabelValues("result").Observe(time.Since(t0).Seconds())
+		if writeErr != nil {
+			w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", writeErr)
+			w.abandon(j)
+			return
+		}
+		if out.status == "accepted" {
+			w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
+		}
+		w.finished(j, out)
 	}
-	if writeErr != nil {
-		w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", writeErr)
-		w.abandon(j)
-		return
+	for _, r := range recs {
+		w.cl.Produce(j.ctx, r, promise)
 	}
-	if out.status == "accepted" {
-		done := ledgerEntry{State: ledgerDone, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
-		w.cl.Produce(ctx, done.record(w.cfg.LedgerTopic), nil) // best effort: "accepted" suffices
+}
+
+// markDone queues the ledger's "done" entry of a command whose result is
+// written; best effort ("accepted" suffices), and never blocking, since it
+// is called from a produce promise.
+func (w *Worker) markDone(id string, p int32, offset int64) {
+	e := ledgerEntry{State: ledgerDone, CommandID: id, Partition: p, Offset: offset, At: time.Now().UTC()}
+	select {
+	case w.dones <- e.record(w.cfg.LedgerTopic):
+	default:
 	}
+}
+
+// finished counts a command's outcome and marks it done for commits.
+func (w *Worker) finished(j job, out outcome) {
 	code := ""
 	if out.apiErr != nil && out.apiErr.Code != 0 {
 		code = strconv.Itoa(out.apiErr.Code)
@@ -613,8 +663,7 @@ func (w *Worker) replay(j job) {
 		w.abandon(j)
 		return
 	}
-	done := ledgerEntry{State: ledgerDone, CommandID: e.CommandID, Partition: e.Partition, Offset: e.Offset, At: time.Now().UTC()}
-	w.cl.Produce(j.ctx, done.record(w.cfg.LedgerTopic), nil)
+	w.markDone(e.CommandID, e.Partition, e.Offset)
 	w.log.Info("command was accepted before a redelivery; its result was written from the ledger, not sent again", "command_id", e.CommandID)
 	w.finish(j)
 }

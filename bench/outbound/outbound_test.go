@@ -187,7 +187,9 @@ func build(b *testing.B) string {
 		b.Fatal(err)
 	}
 	binary = filepath.Join(dir, "wabridge") // shared by every sub-benchmark; left for the OS to clean
-	cmd := exec.Command("go", "build", "-o", binary, "../../cmd/wabridge")
+	// Built as deploy/Dockerfile builds the image's binary: static, stripped.
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binary, "../../cmd/wabridge")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		b.Fatal(err)

@@ -14,10 +14,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -88,6 +91,13 @@ type Client struct {
 	messagesURL string
 	key         APIKey
 	http        *http.Client
+	// Until a first connection stands, sends wait for the one that dials
+	// it (cold holds the one turn): hundreds of sends starting together
+	// would otherwise each dial and handshake a connection of their own,
+	// all but one of them wasted when the server speaks HTTP/2 (at 512 in
+	// flight that start-up burst was the process's peak memory).
+	warm atomic.Bool
+	cold chan struct{}
 }
 
 // New checks cfg and returns a Client.
@@ -128,7 +138,7 @@ func New(cfg Config) (*Client, error) {
 		tr.WriteBufferSize = 2048
 		hc = &http.Client{Timeout: cfg.Timeout, Transport: tr}
 	}
-	return &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, http: hc}, nil
+	return &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, http: hc, cold: make(chan struct{}, 1)}, nil
 }
 
 // ParseBaseURL checks that s is an absolute http(s) URL without query.
@@ -174,6 +184,24 @@ type successBody struct {
 // Send posts body (a complete messages request) and returns the API's answer.
 // A non-2xx answer is an *APIError; a transport failure is a *TransportError.
 func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
+	if !c.warm.Load() {
+		select {
+		case c.cold <- struct{}{}:
+		case <-ctx.Done():
+			return Response{}, ctx.Err()
+		}
+		var once sync.Once
+		open := func() { once.Do(func() { <-c.cold }) }
+		defer open()       // dialing failed: the next send tries
+		if c.warm.Load() { // warmed while this one waited
+			open()
+		} else {
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+				c.warm.Store(true)
+				open()
+			}})
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body))
 	if err != nil {
 		return Response{}, fmt.Errorf("building request: %w", err)

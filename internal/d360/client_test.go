@@ -11,6 +11,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -650,5 +651,59 @@ func TestRootCAs(t *testing.T) {
 				t.Fatalf("RootCAs(%q) error = %v, want %q", tc.file, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// Sends starting together on a fresh client wait for the first connection
+// instead of each dialing (and handshaking) one of their own; a first send
+// whose answer hangs does not hold the others once its connection stands.
+func TestColdSendsShareTheFirstConnection(t *testing.T) {
+	release := make(chan struct{})
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if body, _ := io.ReadAll(r.Body); bytes.Contains(body, []byte("hang")) {
+			<-release
+		}
+		answer(200, okAnswer)(w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	roots, err := d360.RootCAs(writeCertPEM(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d360.New(d360.Config{BaseURL: srv.URL, APIKey: testKey, RootCAs: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first send hangs on the server; 100 more start while it is being
+	// dialed.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go c.Send(ctx, []byte(`{"hang":true}`))
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Send(ctx, []byte(`{}`)); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of 100 sends failed while the first one hung", n)
+	}
+	if n := conns.Load(); n > 2 {
+		t.Errorf("100 concurrent sends on a cold client opened %d connections, want 1 (HTTP/2: one connection carries them all)", n)
 	}
 }
