@@ -33,6 +33,10 @@ type intake struct {
 }
 
 type partIntake struct {
+	// gen is the ownership the partition was assigned with: a record
+	// taken out under an earlier ownership (revoked and assigned again
+	// meanwhile) must not be admitted, nor its release counted, under this one.
+	gen      uint64
 	pending  []*kgo.Record
 	admitted int // admitted and not yet finished or abandoned
 	paused   bool
@@ -55,15 +59,15 @@ func (in *intake) signal() {
 	}
 }
 
-// assign starts taking records of p.
-func (in *intake) assign(p int32) {
+// assign starts taking records of p, owned as generation gen.
+func (in *intake) assign(p int32, gen uint64) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.parts[p] == nil {
-		in.parts[p] = &partIntake{}
 		in.order = append(in.order, p)
 		slices.Sort(in.order)
 	}
+	in.parts[p] = &partIntake{gen: gen}
 	in.resume(p) // a pause does not outlive the partition's previous ownership
 	in.signal()  // the other partitions' shares shrank, this one may take
 }
@@ -98,10 +102,11 @@ func (in *intake) add(p int32, recs []*kgo.Record) {
 	in.signal()
 }
 
-// next takes the next record that may be admitted, serving the partitions
-// in turn; nil when none may be. ahead is true when a record at offset of
-// p would run too far ahead of p's oldest unfinished one.
-func (in *intake) next(ahead func(p int32, offset int64) bool) *kgo.Record {
+// next takes the next record that may be admitted, and the generation of
+// its partition's ownership, serving the partitions in turn; nil when none
+// may be. ahead is true when a record at offset of p would run too far
+// ahead of p's oldest unfinished one.
+func (in *intake) next(ahead func(p int32, offset int64) bool) (*kgo.Record, uint64) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	share := in.share()
@@ -124,16 +129,17 @@ func (in *intake) next(ahead func(p int32, offset int64) bool) *kgo.Record {
 			pi.paused = false
 			in.resume(p)
 		}
-		return r
+		return r, pi.gen
 	}
-	return nil
+	return nil, 0
 }
 
-// release gives back the place of an admitted record of p.
-func (in *intake) release(p int32) {
+// release gives back the place of an admitted record of p, taken out under
+// generation gen.
+func (in *intake) release(p int32, gen uint64) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if pi := in.parts[p]; pi != nil && pi.admitted > 0 {
+	if pi := in.parts[p]; pi != nil && pi.gen == gen && pi.admitted > 0 {
 		pi.admitted--
 	}
 	in.signal()

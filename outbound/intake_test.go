@@ -27,7 +27,7 @@ func never(int32, int64) bool { return false }
 // admitted offsets per partition.
 func take(in *intake, ahead func(int32, int64) bool) map[int32][]int64 {
 	got := map[int32][]int64{}
-	for r := in.next(ahead); r != nil; r = in.next(ahead) {
+	for r, _ := in.next(ahead); r != nil; r, _ = in.next(ahead) {
 		got[r.Partition] = append(got[r.Partition], r.Offset)
 	}
 	return got
@@ -37,7 +37,7 @@ func TestIntakeSharesTheReadAheadAmongPartitions(t *testing.T) {
 	c := &pauses{}
 	in := newIntake(30, 100, c.pause, c.resume)
 	for _, p := range []int32{0, 1, 2} {
-		in.assign(p)
+		in.assign(p, 1)
 	}
 	c.calls = nil
 	in.add(0, recs(0, 0, 60)) // one busy partition fetched first
@@ -50,12 +50,12 @@ func TestIntakeSharesTheReadAheadAmongPartitions(t *testing.T) {
 			t.Errorf("partition %d admitted %v, want %v (a share of 10 each, in offset order)", p, got[p], offs)
 		}
 	}
-	in.release(1) // a finished record of partition 1 frees a place of partition 1 only
-	if r := in.next(never); r != nil {
+	in.release(1, 1) // a finished record of partition 1 frees a place of partition 1 only
+	if r, _ := in.next(never); r != nil {
 		t.Errorf("admitted %d/%d although partition 1 has nothing waiting and the others are at their share", r.Partition, r.Offset)
 	}
-	in.release(0)
-	if r := in.next(never); r == nil || r.Partition != 0 || r.Offset != 10 {
+	in.release(0, 1)
+	if r, _ := in.next(never); r == nil || r.Partition != 0 || r.Offset != 10 {
 		t.Errorf("after a release of partition 0 admitted %v, want 0/10", r)
 	}
 	// A revoked partition's share goes to the others; its waiting records
@@ -73,7 +73,7 @@ func TestIntakeSharesTheReadAheadAmongPartitions(t *testing.T) {
 func TestIntakePausesAPartitionWhileTooManyWait(t *testing.T) {
 	c := &pauses{}
 	in := newIntake(10, 8, c.pause, c.resume)
-	in.assign(0)
+	in.assign(0, 1)
 	c.calls = nil
 	in.add(0, recs(0, 0, 7))
 	if len(c.calls) != 0 {
@@ -89,7 +89,7 @@ func TestIntakePausesAPartitionWhileTooManyWait(t *testing.T) {
 		t.Fatalf("calls %v, want no resume while 10 wait", c.calls)
 	}
 	for range 6 {
-		in.release(0)
+		in.release(0, 1)
 		in.next(never)
 	}
 	// 4 wait: at most half of 8.
@@ -100,7 +100,7 @@ func TestIntakePausesAPartitionWhileTooManyWait(t *testing.T) {
 
 func TestIntakeHoldsARecordTooFarAhead(t *testing.T) {
 	in := newIntake(100, 100, func(int32) {}, func(int32) {})
-	in.assign(0)
+	in.assign(0, 1)
 	in.add(0, recs(0, 0, 10))
 	ahead := func(_ int32, offset int64) bool { return offset >= 4 }
 	if got := take(in, ahead); !slices.Equal(got[0], []int64{0, 1, 2, 3}) {
@@ -114,7 +114,7 @@ func TestIntakeHoldsARecordTooFarAhead(t *testing.T) {
 func TestIntakeDropsRecordsOfPartitionsItDoesNotOwn(t *testing.T) {
 	in := newIntake(10, 10, func(int32) {}, func(int32) {})
 	in.add(3, recs(3, 0, 5))
-	if r := in.next(never); r != nil {
+	if r, _ := in.next(never); r != nil {
 		t.Errorf("admitted %d/%d of an unowned partition", r.Partition, r.Offset)
 	}
 }
@@ -154,5 +154,30 @@ func TestDetachCopiesWhatAJobKeeps(t *testing.T) {
 	copy(fetch, "XXXXXXXXXX") // the fetch buffer is reused or freed
 	if string(c.Key) != before[0:3] || string(c.Value) != before[3:8] {
 		t.Errorf("detached record shares the fetch buffer: key %q value %q", c.Key, c.Value)
+	}
+}
+
+func TestIntakeIgnoresReleasesOfAnEarlierOwnership(t *testing.T) {
+	in := newIntake(2, 100, func(int32) {}, func(int32) {})
+	in.assign(0, 1)
+	in.add(0, recs(0, 0, 5))
+	_, gen := in.next(never)
+	if gen != 1 {
+		t.Fatalf("generation %d, want 1", gen)
+	}
+	in.revoke(0)
+	in.assign(0, 2) // given back: a new ownership
+	in.add(0, recs(0, 0, 5))
+	got := take(in, never)
+	if len(got[0]) != 2 {
+		t.Fatalf("admitted %v, want the new ownership's share of 2", got[0])
+	}
+	in.release(0, 1) // the earlier ownership's record finishes late
+	if r, _ := in.next(never); r != nil {
+		t.Errorf("a release of generation 1 freed a place of generation 2: admitted %d", r.Offset)
+	}
+	in.release(0, 2)
+	if r, gen := in.next(never); r == nil || gen != 2 {
+		t.Errorf("after a release of generation 2: %v, %d; want the next record, generation 2", r, gen)
 	}
 }

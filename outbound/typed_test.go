@@ -3,6 +3,8 @@ package outbound_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,5 +76,46 @@ func TestWorkerSendsTypedAvroCommands(t *testing.T) {
 	}
 	if len(f.api.Requests()) != 2 {
 		t.Errorf("API got %d sends, want 2", len(f.api.Requests()))
+	}
+}
+
+// flakyRegistry fails the first n decodes as if the registry were down.
+type flakyRegistry struct {
+	outbound.CommandDecoder
+	n atomic.Int32
+}
+
+func (f *flakyRegistry) Decode(ctx context.Context, b []byte) (map[string]any, int, error) {
+	if f.n.Add(-1) >= 0 {
+		return nil, 0, fmt.Errorf("fetching schema id 1: %w: connection refused", schemas.ErrRegistryUnavailable)
+	}
+	return f.CommandDecoder.Decode(ctx, b)
+}
+
+// A registry that cannot be reached says nothing about a typed command: it
+// waits for the registry instead of being rejected as undecodable.
+func TestWorkerTypedCommandWaitsForAnUnavailableRegistry(t *testing.T) {
+	f := newFixture(t, nil)
+	enc, err := schemas.Resolve(context.Background(), f.registry, f.commands, schemas.SendCommand, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := enc.Encode(map[string]any{
+		"command_id": goavro.Union("string", "typed-waits"), "to": goavro.Union("string", "4917000000009"),
+		"type": goavro.Union("string", "text"), "text": goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "later", "preview_url": false}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Produce(t, f.brokers, f.commands, kafka.Message{Value: v})
+	dec := &flakyRegistry{CommandDecoder: f.decoder}
+	dec.n.Store(2)
+	f.startWith(t, func(c *outbound.Config) { c.CommandDecoder = dec })
+	res := f.readResults(t, 1)
+	if got := res["typed-waits"]["outcome"]; got != "accepted" {
+		t.Errorf("outcome %v (%v), want accepted once the registry answers", got, res["typed-waits"]["error"])
+	}
+	if dec.n.Load() > -1 {
+		t.Errorf("decoder asked %d times, want 3 (two failures, then the answer)", 2-dec.n.Load())
 	}
 }

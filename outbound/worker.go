@@ -155,6 +155,8 @@ type Worker struct {
 	ledger   map[int32]map[string]ledgerEntry // per owned partition
 	cancels  map[int32]context.CancelFunc     // per owned partition's work
 	partCtxs map[int32]context.Context
+	gens     map[int32]uint64          // ownership generation per owned partition
+	gen      uint64                    // the last generation given out
 	running  map[int32]*sync.WaitGroup // running jobs per partition
 
 	cl    *kgo.Client
@@ -239,6 +241,7 @@ func New(cfg Config) (*Worker, error) {
 		ledger:   map[int32]map[string]ledgerEntry{},
 		cancels:  map[int32]context.CancelFunc{},
 		partCtxs: map[int32]context.Context{},
+		gens:     map[int32]uint64{},
 		running:  map[int32]*sync.WaitGroup{},
 	}
 	burst := max(1, int(cfg.Rate/10))
@@ -270,6 +273,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(w.cfg.CommandTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(w.assigned),
 		kgo.OnPartitionsRevoked(w.revoked),
 		kgo.OnPartitionsLost(w.revoked),
@@ -298,7 +302,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() {
 		defer close(donesDone)
 		for r := range w.dones {
-			cl.Produce(context.Background(), r, nil)
+			cl.Produce(workCtx, r, nil)
 		}
 	}()
 	admitCtx, stopAdmitting := context.WithCancel(ctx)
@@ -338,6 +342,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-commitDone
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	w.commit(fctx, nil)
+	if err := cl.Flush(fctx); err != nil { // the last "done" entries
+		w.log.Warn("flushing the last ledger entries", "err", err)
+	}
 	cancel()
 	cl.Close() // leaves the group; revoked() runs with nothing left to do
 	return runErr
@@ -353,13 +360,19 @@ const (
 )
 
 // poll hands fetched records to the intake until ctx ends.
+//
+// A rebalance waits while polled records are handed over
+// (BlockRebalanceOnPoll): records of a partition revoked meanwhile, and
+// perhaps assigned again, must not join its new ownership's queue.
 func (w *Worker) poll(ctx context.Context) error {
 	for {
 		fs := w.cl.PollRecords(ctx, pollMax)
 		if ctx.Err() != nil {
+			w.cl.AllowRebalance()
 			return nil
 		}
 		if fs.IsClientClosed() {
+			w.cl.AllowRebalance()
 			return errors.New("outbound kafka client closed")
 		}
 		fs.EachError(func(t string, p int32, err error) {
@@ -369,15 +382,16 @@ func (w *Worker) poll(ctx context.Context) error {
 			w.track.highWatermark(p.Partition, p.HighWatermark)
 			w.in.add(p.Partition, p.Records)
 		})
+		w.cl.AllowRebalance()
 	}
 }
 
 // admitLoop admits the records the intake lets in, until ctx ends.
 func (w *Worker) admitLoop(ctx context.Context) {
 	ahead := func(p int32, offset int64) bool { return w.track.behind(p, offset) >= int64(w.cfg.MaxAhead) }
-	for {
-		if r := w.in.next(ahead); r != nil {
-			w.admit(ctx, r)
+	for ctx.Err() == nil {
+		if r, gen := w.in.next(ahead); r != nil {
+			w.admit(ctx, r, gen)
 			continue
 		}
 		select {
@@ -403,16 +417,40 @@ type job struct {
 	unknown bool
 	// turn is the run token the job holds while it runs (keyQueue).
 	turn *turn
+	// gen is the ownership of its partition it was admitted under.
+	gen uint64
 }
 
-// admit takes a record the intake let in into the pipeline.
-func (w *Worker) admit(ctx context.Context, r *kgo.Record) {
+// admit takes a record the intake let in, under its partition's ownership
+// gen, into the pipeline.
+func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	r = detach(r)
 	msg := toMessage(r)
 	var cmd Command
 	var err error
 	if isConfluentAvro(r.Value) {
-		msg, err = w.typed(ctx, msg)
+		// A registry that cannot be asked says nothing about the command:
+		// wait for it (holding up admission, as every typed command would
+		// need it) rather than reject the command as undecodable.
+		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+			var typed kafka.Message
+			typed, err = w.typed(ctx, msg)
+			if ctx.Err() != nil {
+				w.in.release(r.Partition, gen) // stopping: read again later
+				return
+			}
+			if !errors.Is(err, schemas.ErrRegistryUnavailable) {
+				msg = typed
+				break
+			}
+			w.log.Warn("schema registry unavailable: typed commands wait", "partition", r.Partition, "offset", r.Offset, "retry_in", wait, "err", err)
+			select {
+			case <-ctx.Done():
+				w.in.release(r.Partition, gen)
+				return
+			case <-time.After(wait):
+			}
+		}
 	}
 	if err == nil {
 		cmd, err = ParseCommand(msg)
@@ -433,11 +471,11 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	pctx := w.partCtxs[r.Partition]
-	if pctx == nil || !w.track.add(r.Partition, r.Offset) {
-		w.in.release(r.Partition) // revoked meanwhile: the new owner reads it
+	if pctx == nil || w.gens[r.Partition] != gen || !w.track.add(r.Partition, r.Offset) {
+		w.in.release(r.Partition, gen) // revoked meanwhile: the owner reads it again
 		return
 	}
-	j.ctx = pctx
+	j.ctx, j.gen = pctx, gen
 	w.running[r.Partition].Add(1)
 	w.m.CommandsRead.Inc()
 	w.m.InFlight.Inc()
@@ -484,7 +522,7 @@ func (w *Worker) finishLocked(j job) {
 		wg.Done()
 	}
 	w.m.InFlight.Dec()
-	w.in.release(j.rec.Partition)
+	w.in.release(j.rec.Partition, j.gen)
 }
 
 // abandon frees j's slot without marking it finished: it will be read again.
@@ -496,7 +534,7 @@ func (w *Worker) abandon(j job) {
 		wg.Done()
 	}
 	w.m.InFlight.Dec()
-	w.in.release(j.rec.Partition)
+	w.in.release(j.rec.Partition, j.gen)
 }
 
 // outcome of one command.
@@ -541,20 +579,11 @@ func (w *Worker) run(j job) {
 			out = *reject
 			break
 		}
-		// Record the intent, so a crash during the call is detectable.
-		intent := ledgerEntry{State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
-		t0 := time.Now()
-		if err := w.produce(ctx, intent.record(w.cfg.LedgerTopic)); err != nil {
-			w.log.Warn("ledger write failed before sending; the command will be read again", "command_id", j.cmd.ID, "err", err)
-			w.abandon(j)
-			return
-		}
-		w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
 		var err error
 		out, err = w.send(ctx, j)
 		if err != nil {
-			w.log.Warn("command abandoned (partition revoked or shutdown); it will be read again",
-				"command_id", j.cmd.ID, "partition", j.rec.Partition, "offset", j.rec.Offset, "attempts", out.attempts)
+			w.log.Warn("command abandoned; it will be read again",
+				"command_id", j.cmd.ID, "partition", j.rec.Partition, "offset", j.rec.Offset, "attempts", out.attempts, "err", err)
 			if out.attempts > 0 {
 				w.m.AbandonedSends.Inc()
 			}
@@ -596,6 +625,10 @@ func (w *Worker) run(j job) {
 // order: the next command's result is produced after this one's, to the
 // same partition, by an idempotent producer.
 func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *kgo.Record) {
+	if len(recs) == 0 {
+		w.finished(j, out)
+		return
+	}
 	t0 := time.Now()
 	left := len(recs) // promises run one at a time: no lock needed
 	var writeErr error
@@ -624,8 +657,12 @@ func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *
 		}
 		w.finished(j, out)
 	}
+	// Not j.ctx: a batch fails as a whole when its first record's context
+	// ends, and a results or dead-letter batch mixes the records of every
+	// partition, so a revoked partition's cancelled write would fail the
+	// results of partitions still owned.
 	for _, r := range recs {
-		w.cl.Produce(j.ctx, r, promise)
+		w.cl.Produce(w.workCtx, r, promise)
 	}
 }
 
@@ -678,7 +715,8 @@ func (w *Worker) produce(ctx context.Context, recs ...*kgo.Record) error {
 }
 
 // send calls the API until it accepts, refuses for good, or attempts or age
-// run out. It returns an error only when ctx ended.
+// run out. It returns an error only when ctx ended or the ledger intent could
+// not be written: the command is abandoned, to be read again.
 func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 	var lastErr error
 	limit := j.sender.limit
@@ -701,6 +739,18 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		}
 		if delay > time.Millisecond {
 			w.m.RateLimitWait.Observe(delay.Seconds())
+		}
+		if attempt == 0 {
+			// Record the intent just before the first call, so a crash
+			// during it is detectable (and a command still waiting for its
+			// turn is not marked as possibly sent).
+			intent := ledgerEntry{State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
+			t0 := time.Now()
+			if err := w.produce(ctx, intent.record(w.cfg.LedgerTopic)); err != nil {
+				cancel()
+				return outcome{}, fmt.Errorf("writing the ledger intent: %w", err)
+			}
+			w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
 		}
 		attempt++
 		t0 := time.Now()
@@ -861,8 +911,11 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		w.cancels[p] = cancel
 		w.partCtxs[p] = pctx
 		w.running[p] = &sync.WaitGroup{}
+		w.gen++
+		w.gens[p] = w.gen
+		gen := w.gen
 		w.mu.Unlock()
-		w.in.assign(p)
+		w.in.assign(p, gen)
 		w.log.Info("partition assigned", "partition", p, "committed", c, "ledger_entries_read", n, "ledger_entries_kept", len(entries))
 	}
 }
@@ -880,6 +933,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	for _, p := range parts {
 		gone[p] = true
 		delete(w.partCtxs, p) // admit takes no more of their records
+		delete(w.gens, p)
 	}
 	w.mu.Unlock()
 	for _, p := range parts {
@@ -1184,6 +1238,9 @@ func (w *Worker) typed(ctx context.Context, m kafka.Message) (kafka.Message, err
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	native, id, err := w.cfg.CommandDecoder.Decode(dctx, m.Value)
+	if errors.Is(err, schemas.ErrRegistryUnavailable) {
+		return m, err
+	}
 	if err != nil {
 		return m, &InvalidError{Rule: fmt.Sprintf("Avro value (schema id %d) cannot be decoded: %v", id, err)}
 	}

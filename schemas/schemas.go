@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 
@@ -165,6 +166,11 @@ func NewDecoder(client *sr.Client) *Decoder {
 // ErrNotConfluent is returned for values without the Confluent header.
 var ErrNotConfluent = errors.New("value is not in Confluent Avro framing")
 
+// ErrRegistryUnavailable: the schema registry could not be asked for a
+// schema (unreachable, 5xx, refused credentials), so nothing is known yet
+// about the value; unlike a schema id the registry does not have.
+var ErrRegistryUnavailable = errors.New("schema registry unavailable")
+
 // Decode returns the native form of b and the schema id it was written with.
 func (d *Decoder) Decode(ctx context.Context, b []byte) (map[string]any, int, error) {
 	id, rest, err := confluent.DecodeID(b)
@@ -212,7 +218,11 @@ func (d *Decoder) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 	}
 	s, err := d.client.SchemaByID(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("fetching schema id %d: %w", id, err)
+		var re *sr.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+			return nil, fmt.Errorf("schema id %d is not registered: %w", id, err)
+		}
+		return nil, fmt.Errorf("fetching schema id %d: %w: %w", id, ErrRegistryUnavailable, err)
 	}
 	c, err = goavro.NewCodec(s.Schema)
 	if err != nil {

@@ -181,27 +181,49 @@ type successBody struct {
 	Success *bool `json:"success"`
 }
 
+// turn waits, while no connection stands yet, for the send that dials the
+// first one, at most coldWait; the returned ctx reports the connection, and
+// done ends the turn (when the connection was never got: dialing failed,
+// and the next send tries).
+func (c *Client) turn(ctx context.Context) (context.Context, func(), error) {
+	if c.warm.Load() {
+		return ctx, func() {}, nil
+	}
+	t := time.NewTimer(coldWait)
+	defer t.Stop()
+	select {
+	case c.cold <- struct{}{}:
+	case <-t.C:
+		// The first dial is slow (or the API unreachable): go on without
+		// the turn rather than wait behind it.
+		return ctx, func() {}, nil
+	case <-ctx.Done():
+		return ctx, nil, ctx.Err()
+	}
+	var once sync.Once
+	open := func() { once.Do(func() { <-c.cold }) }
+	if c.warm.Load() { // warmed while this one waited
+		open()
+		return ctx, func() {}, nil
+	}
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		c.warm.Store(true)
+		open()
+	}}), open, nil
+}
+
+// coldWait is the longest a send waits for a first connection that
+// another send is dialing.
+const coldWait = 2 * time.Second
+
 // Send posts body (a complete messages request) and returns the API's answer.
 // A non-2xx answer is an *APIError; a transport failure is a *TransportError.
 func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
-	if !c.warm.Load() {
-		select {
-		case c.cold <- struct{}{}:
-		case <-ctx.Done():
-			return Response{}, ctx.Err()
-		}
-		var once sync.Once
-		open := func() { once.Do(func() { <-c.cold }) }
-		defer open()       // dialing failed: the next send tries
-		if c.warm.Load() { // warmed while this one waited
-			open()
-		} else {
-			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
-				c.warm.Store(true)
-				open()
-			}})
-		}
+	ctx, done, err := c.turn(ctx)
+	if err != nil {
+		return Response{}, err
 	}
+	defer done()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body))
 	if err != nil {
 		return Response{}, fmt.Errorf("building request: %w", err)
@@ -217,6 +239,7 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		return Response{}, &TransportError{Err: err}
 	}
 	defer resp.Body.Close()
+	c.warm.Store(true) // also for transports that report no GotConn
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return Response{}, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err)}
