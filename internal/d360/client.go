@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -90,15 +91,31 @@ func RootCAs(caFile string) (*x509.CertPool, error) {
 type Client struct {
 	messagesURL string
 	key         APIKey
-	http        *http.Client
-	// Until a first connection stands, sends wait for the one that dials
-	// it (cold holds the one turn): hundreds of sends starting together
-	// would otherwise each dial and handshake a connection of their own,
-	// all but one of them wasted when the server speaks HTTP/2 (at 512 in
-	// flight that start-up burst was the process's peak memory).
+	// http is the client in use; h2 takes over once the API turns out to
+	// speak HTTP/2: the same transport, but at most h2MaxConns
+	// connections. Without a limit, every send that finds the connections'
+	// streams all taken dials one of its own, and hundreds of TLS
+	// handshakes follow at start-up; with it, sends wait for a connection
+	// and share it. (Over HTTP/1.1 each send in flight needs a connection,
+	// so the limit cannot apply from the start.) h2 is nil when
+	// Config.HTTPClient was given.
+	http atomic.Pointer[pool]
+	h2   *pool
+}
+
+// pool is an HTTP client and its cold start: until a first connection
+// stands, sends wait for the one that dials it (cold holds the one turn).
+// Hundreds of sends starting together would otherwise each dial and
+// handshake a connection of their own, all but one of them wasted when the
+// server speaks HTTP/2 (at 512 in flight that start-up burst was the
+// process's peak memory).
+type pool struct {
+	hc   *http.Client
 	warm atomic.Bool
 	cold chan struct{}
 }
+
+func newPool(hc *http.Client) *pool { return &pool{hc: hc, cold: make(chan struct{}, 1)} }
 
 // New checks cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
@@ -115,7 +132,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	hc := cfg.HTTPClient
+	hc, h2 := cfg.HTTPClient, (*pool)(nil)
 	if hc == nil {
 		// Keep connections for every concurrent send: the default transport
 		// keeps 2 idle connections per host, so hundreds of sends in flight
@@ -137,8 +154,40 @@ func New(cfg Config) (*Client, error) {
 		tr.ReadBufferSize = 2048
 		tr.WriteBufferSize = 2048
 		hc = &http.Client{Timeout: cfg.Timeout, Transport: tr}
+		h2tr := tr.Clone()
+		h2tr.MaxConnsPerHost = h2MaxConns
+		h2 = newPool(&http.Client{Timeout: cfg.Timeout, Transport: h2tr})
 	}
-	return &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, http: hc, cold: make(chan struct{}, 1)}, nil
+	c := &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, h2: h2}
+	c.http.Store(newPool(hc))
+	return c, nil
+}
+
+// h2MaxConns bounds the HTTP/2 connections to the API: at the usual 100 to
+// 250 streams per connection, 1,600 sends and more in flight.
+const h2MaxConns = 16
+
+// spoke records the protocol of a connection the API answered on.
+func (c *Client) spoke(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" && c.h2 != nil {
+		c.http.Store(c.h2)
+	}
+}
+
+// do sends req with p (the current pool when nil); a pool replaced
+// meanwhile (by h2) gives up its idle connections.
+func (c *Client) do(req *http.Request, p *pool) (*http.Response, error) {
+	if p == nil {
+		p = c.http.Load()
+	}
+	resp, err := p.hc.Do(req)
+	if err == nil {
+		p.warm.Store(true) // also for transports that report no GotConn
+	}
+	if c.http.Load() != p {
+		p.hc.CloseIdleConnections()
+	}
+	return resp, err
 }
 
 // ParseBaseURL checks that s is an absolute http(s) URL without query.
@@ -181,35 +230,42 @@ type successBody struct {
 	Success *bool `json:"success"`
 }
 
-// turn waits, while no connection stands yet, for the send that dials the
-// first one, at most coldWait; the returned ctx reports the connection, and
-// done ends the turn (when the connection was never got: dialing failed,
-// and the next send tries).
-func (c *Client) turn(ctx context.Context) (context.Context, func(), error) {
-	if c.warm.Load() {
-		return ctx, func() {}, nil
-	}
+// turn picks the pool for a send and waits, while no connection of it
+// stands yet, for the send that dials the first one, at most coldWait; the
+// returned ctx reports the connection, and done ends the turn (when the
+// connection was never got: dialing failed, and the next send tries).
+func (c *Client) turn(ctx context.Context) (context.Context, *pool, func(), error) {
 	t := time.NewTimer(coldWait)
 	defer t.Stop()
-	select {
-	case c.cold <- struct{}{}:
-	case <-t.C:
-		// The first dial is slow (or the API unreachable): go on without
-		// the turn rather than wait behind it.
-		return ctx, func() {}, nil
-	case <-ctx.Done():
-		return ctx, nil, ctx.Err()
+	for {
+		p := c.http.Load()
+		if p.warm.Load() {
+			if c.http.Load() != p {
+				continue // replaced by the HTTP/2 pool just now
+			}
+			return ctx, p, func() {}, nil
+		}
+		select {
+		case p.cold <- struct{}{}:
+		case <-t.C:
+			// The first dial is slow (or the API unreachable): go on
+			// without the turn rather than wait behind it.
+			return ctx, p, func() {}, nil
+		case <-ctx.Done():
+			return ctx, p, nil, ctx.Err()
+		}
+		if c.http.Load() != p || p.warm.Load() {
+			<-p.cold // warmed or replaced while this one waited: look again
+			continue
+		}
+		var once sync.Once
+		open := func() { once.Do(func() { <-p.cold }) }
+		return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+			c.spoke(info.Conn)
+			p.warm.Store(true)
+			open()
+		}}), p, open, nil
 	}
-	var once sync.Once
-	open := func() { once.Do(func() { <-c.cold }) }
-	if c.warm.Load() { // warmed while this one waited
-		open()
-		return ctx, func() {}, nil
-	}
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
-		c.warm.Store(true)
-		open()
-	}}), open, nil
 }
 
 // coldWait is the longest a send waits for a first connection that
@@ -219,7 +275,7 @@ const coldWait = 2 * time.Second
 // Send posts body (a complete messages request) and returns the API's answer.
 // A non-2xx answer is an *APIError; a transport failure is a *TransportError.
 func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
-	ctx, done, err := c.turn(ctx)
+	ctx, p, done, err := c.turn(ctx)
 	if err != nil {
 		return Response{}, err
 	}
@@ -231,7 +287,7 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("D360-API-KEY", string(c.key))
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req, p)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Response{}, ctx.Err()
@@ -239,7 +295,6 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		return Response{}, &TransportError{Err: err}
 	}
 	defer resp.Body.Close()
-	c.warm.Store(true) // also for transports that report no GotConn
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return Response{}, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err)}

@@ -703,7 +703,65 @@ func TestColdSendsShareTheFirstConnection(t *testing.T) {
 	if n := failed.Load(); n != 0 {
 		t.Fatalf("%d of 100 sends failed while the first one hung", n)
 	}
+	// One connection learns that the server speaks HTTP/2, one more (of
+	// the client limited for HTTP/2) carries the sends.
 	if n := conns.Load(); n > 2 {
-		t.Errorf("100 concurrent sends on a cold client opened %d connections, want 1 (HTTP/2: one connection carries them all)", n)
+		t.Errorf("100 concurrent sends on a cold client opened %d connections, want 2 (HTTP/2: one connection carries them all)", n)
+	}
+}
+
+// More sends in flight than one HTTP/2 connection carries (the Go server's
+// 250 streams) open a few more connections, not one per waiting send.
+func TestManySendsOverHTTP2OpenFewConnections(t *testing.T) {
+	var open, peak atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		answer(200, okAnswer)(w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			n := open.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	roots, err := d360.RootCAs(writeCertPEM(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d360.New(d360.Config{BaseURL: srv.URL, APIKey: testKey, RootCAs: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Send(ctx, []byte(`{}`)); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("%d of 1000 sends failed", n)
+	}
+	// 1 connection learns the protocol, then at most 16 carry the sends
+	// (a few more show briefly: a dialed connection the transport finds it
+	// does not need is closed, and its place dialed again). Without the
+	// limit, every send beyond the first connection's streams dials: 250
+	// to 1,000 at once.
+	if n := peak.Load(); n > 32 {
+		t.Errorf("1000 concurrent sends over HTTP/2 had %d connections open at once, want at most about 17", n)
 	}
 }

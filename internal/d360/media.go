@@ -121,7 +121,7 @@ func (c *Client) UploadMedia(ctx context.Context, f MediaFile) (string, error) {
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("D360-API-KEY", string(c.key))
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()

@@ -171,7 +171,7 @@ func (c *Client) call(ctx context.Context, method, u string, body io.Reader, con
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("D360-API-KEY", string(c.key))
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
