@@ -654,74 +654,18 @@ func TestRootCAs(t *testing.T) {
 	}
 }
 
-// Sends starting together on a fresh client wait for the first connection
-// instead of each dialing (and handshaking) one of their own; a first send
-// whose answer hangs does not hold the others once its connection stands.
-func TestColdSendsShareTheFirstConnection(t *testing.T) {
-	release := make(chan struct{})
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if body, _ := io.ReadAll(r.Body); bytes.Contains(body, []byte("hang")) {
-			<-release
-		}
-		answer(200, okAnswer)(w, r)
-	}))
-	srv.EnableHTTP2 = true
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) })
-	roots, err := d360.RootCAs(writeCertPEM(t, srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := d360.New(d360.Config{BaseURL: srv.URL, APIKey: testKey, RootCAs: roots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The first send hangs on the server; 100 more start while it is being
-	// dialed.
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	go c.Send(ctx, []byte(`{"hang":true}`))
-	var wg sync.WaitGroup
-	var failed atomic.Int32
-	for range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := c.Send(ctx, []byte(`{}`)); err != nil {
-				failed.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if n := failed.Load(); n != 0 {
-		t.Fatalf("%d of 100 sends failed while the first one hung", n)
-	}
-	// One connection learns that the server speaks HTTP/2, one more (of
-	// the client limited for HTTP/2) carries the sends.
-	if n := conns.Load(); n > 2 {
-		t.Errorf("100 concurrent sends on a cold client opened %d connections, want 2 (HTTP/2: one connection carries them all)", n)
-	}
-}
-
-// More sends in flight than one HTTP/2 connection carries (the Go server's
-// 250 streams) open a few more connections, not one per waiting send.
-func TestManySendsOverHTTP2OpenFewConnections(t *testing.T) {
-	var open, peak atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(50 * time.Millisecond)
-		answer(200, okAnswer)(w, r)
-	}))
+// h2Client serves h over TLS with HTTP/2 and returns a client trusting it,
+// and the server's connection counts: opened in all, and most open at once.
+func h2Client(t *testing.T, h http.HandlerFunc) (c *d360.Client, opened, peak *atomic.Int32) {
+	t.Helper()
+	var open atomic.Int32
+	opened, peak = new(atomic.Int32), new(atomic.Int32)
+	srv := httptest.NewUnstartedServer(h)
 	srv.EnableHTTP2 = true
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		switch s {
 		case http.StateNew:
+			opened.Add(1)
 			n := open.Add(1)
 			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 			}
@@ -735,15 +679,18 @@ func TestManySendsOverHTTP2OpenFewConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := d360.New(d360.Config{BaseURL: srv.URL, APIKey: testKey, RootCAs: roots})
+	c, err = d360.New(d360.Config{BaseURL: srv.URL, APIKey: testKey, RootCAs: roots})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	return c, opened, peak
+}
+
+// sendAtOnce starts n sends together and returns how many failed.
+func sendAtOnce(ctx context.Context, c *d360.Client, n int) int {
 	var wg sync.WaitGroup
 	var failed atomic.Int32
-	for range 1000 {
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -753,7 +700,46 @@ func TestManySendsOverHTTP2OpenFewConnections(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := failed.Load(); n != 0 {
+	return int(failed.Load())
+}
+
+// Sends starting together on a fresh client wait for the first connection
+// instead of each dialing (and handshaking) one of their own; a first send
+// whose answer hangs does not hold the others once its connection stands.
+func TestColdSendsShareTheFirstConnection(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	c, opened, _ := h2Client(t, func(w http.ResponseWriter, r *http.Request) {
+		if body, _ := io.ReadAll(r.Body); bytes.Contains(body, []byte("hang")) {
+			<-release
+		}
+		answer(200, okAnswer)(w, r)
+	})
+	// The first send hangs on the server; 100 more start while it is being
+	// dialed.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go c.Send(ctx, []byte(`{"hang":true}`))
+	if n := sendAtOnce(ctx, c, 100); n != 0 {
+		t.Fatalf("%d of 100 sends failed while the first one hung", n)
+	}
+	// One connection learns that the server speaks HTTP/2, one more (of
+	// the client limited for HTTP/2) carries the sends.
+	if n := opened.Load(); n > 2 {
+		t.Errorf("100 concurrent sends on a cold client opened %d connections, want 2 (HTTP/2: one connection carries them all)", n)
+	}
+}
+
+// More sends in flight than one HTTP/2 connection carries (the Go server's
+// 250 streams) open a few more connections, not one per waiting send.
+func TestManySendsOverHTTP2OpenFewConnections(t *testing.T) {
+	c, _, peak := h2Client(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		answer(200, okAnswer)(w, r)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if n := sendAtOnce(ctx, c, 1000); n != 0 {
 		t.Fatalf("%d of 1000 sends failed", n)
 	}
 	// 1 connection learns the protocol, then at most 16 carry the sends
