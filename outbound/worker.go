@@ -283,8 +283,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.FetchMaxWait(100*time.Millisecond),
 		// Small fetches: the intake takes only a share per partition, and a
 		// paused partition's buffered records are fetched again later.
-		kgo.FetchMaxBytes(2<<20),
-		kgo.FetchMaxPartitionBytes(512<<10),
+		kgo.FetchMaxBytes(1<<20),
+		kgo.FetchMaxPartitionBytes(256<<10),
 		kgo.RecordPartitioner(partitioner{ledger: w.cfg.LedgerTopic}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),

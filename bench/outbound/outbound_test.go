@@ -15,6 +15,9 @@
 // D360_CA_FILE) sends over a few connections, up to 250 streams each (the
 // Go server's limit).
 //
+// The lean case runs the bridge with GOGC=25 and a read-ahead of 2 x in
+// flight, the README's setting for a slow API under a tight memory limit.
+//
 // WABRIDGE_BENCH_ENV adds environment to the bridge only, e.g.
 // WABRIDGE_BENCH_ENV='GOMEMLIMIT=48MiB GOGC=50'.
 //
@@ -205,21 +208,34 @@ func BenchmarkOutbound(b *testing.B) {
 	for _, tc := range []struct {
 		latency  time.Duration
 		inFlight int
+		lean     bool
 	}{
-		{0, 64}, {0, 256}, {0, 1024},
-		{100 * time.Millisecond, 256}, {100 * time.Millisecond, 512}, {100 * time.Millisecond, 768}, {100 * time.Millisecond, 1024},
+		{0, 64, false}, {0, 256, false}, {0, 1024, false},
+		{100 * time.Millisecond, 256, false}, {100 * time.Millisecond, 512, false}, {100 * time.Millisecond, 768, false}, {100 * time.Millisecond, 1024, false},
+		{100 * time.Millisecond, 768, true},
 	} {
 		for _, proto := range protos {
-			b.Run(fmt.Sprintf("latency=%s/inflight=%d/proto=%s", tc.latency, tc.inFlight, proto), func(b *testing.B) {
+			name := fmt.Sprintf("latency=%s/inflight=%d/proto=%s", tc.latency, tc.inFlight, proto)
+			if tc.lean {
+				name += "/lean"
+			}
+			b.Run(name, func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					runOnce(b, tc.latency, tc.inFlight, proto)
+					runOnce(b, tc.latency, tc.inFlight, proto, tc.lean)
 				}
 			})
 		}
 	}
 }
 
-func runOnce(b *testing.B, latency time.Duration, inFlight int, proto string) {
+// leanEnv is the memory-lean setting the README suggests for a slow API
+// under a tight memory limit: the garbage collector run at a quarter of
+// the heap's growth instead of all of it, and a read-ahead of 2 x in flight.
+func leanEnv(inFlight int) []string {
+	return []string{"GOGC=25", fmt.Sprintf("WABRIDGE_MAX_BUFFERED=%d", 2*inFlight)}
+}
+
+func runOnce(b *testing.B, latency time.Duration, inFlight int, proto string, lean bool) {
 	bin := build(b)
 	brokers := kafkatest.Brokers(b)
 	reg := srfake.New()
@@ -248,6 +264,9 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int, proto string) {
 	}
 	cmd := exec.Command(bin, "run", "--only", "outbound")
 	cmd.Env = append(os.Environ(), strings.Fields(os.Getenv("WABRIDGE_BENCH_ENV"))...)
+	if lean {
+		cmd.Env = append(cmd.Env, leanEnv(inFlight)...)
+	}
 	cmd.Env = append(cmd.Env,
 		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+reg.URL(),
 		"D360_API_KEY=bench", "D360_BASE_URL="+apiURL, "D360_CA_FILE="+caFile,
@@ -307,6 +326,9 @@ func runOnce(b *testing.B, latency time.Duration, inFlight int, proto string) {
 	b.ReportMetric(float64(dups), "duplicates")
 	b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
 	b.ReportMetric(cpu/commands*1e6, "bridge-CPU-µs/send")
+	if lean {
+		proto += " lean (" + strings.Join(leanEnv(inFlight), " ") + ")"
+	}
 	b.Logf("latency %s, in flight %d, %s: %d accepted in %.2fs = %.0f sends/s; %d order violations, %d duplicates; bridge peak RSS %.1f MB, bridge CPU %.1fs (%.0f µs per send, start-up included)",
 		latency, inFlight, proto, accepted, span, rate, violations, dups, float64(hwm)/1024, cpu, cpu/commands*1e6)
 	if violations > 0 || dups > 0 || accepted != commands {
