@@ -7,11 +7,14 @@
 #      in-process registry of `wabridge dev` (srfake) is used instead.
 #   2. The real binary: `wabridge dev` against $KAFKA_BROKERS and that registry, topics named
 #      per run; one send command (`wabridge send`, answered by the built-in 360dialog
-#      stand-in, which posts sent/delivered/read status webhooks back) and one inbound-message
-#      webhook posted to /webhook.
+#      stand-in, which posts sent/delivered/read status webhooks back), one command that is
+#      not JSON (raw bytes with a command-id header, by interop/produce_raw.py: rejected and
+#      dead-lettered), one inbound-message webhook and one webhook carrying a change-level
+#      error (inbound/testdata/change_errors.json) posted to /webhook.
 #   3. interop/check_events.py: Python confluent-kafka (librdkafka) with its
-#      SchemaRegistryClient and AvroDeserializer reads the result, status and message topics
-#      from the beginning and checks the field values against what was sent.
+#      SchemaRegistryClient and AvroDeserializer reads the result, status, message,
+#      webhook-event and dead-letter topics from the beginning and checks the field values
+#      against what was sent.
 #   4. SIGTERM to wabridge: it must exit 0.
 #
 # Usage (by hand):  eval "$(deploy/local-kafka.sh up)"; export KAFKA_BROKERS; bash .ci/interop.sh
@@ -307,9 +310,21 @@ T_RESULTS="interop.$RUN_ID.results"
 T_MESSAGES="interop.$RUN_ID.messages"
 T_STATUSES="interop.$RUN_ID.statuses"
 T_DLQ="interop.$RUN_ID.dlq"
+T_WEBHOOK_EVENTS="interop.$RUN_ID.webhook-events"
+# Internal state topics per run too: the send ledger is keyed by command id (not by command
+# topic), so with the default wabridge.ledger a rerun on one broker found interop-1 "done"
+# from the previous run and skipped it.
+T_LEDGER="interop.$RUN_ID.ledger"
+T_WINDOWS="interop.$RUN_ID.windows"
+T_OPTIN="interop.$RUN_ID.optin"
 TOKEN="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))')"
 COMMAND_ID="interop-1"
 TO="15550001111"
+BAD_COMMAND_ID="interop-bad-1"   # a command that is not JSON: rejected and dead-lettered
+BAD_KEY="15550003333"
+# Webhook carrying one change-level error (value.errors[]): a WebhookEvent. The fixture is
+# posted byte for byte, so its event_id must be the one inbound's golden file records.
+EVENT_FIXTURE="inbound/testdata/change_errors"
 
 say "wabridge dev against $KAFKA_BROKERS and $REGISTRY (topics interop.$RUN_ID.*)"
 t=$(date +%s%N)
@@ -319,6 +334,8 @@ env -u D360_API_KEY -u D360_BASE_URL -u SCHEMA_REGISTRY_URL -u SCHEMA_REGISTRY_U
   WEBHOOK_TOKEN="$TOKEN" \
   WABRIDGE_TOPIC_COMMANDS="$T_COMMANDS" WABRIDGE_TOPIC_RESULTS="$T_RESULTS" \
   WABRIDGE_TOPIC_MESSAGES="$T_MESSAGES" WABRIDGE_TOPIC_STATUSES="$T_STATUSES" WABRIDGE_TOPIC_DLQ="$T_DLQ" \
+  WABRIDGE_TOPIC_WEBHOOK_EVENTS="$T_WEBHOOK_EVENTS" WABRIDGE_TOPIC_LEDGER="$T_LEDGER" \
+  WABRIDGE_TOPIC_WINDOWS="$T_WINDOWS" WABRIDGE_TOPIC_OPTIN="$T_OPTIN" \
   WABRIDGE_GROUP_ID="wabridge-interop-$RUN_ID" WABRIDGE_STARTUP_TIMEOUT="${WABRIDGE_STARTUP_TIMEOUT:-60s}" \
   "$tmp/wabridge" dev --brokers "$KAFKA_BROKERS" "${REGISTRY_ARGS[@]}" \
   --http-addr "127.0.0.1:$HTTP_PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" --standin-port "$STANDIN_PORT" \
@@ -334,6 +351,14 @@ check "registry answers GET /subjects: $REGISTRY_KIND" "$rc" "$REGISTRY: $subjec
 say "send command $COMMAND_ID to $T_COMMANDS"
 rc=0; out="$("$tmp/wabridge" send --brokers "$KAFKA_BROKERS" --topic "$T_COMMANDS" --to "$TO" --text "interop hello" --command-id "$COMMAND_ID" 2>&1)" || rc=$?
 check "wabridge send --command-id $COMMAND_ID" "$rc" "$out"
+
+say "command that is not JSON to $T_COMMANDS (raw bytes, header command-id: $BAD_COMMAND_ID)"
+# `wabridge send` validates, so another producer writes it: Python confluent-kafka, acks=all.
+# A second header carries bytes that are not UTF-8, to show headers are kept as bytes.
+rc=0; out="$("$VENV/bin/python" interop/produce_raw.py --brokers "$KAFKA_BROKERS" --topic "$T_COMMANDS" \
+  --key "$BAD_KEY" --value "not json" --header "command-id=$BAD_COMMAND_ID" --header-hex "interop-bytes=00ff0a" \
+  --out "$tmp/bad-command.json" 2>&1)" || rc=$?
+check "produce 'not json' with header command-id $BAD_COMMAND_ID" "$rc" "$out"
 
 say "inbound-message webhook to http://127.0.0.1:$HTTP_PORT/webhook"
 WAMID="wamid.INTEROP$(printf '%s' "$RUN_ID" | tr -dc '0-9')"
@@ -364,10 +389,18 @@ body = {
 with open(path, "w", encoding="utf-8") as f:
     json.dump(body, f, ensure_ascii=False, indent=2)
 EOF
-rc=0; code="$(curl -sS -o "$tmp/webhook.out" -w '%{http_code}' --max-time 15 -H 'Content-Type: application/json' \
-  -H "X-Webhook-Token: $TOKEN" --data-binary @"$tmp/webhook.json" "http://127.0.0.1:$HTTP_PORT/webhook")" || rc=$?
-[[ "$code" == 200 ]] || rc=1
+post_webhook() { # FILE: POSTs it with the token; sets code (the HTTP status) and rc (0 only for 200)
+  rc=0; code="$(curl -sS -o "$1.out" -w '%{http_code}' --max-time 15 -H 'Content-Type: application/json' \
+    -H "X-Webhook-Token: $TOKEN" --data-binary @"$1" "http://127.0.0.1:$HTTP_PORT/webhook")" || rc=$?
+  [[ "$code" == 200 ]] || rc=1
+}
+post_webhook "$tmp/webhook.json"
 check "POST /webhook with X-Webhook-Token answered 200" "$rc" "HTTP $code, message $WAMID"
+
+say "change-level error webhook ($EVENT_FIXTURE.json) to http://127.0.0.1:$HTTP_PORT/webhook"
+cp "$EVENT_FIXTURE.json" "$tmp/webhook-event.json"
+post_webhook "$tmp/webhook-event.json"
+check "POST /webhook with a change-level error answered 200" "$rc" "HTTP $code"
 
 # ------------------------------------------------------------------ 3. independent consumer
 
@@ -375,8 +408,10 @@ say "independent consumer: confluent-kafka + SchemaRegistryClient + AvroDeserial
 t=$(date +%s%N)
 rc=0
 "$VENV/bin/python" interop/check_events.py --brokers "$KAFKA_BROKERS" --registry "$REGISTRY" \
-  --commands "$T_COMMANDS" --results "$T_RESULTS" --statuses "$T_STATUSES" --messages "$T_MESSAGES" --dlq "$T_DLQ" \
-  --command-id "$COMMAND_ID" --to "$TO" --webhook "$tmp/webhook.json" --timeout "$INTEROP_TIMEOUT" \
+  --commands "$T_COMMANDS" --results "$T_RESULTS" --statuses "$T_STATUSES" --messages "$T_MESSAGES" \
+  --webhook-events "$T_WEBHOOK_EVENTS" --dlq "$T_DLQ" \
+  --command-id "$COMMAND_ID" --to "$TO" --bad-command "$tmp/bad-command.json" --webhook "$tmp/webhook.json" \
+  --webhook-event "$tmp/webhook-event.json" --webhook-event-golden "$EVENT_FIXTURE.golden" --timeout "$INTEROP_TIMEOUT" \
   | tee "$tmp/consumer.out" || rc=$?
 note "consumer took $(elapsed "$t")"
 c_line="$(grep -E '^consumer: [0-9]+ passed, [0-9]+ failed$' "$tmp/consumer.out" || echo 'consumer: 0 passed, 1 failed')"
@@ -404,7 +439,7 @@ note "wabridge log: $errors error(s), $warns warning(s)"
 if [[ "${REGISTRY_ARGS[0]:-}" == "--registry-url" ]]; then # a real registry (the fallback one stopped with wabridge)
 say "wabridge schemas check against $REGISTRY_KIND (the registry's own compatibility rules)"
 rc=0; out="$(WABRIDGE_TOPIC_RESULTS="$T_RESULTS" WABRIDGE_TOPIC_MESSAGES="$T_MESSAGES" WABRIDGE_TOPIC_STATUSES="$T_STATUSES" \
-  WABRIDGE_TOPIC_DLQ="$T_DLQ" WABRIDGE_TOPIC_COMMANDS="$T_COMMANDS" \
+  WABRIDGE_TOPIC_DLQ="$T_DLQ" WABRIDGE_TOPIC_COMMANDS="$T_COMMANDS" WABRIDGE_TOPIC_WEBHOOK_EVENTS="$T_WEBHOOK_EVENTS" \
   "$tmp/wabridge" schemas check "${REGISTRY_ARGS[@]}" 2>&1)" || rc=$?
 check "current schemas compatible with the registered subjects" "$rc" "$(echo "$out" | tr '\t\n' ' ;')"
 for v in schemas/testdata/v*/; do

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Independent consumer: read what wabridge wrote with software we did not write.
 
-Confluent's Python client (librdkafka) reads the result, status and message topics
-from the beginning; its SchemaRegistryClient and AvroDeserializer decode the values
-(Confluent wire format: magic byte 0, 4-byte schema id, Avro binary) with the writer
-schema fetched from the registry. The script then checks the decoded field values
-against what .ci/interop.sh sent: one send command, and one inbound-message webhook.
+Confluent's Python client (librdkafka) reads the result, status, message, webhook-event
+and dead-letter topics from the beginning; its SchemaRegistryClient and AvroDeserializer
+decode the values (Confluent wire format: magic byte 0, 4-byte schema id, Avro binary) with
+the writer schema fetched from the registry. The script then checks the decoded field values
+against what .ci/interop.sh sent: one send command, one command that is not JSON (written
+raw by interop/produce_raw.py), one inbound-message webhook and one webhook carrying a
+change-level error.
 
 Prints one line per check ("ok ..." or "FAIL ..."), then "consumer: N passed, M failed".
 Exit status 0 only when nothing failed. Every wait is bounded by --timeout.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import struct
 import sys
 import time
@@ -67,10 +70,17 @@ def main() -> int:
     p.add_argument("--results", required=True, help="result topic")
     p.add_argument("--statuses", required=True, help="status topic")
     p.add_argument("--messages", required=True, help="inbound message topic")
-    p.add_argument("--dlq", help="dead-letter topic: checked to be empty")
+    p.add_argument("--webhook-events", required=True, help="webhook-event topic")
+    p.add_argument("--dlq", required=True, help="dead-letter topic: must hold exactly the bad command's dead letter")
     p.add_argument("--command-id", required=True)
     p.add_argument("--to", required=True, help="recipient of the send command (digits)")
+    p.add_argument("--bad-command", required=True,
+                   help="produce_raw.py's description of the command that is not JSON")
     p.add_argument("--webhook", required=True, help="file with the inbound webhook body that was posted")
+    p.add_argument("--webhook-event", required=True,
+                   help="file with the posted webhook body carrying one change-level error (value.errors[0])")
+    p.add_argument("--webhook-event-golden",
+                   help="the .golden beside the fixture that body was copied from: its event_id must match")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for all records")
     a = p.parse_args()
 
@@ -82,13 +92,31 @@ def main() -> int:
     contact = value["contacts"][0]
     meta = value["metadata"]
 
+    with open(a.webhook_event, encoding="utf-8") as f:
+        ev_hook = json.load(f)
+    ev_entry = ev_hook["entry"][0]
+    ev_change = ev_entry["changes"][0]
+    ev_value = ev_change["value"]
+    ev_error = ev_value["errors"][0]
+    golden_event_id = None
+    if a.webhook_event_golden:
+        with open(a.webhook_event_golden, encoding="utf-8") as f:
+            golden_event_id = json.load(f)["items"][0]["event_id"]
+
+    with open(a.bad_command, encoding="utf-8") as f:
+        bad = json.load(f)
+    bad_key = bytes.fromhex(bad["key_hex"])
+    bad_value = bytes.fromhex(bad["value_hex"])
+    bad_headers = [(h["key"], bytes.fromhex(h["value_hex"])) for h in bad["headers"]]
+    bad_id = next((v.decode() for k, v in bad_headers if k == "command-id"), None)
+
     c = Checks()
     registry = SchemaRegistryClient({"url": a.registry, "timeout": 10})
     deserializer = AvroDeserializer(registry)
 
     # The registry holds one subject per topic (topic-name strategy), and every
     # record's wire-format schema id is the one the registry gives for it.
-    topics = [a.results, a.statuses, a.messages]
+    topics = [a.results, a.statuses, a.messages, a.webhook_events, a.dlq]
     subject_ids: dict[str, int] = {}
     try:
         subjects = registry.get_subjects()
@@ -120,7 +148,8 @@ def main() -> int:
     except KafkaException as e:
         c.ok("list topics", False, str(e))
     got: dict[str, list] = {t: [] for t in topics}
-    want_counts = {a.results: 1, a.statuses: 3, a.messages: 1}
+    # Results: the send command's and the bad command's (rejected).
+    want_counts = {a.results: 2, a.statuses: 3, a.messages: 1, a.webhook_events: 1, a.dlq: 1}
     deadline = time.monotonic() + a.timeout
     decode_errors = 0
     try:
@@ -146,17 +175,25 @@ def main() -> int:
     for t, n in want_counts.items():
         c.ok(f"{t}: {n} record(s) read", len(got[t]) == n, f"got {len(got[t])} within {waited:.1f}s")
 
-    # Wire format of every record: magic byte 0 and the registry's id for the subject.
+    # Wire format of every record: magic byte 0 and the registry's id for the subject,
+    # and the headers a consumer routes by without decoding.
+    kinds = {a.results: "send_result", a.statuses: "message_status", a.messages: "inbound_message",
+             a.webhook_events: "webhook_event", a.dlq: "dead_letter"}
     for t in topics:
         for msg, raw, _ in got[t]:
             magic, sid = (raw[0], struct.unpack(">I", raw[1:5])[0]) if len(raw) >= 5 else (None, None)
-            c.ok(f"{t}@{msg.offset()} wire format", magic == 0 and sid == subject_ids.get(t),
+            kind, ctype = header(msg, "event-kind"), header(msg, "content-type")
+            c.ok(f"{t}[{msg.partition()}]@{msg.offset()} wire format",
+                 magic == 0 and sid == subject_ids.get(t) and kind == kinds[t]
+                 and ctype == "application/vnd.confluent.avro",
                  f"magic {magic}, schema id {sid}, registry id {subject_ids.get(t)}, "
-                 f"event-kind {header(msg, 'event-kind')}, content-type {header(msg, 'content-type')}")
+                 f"event-kind {kind} (want {kinds[t]}), content-type {ctype}")
 
     # --- the send result
     message_id = None
     for msg, _, r in got[a.results]:
+        if r.get("command_id") != a.command_id:
+            continue
         message_id = r.get("message_id")
         c.fields(f"result {r.get('event_id')}", r, {
             "event_id": f"result:{a.command_id}",
@@ -211,10 +248,104 @@ def main() -> int:
         c.ok("message key is the wa_id", msg.key() == contact["wa_id"].encode(), repr(msg.key()))
         c.ok("message header event-kind", header(msg, "event-kind") == "inbound_message", repr(header(msg, "event-kind")))
 
-    # --- nothing went to the dead-letter topic
-    if a.dlq:
-        n = dlq_count(a.brokers, a.dlq)
-        c.ok(f"{a.dlq}: no dead letters", n == 0, f"{n} record(s)" if n >= 0 else "topic not found")
+    c.ok(f"result of {a.command_id} read", any(r.get("command_id") == a.command_id for _, _, r in got[a.results]))
+
+    # --- the command that is not JSON: a rejected result ...
+    bad_pos = (bad["topic"], bad["partition"], bad["offset"])
+    c.ok("bad command was written with a command-id header", bool(bad_id), repr(bad_headers))
+    bad_results = [(msg, r) for msg, _, r in got[a.results] if r.get("command_id") == bad_id]
+    c.ok(f"rejected result of {bad_id} read", len(bad_results) == 1, f"got {len(bad_results)}")
+    for msg, r in bad_results:
+        err = r.get("error") or {}
+        c.fields(f"rejected result {r.get('event_id')}", r, {
+            "event_id": f"result:{bad_id}",
+            "command_id": bad_id,
+            "outcome": "rejected",
+            "message_id": None,
+            "wa_id": None,
+            "source_topic": bad_pos[0],
+            "source_partition": bad_pos[1],
+            "source_offset": bad_pos[2],
+        }, extra=f"attempts={r.get('attempts')}")
+        c.ok("rejected result error: reason invalid_command, details name the JSON parse failure",
+             err.get("reason") == "invalid_command" and "not a JSON object" in (err.get("details") or ""),
+             f"reason={err.get('reason')!r}, details={err.get('details')!r}")
+        c.ok("rejected result key is the command's key", msg.key() == bad_key, repr(msg.key()))
+
+    # ... and the dead letter, holding the original bytes and headers.
+    n = dlq_count(a.brokers, a.dlq)
+    c.ok(f"{a.dlq}: exactly one dead letter", n == 1 and len(got[a.dlq]) == 1,
+         f"{n} record(s) by the watermarks, {len(got[a.dlq])} read" if n >= 0 else "topic not found")
+    for msg, _, r in got[a.dlq]:
+        reason = r.get("reason") or ""
+        c.fields(f"dead letter {r.get('event_id')}", r, {
+            "event_id": "dlq:command:%s/%d/%d" % bad_pos,
+            "source": "command",
+            "command_id": bad_id,
+            "source_topic": bad_pos[0],
+            "source_partition": bad_pos[1],
+            "source_offset": bad_pos[2],
+            "chunk": None,
+        }, extra=f"content_type={r.get('content_type')}")
+        c.ok("dead letter original is the produced bytes", r.get("original") == bad_value,
+             f"{r.get('original')!r}, want {bad_value!r}")
+        got_headers = [(h.get("key"), h.get("value")) for h in r.get("headers") or []]
+        c.ok("dead letter headers are the original headers, in order", got_headers == bad_headers,
+             f"{got_headers!r}, want {bad_headers!r}")
+        c.ok("dead letter reason names the JSON parse failure",
+             reason.startswith("invalid_command") and "not a JSON object" in reason, repr(reason))
+        c.ok("dead letter dead_at is a UTC datetime (timestamp-millis)", is_utc_datetime(r.get("dead_at")),
+             repr(r.get("dead_at")))
+        c.ok("dead letter key is the command's key", msg.key() == bad_key, repr(msg.key()))
+        want_h = {"dlq-source": "command", "dlq-reason": reason, "dlq-source-topic": bad_pos[0],
+                  "dlq-source-partition": str(bad_pos[1]), "dlq-source-offset": str(bad_pos[2]),
+                  "command-id": bad_id}
+        bad_h = {k: header(msg, k) for k, v in want_h.items() if header(msg, k) != v}
+        c.ok("dead letter headers dlq-source, dlq-reason, dlq-source-topic/partition/offset, command-id",
+             not bad_h, f"differ: {bad_h!r}" if bad_h else ", ".join(f"{k}={v}" for k, v in want_h.items() if k != "dlq-reason"))
+
+    # --- the change-level error posted to /webhook
+    for msg, _, r in got[a.webhook_events]:
+        eid = r.get("event_id") or ""
+        c.fields(f"webhook event {eid}", r, {
+            "event_type": "change_error",
+            "field": ev_change["field"],
+            "value_key": "errors",
+            "waba_id": ev_entry["id"],
+            "entry_time": None,
+            "phone_number_id": ev_value["metadata"]["phone_number_id"],
+            "display_phone_number": ev_value["metadata"]["display_phone_number"],
+            "wa_id": None,
+            "user_id": None,
+            "profile_name": None,
+            "timestamp": None,
+            "user_preference": None,
+            "template_status": None,
+            "mapping_error": None,
+        })
+        c.fields("webhook event error", r.get("error") or {}, {
+            "code": ev_error["code"],
+            "title": ev_error["title"],
+            "message": ev_error["message"],
+            "details": ev_error["error_data"]["details"],
+            "href": ev_error["href"],
+        })
+        c.ok("webhook event event_id is event: + 32 hex digits", re.fullmatch(r"event:[0-9a-f]{32}", eid) is not None,
+             repr(eid))
+        if golden_event_id is not None:
+            c.ok("webhook event event_id equals the Go golden's for the same fixture", eid == golden_event_id,
+                 f"{eid!r}, golden {golden_event_id!r}")
+        c.ok("webhook event header event-id is the event_id", header(msg, "event-id") == eid,
+             repr(header(msg, "event-id")))
+        try:
+            raw_item = json.loads(r.get("raw") or "")
+        except ValueError:
+            raw_item = None
+        c.ok("webhook event raw is the posted errors[0] JSON", raw_item == ev_error, repr(r.get("raw"))[:120])
+        c.ok("webhook event received_at is a UTC datetime", is_utc_datetime(r.get("received_at")),
+             repr(r.get("received_at")))
+        c.ok("webhook event key is the phone_number_id",
+             msg.key() == ev_value["metadata"]["phone_number_id"].encode(), repr(msg.key()))
 
     print(f"consumer: {c.passed} passed, {c.failed} failed", flush=True)
     return 0 if c.failed == 0 and decode_errors == 0 else 1
