@@ -50,6 +50,11 @@ type ledgerEntry struct {
 	// ResultKey is the result record's key.
 	ResultKey []byte    `json:"result_key,omitempty"`
 	At        time.Time `json:"at"`
+	// CommandTopic is the command's topic: deployments with different
+	// command topics may share a ledger topic (the default name), and their
+	// command ids need not differ. Entries written before it existed have
+	// none and count for every command topic.
+	CommandTopic string `json:"command_topic,omitempty"`
 }
 
 func (l ledgerEntry) record(topic string) *kgo.Record {
@@ -84,6 +89,10 @@ func (l ledgerEntry) appendJSON(b []byte) []byte {
 	} else {
 		b = append(b, `"0001-01-01T00:00:00Z"`...) // a year json cannot write: as the zero time
 	}
+	if l.CommandTopic != "" {
+		b = append(b, `,"command_topic":`...)
+		b = appendJSONString(b, l.CommandTopic)
+	}
 	return append(b, '}')
 }
 
@@ -106,7 +115,7 @@ func appendJSONString(b []byte, s string) []byte {
 // the end until it meets an entry for a command more than window offsets
 // before committed (records of a partition never run further apart than
 // window, so older entries cannot concern uncommitted commands).
-func restoreLedger(ctx context.Context, brokers []string, topic string, p int32, committed, window int64, log *slog.Logger) (map[string]ledgerEntry, int, error) {
+func restoreLedger(ctx context.Context, brokers []string, topic, commandTopic string, p int32, committed, window int64, log *slog.Logger) (map[string]ledgerEntry, int, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return nil, 0, err
@@ -132,7 +141,7 @@ func restoreLedger(ctx context.Context, brokers []string, topic string, p int32,
 	chunk := 2*window + 1000
 	for {
 		from := max(first.Offset, end.Offset-chunk)
-		entries, reachedOld, n, err := readLedger(ctx, brokers, topic, p, from, end.Offset, committed, window)
+		entries, reachedOld, n, err := readLedger(ctx, brokers, topic, commandTopic, p, from, end.Offset, committed, window)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -144,7 +153,7 @@ func restoreLedger(ctx context.Context, brokers []string, topic string, p int32,
 	}
 }
 
-func readLedger(ctx context.Context, brokers []string, topic string, p int32, from, to, committed, window int64) (map[string]ledgerEntry, bool, int, error) {
+func readLedger(ctx context.Context, brokers []string, topic, commandTopic string, p int32, from, to, committed, window int64) (map[string]ledgerEntry, bool, int, error) {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}),
@@ -172,8 +181,8 @@ func readLedger(ctx context.Context, brokers []string, topic string, p int32, fr
 			n++
 			last = r.Offset
 			var e ledgerEntry
-			if json.Unmarshal(r.Value, &e) != nil {
-				return
+			if json.Unmarshal(r.Value, &e) != nil || (e.CommandTopic != "" && e.CommandTopic != commandTopic) {
+				return // another command topic's entry
 			}
 			if e.Offset < committed-window {
 				reachedOld = true

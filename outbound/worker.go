@@ -604,7 +604,7 @@ func (w *Worker) run(j job) {
 	var recs []*kgo.Record
 	var ledgerRec *kgo.Record
 	if out.status == "accepted" {
-		e := ledgerEntry{State: ledgerAccepted, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, Result: result.Value, ResultKey: result.Key, At: time.Now().UTC()}
+		e := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerAccepted, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, Result: result.Value, ResultKey: result.Key, At: time.Now().UTC()}
 		ledgerRec = e.record(w.cfg.LedgerTopic)
 		recs = append(recs, ledgerRec)
 	}
@@ -670,7 +670,7 @@ func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *
 // written; best effort ("accepted" suffices), and never blocking, since it
 // is called from a produce promise.
 func (w *Worker) markDone(id string, p int32, offset int64) {
-	e := ledgerEntry{State: ledgerDone, CommandID: id, Partition: p, Offset: offset, At: time.Now().UTC()}
+	e := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerDone, CommandID: id, Partition: p, Offset: offset, At: time.Now().UTC()}
 	select {
 	case w.dones <- e.record(w.cfg.LedgerTopic):
 	default:
@@ -744,7 +744,7 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 			// Record the intent just before the first call, so a crash
 			// during it is detectable (and a command still waiting for its
 			// turn is not marked as possibly sent).
-			intent := ledgerEntry{State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
+			intent := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
 			t0 := time.Now()
 			if err := w.produce(ctx, intent.record(w.cfg.LedgerTopic)); err != nil {
 				cancel()
@@ -894,7 +894,7 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		if !ok || c < 0 {
 			c = 0
 		}
-		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, w.cfg.LedgerTopic, p, c, int64(w.cfg.MaxAhead), w.log)
+		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
 		if err != nil {
 			// Without the ledger, redelivered commands could go out twice:
 			// do not process this partition; leave the group so another

@@ -3,6 +3,7 @@ package outbound_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
@@ -340,4 +342,40 @@ func timeoutClient(t *testing.T, url string, d time.Duration) *d360.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Two deployments with different command topics may share a ledger topic
+// (its default name) and use the same command ids: one's ledger entries must
+// not keep the other's command from being sent.
+func TestWorkerLedgerSharedByTwoCommandTopics(t *testing.T) {
+	f := newFixture(t, nil)
+	other := kafkatest.Topic(t, "other-commands")
+	kafkatest.CreateTopics(t, f.brokers, 3, other)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(topic, to string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		rec := &kgo.Record{Topic: topic, Partition: 0, Value: fmt.Appendf(nil, `{"to":%q,"type":"text","text":{"body":"hi"}}`, to),
+			Headers: []kgo.RecordHeader{{Key: outbound.HeaderCommandID, Value: []byte("order-1")}}}
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(f.commands, "15550001001")
+	stop := f.start(t)
+	f.readResults(t, 1)
+	stop()
+	// The other deployment: its own command topic and group, the same
+	// ledger, the same command id at the same partition and offset.
+	produce(other, "15550001002")
+	f.startWith(t, func(c *outbound.Config) { c.CommandTopic = other; c.GroupID = f.group + "-other" })
+	kafkatest.ReadN(t, f.brokers, f.results, 2, 30*time.Second)
+	if n := len(f.api.Requests()); n != 2 {
+		t.Errorf("API got %d sends, want 2: the other topic's command was taken for already sent", n)
+	}
 }
