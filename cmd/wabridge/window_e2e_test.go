@@ -47,8 +47,19 @@ func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 	a := start(t, append(common, "WABRIDGE_HTTP_ADDR="+httpA, "WABRIDGE_ADMIN_ADDR="+adminA), "run", "--only", "inbound")
 	waitReady(t, a, adminA)
 	adminB := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	b := start(t, append(common, "WABRIDGE_ADMIN_ADDR="+adminB), "run", "--only", "outbound")
+	b := start(t, append(common, "WABRIDGE_ADMIN_ADDR="+adminB, "WABRIDGE_PPROF=true"), "run", "--only", "outbound")
 	waitReady(t, b, adminB)
+	// Profiles are served only where asked for.
+	for addr, want := range map[string]int{adminA: http.StatusNotFound, adminB: http.StatusOK} {
+		resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s/debug/pprof/goroutine: HTTP %d, want %d", addr, resp.StatusCode, want)
+		}
+	}
 
 	hook := `{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{
 	 "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550009999","phone_number_id":"100000000000001"},
