@@ -280,33 +280,19 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		return Response{}, err
 	}
 	defer done()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body))
+	req, err := c.request(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body), "application/json")
 	if err != nil {
-		return Response{}, fmt.Errorf("building request: %w", err)
+		return Response{}, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("D360-API-KEY", string(c.key))
-	resp, err := c.do(req, p)
+	status, raw, err := c.exchange(req, p, 1<<20)
 	if err != nil {
-		if ctx.Err() != nil {
-			return Response{}, ctx.Err()
-		}
-		return Response{}, &TransportError{Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return Response{}, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err)}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Response{}, parseAPIError(resp.StatusCode, resp.Header, raw)
+		return Response{}, err
 	}
 	var sb successBody
 	if err := json.Unmarshal(raw, &sb); err != nil {
-		return Response{}, &APIError{StatusCode: resp.StatusCode, Title: "unreadable success answer", Details: err.Error(), Body: truncate(raw)}
+		return Response{}, &APIError{StatusCode: status, Title: "unreadable success answer", Details: err.Error(), Body: truncate(raw)}
 	}
-	out := Response{StatusCode: resp.StatusCode}
+	out := Response{StatusCode: status}
 	if len(sb.Contacts) > 0 {
 		out.WAID = sb.Contacts[0].WAID
 	}
@@ -315,9 +301,45 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		out.MessageStatus = sb.Messages[0].MessageStatus
 	}
 	if out.MessageID == "" && (sb.Success == nil || !*sb.Success) {
-		return Response{}, &APIError{StatusCode: resp.StatusCode, Title: "answer carries neither a message id nor success", Body: truncate(raw)}
+		return Response{}, &APIError{StatusCode: status, Title: "answer carries neither a message id nor success", Body: truncate(raw)}
 	}
 	return out, nil
+}
+
+// request builds a request to the API: its key, and JSON answers asked for.
+func (c *Client) request(ctx context.Context, method, u string, body io.Reader, contentType string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("D360-API-KEY", string(c.key))
+	return req, nil
+}
+
+// exchange sends req with p (the current pool when nil) and returns the
+// answer's status and body, read up to limit bytes; a non-2xx answer is an
+// *APIError, a transport failure a *TransportError.
+func (c *Client) exchange(req *http.Request, p *pool, limit int64) (int, []byte, error) {
+	resp, err := c.do(req, p)
+	if err != nil {
+		if err := req.Context().Err(); err != nil {
+			return 0, nil, err
+		}
+		return 0, nil, &TransportError{Err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return 0, nil, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err)}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return 0, nil, parseAPIError(resp.StatusCode, resp.Header, raw)
+	}
+	return resp.StatusCode, raw, nil
 }
 
 // TransportError is a failure to get an answer (connection refused, reset,

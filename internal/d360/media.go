@@ -113,34 +113,20 @@ func (c *Client) UploadMedia(ctx context.Context, f MediaFile) (string, error) {
 	head.Truncate(headLen)
 
 	body := io.MultiReader(&head, io.LimitReader(f.Body, f.Size), bytes.NewReader(tail))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL().JoinPath("media").String(), body)
+	req, err := c.request(ctx, http.MethodPost, c.baseURL().JoinPath("media").String(), body, mw.FormDataContentType())
 	if err != nil {
-		return "", fmt.Errorf("building request: %w", err)
+		return "", err
 	}
 	req.ContentLength = int64(head.Len()) + f.Size + int64(len(tail))
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("D360-API-KEY", string(c.key))
-	resp, err := c.do(req, nil)
+	status, raw, err := c.exchange(req, nil, 1<<20)
 	if err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return "", &TransportError{Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return "", &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err)}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", parseAPIError(resp.StatusCode, resp.Header, raw)
+		return "", err
 	}
 	var ans struct {
 		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(raw, &ans); err != nil || ans.ID == "" {
-		return "", &APIError{StatusCode: resp.StatusCode, Title: "upload answer carries no media id", Body: truncate(raw)}
+		return "", &APIError{StatusCode: status, Title: "upload answer carries no media id", Body: truncate(raw)}
 	}
 	return ans.ID, nil
 }

@@ -162,31 +162,12 @@ func (c *Client) DeleteTemplate(ctx context.Context, name string) error {
 // call sends one request and returns the answer's body; a non-2xx answer is
 // an *APIError, a transport failure a *TransportError.
 func (c *Client) call(ctx context.Context, method, u string, body io.Reader, contentType string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	req, err := c.request(ctx, method, u, body, contentType)
 	if err != nil {
-		return nil, fmt.Errorf("building request: %w", err)
+		return nil, err
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("D360-API-KEY", string(c.key))
-	resp, err := c.do(req, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &TransportError{Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err)}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, parseAPIError(resp.StatusCode, resp.Header, raw)
-	}
-	return raw, nil
+	_, raw, err := c.exchange(req, nil, 16<<20)
+	return raw, err
 }
 
 // Limits of a template definition (reference §4); lengths in characters.
