@@ -5,6 +5,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Metrics holds wabridge's collectors.
@@ -42,79 +43,75 @@ type Metrics struct {
 func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	f := promauto.With(reg) // each New* below also registers what it makes
 	m := &Metrics{Registry: reg}
 
-	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.WebhookRequests = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_webhook_requests_total", Help: "Webhook requests answered, by HTTP status code.",
 	}, []string{"code"})
-	m.WebhookDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+	m.WebhookDuration = f.NewHistogram(prometheus.HistogramOpts{
 		Name: "wabridge_webhook_duration_seconds", Help: "Time from receiving a webhook to answering it.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	})
-	m.WebhookRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.WebhookRecords = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_webhook_records_total", Help: "Records published from webhooks and acknowledged by Kafka, by event kind.",
 	}, []string{"kind"})
-	m.DeadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.DeadLetters = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_dead_letters_total", Help: "Records written to the dead-letter topic, by source.",
 	}, []string{"source"})
-	m.PublishDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+	m.PublishDuration = f.NewHistogram(prometheus.HistogramOpts{
 		Name: "wabridge_kafka_publish_duration_seconds", Help: "Time for Kafka to acknowledge (acks=all) one webhook's records.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	})
-	m.WebhookAuthFails = prometheus.NewCounter(prometheus.CounterOpts{
+	m.WebhookAuthFails = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_webhook_auth_failures_total", Help: "Webhook requests refused for failed authentication.",
 	})
-	m.Sends = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.Sends = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_sends_total", Help: "Commands finished, by outcome and API error code (empty when none).",
 	}, []string{"outcome", "code"})
-	m.SendRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.SendRetries = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_send_retries_total", Help: "API calls retried, by error class.",
 	}, []string{"class"})
-	m.APILatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+	m.APILatency = f.NewHistogram(prometheus.HistogramOpts{
 		Name: "wabridge_api_request_duration_seconds", Help: "Duration of POST /messages calls.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	})
-	m.APIAlerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.APIAlerts = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_api_alert_errors_total", Help: "API errors that mean the deployment is broken (key, account, payment), by code.",
 	}, []string{"code"})
-	m.InFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+	m.InFlight = f.NewGauge(prometheus.GaugeOpts{
 		Name: "wabridge_sends_in_flight", Help: "Commands read and not finished: being sent, or queued behind an earlier command for the same recipient.",
 	})
-	m.CommandsRead = prometheus.NewCounter(prometheus.CounterOpts{
+	m.CommandsRead = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_commands_read_total", Help: "Commands read from the command topic.",
 	})
-	m.LedgerSkips = prometheus.NewCounterVec(prometheus.CounterOpts{
+	m.LedgerSkips = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_ledger_skips_total", Help: "Redelivered commands the ledger kept from being sent again, by ledger state (done: skipped; accepted: result written from the ledger).",
 	}, []string{"state"})
-	m.LedgerUnconfirmed = prometheus.NewCounter(prometheus.CounterOpts{
+	m.LedgerUnconfirmed = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_ledger_unconfirmed_sends_total", Help: "Sends the API accepted whose ledger entry could not be written: a redelivery of these would send them again.",
 	})
-	m.AbandonedSends = prometheus.NewCounter(prometheus.CounterOpts{
+	m.AbandonedSends = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_sends_abandoned_total", Help: "Commands abandoned mid-send (partition revoked or shutdown) after calling the API: their outcome is unknown and the next owner may send them again.",
 	})
-	m.LedgerRestore = prometheus.NewHistogram(prometheus.HistogramOpts{
+	m.LedgerRestore = f.NewHistogram(prometheus.HistogramOpts{
 		Name: "wabridge_ledger_restore_seconds", Help: "Time to restore one partition's send ledger on assignment.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
-	m.ConsumerLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	m.ConsumerLag = f.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "wabridge_consumer_lag", Help: "Command records beyond the committed offset, per owned partition.",
 	}, []string{"partition"})
-	m.UnknownOutcomes = prometheus.NewCounter(prometheus.CounterOpts{
+	m.UnknownOutcomes = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_sends_unknown_outcome_total", Help: "Redelivered commands whose previous owner stopped between the API call and the ledger write: the API may or may not have sent them.",
 	})
-	m.RateLimitWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+	m.RateLimitWait = f.NewHistogram(prometheus.HistogramOpts{
 		Name: "wabridge_rate_limit_wait_seconds", Help: "Time a send waited for its business number's token bucket.",
 		Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 10},
 	})
-	m.LedgerWrite = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	m.LedgerWrite = f.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "wabridge_ledger_write_duration_seconds", Help: "Time for Kafka to acknowledge a send's ledger writes, by stage: intent (before the API call), result (the accepted entry with the result event).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"stage"})
-	for _, c := range []prometheus.Collector{m.LedgerWrite, m.ConsumerLag, m.UnknownOutcomes, m.LedgerSkips, m.LedgerUnconfirmed, m.AbandonedSends, m.LedgerRestore, m.RateLimitWait, m.WebhookRequests, m.WebhookDuration, m.WebhookRecords, m.DeadLetters,
-		m.PublishDuration, m.WebhookAuthFails, m.Sends, m.SendRetries, m.APILatency, m.APIAlerts, m.InFlight, m.CommandsRead} {
-		f(c)
-	}
 	return m
 }
 
