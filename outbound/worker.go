@@ -625,10 +625,17 @@ func (w *Worker) run(j job) {
 // order: the next command's result is produced after this one's, to the
 // same partition, by an idempotent producer.
 func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *kgo.Record) {
-	if len(recs) == 0 {
+	w.write(j, recs, ledgerRec, func() {
+		if out.status == "accepted" {
+			w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
+		}
 		w.finished(j, out)
-		return
-	}
+	})
+}
+
+// write produces recs (at least one) and, once every one is acknowledged,
+// calls written; a failed write of any but ledgerRec abandons j instead.
+func (w *Worker) write(j job, recs []*kgo.Record, ledgerRec *kgo.Record, written func()) {
 	t0 := time.Now()
 	left := len(recs) // promises run one at a time: no lock needed
 	var writeErr error
@@ -652,10 +659,7 @@ func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *
 			w.abandon(j)
 			return
 		}
-		if out.status == "accepted" {
-			w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
-		}
-		w.finished(j, out)
+		written()
 	}
 	// Not j.ctx: a batch fails as a whole when its first record's context
 	// ends, and a results or dead-letter batch mixes the records of every
@@ -696,22 +700,11 @@ func (w *Worker) finished(j job, out outcome) {
 func (w *Worker) replay(j job) {
 	e := j.replay
 	rec := &kgo.Record{Topic: w.cfg.ResultTopic, Key: e.ResultKey, Value: e.Result, Headers: resultHeaders(e.CommandID)}
-	if err := w.produce(j.ctx, rec); err != nil {
-		w.abandon(j)
-		return
-	}
-	w.markDone(e.CommandID, e.Partition, e.Offset)
-	w.log.Info("command was accepted before a redelivery; its result was written from the ledger, not sent again", "command_id", e.CommandID)
-	w.finish(j)
-}
-
-// produce writes recs and waits for all acknowledgements (retrying until ctx
-// ends: kgo's producer is idempotent, so retries never duplicate).
-func (w *Worker) produce(ctx context.Context, recs ...*kgo.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	return w.cl.ProduceSync(ctx, recs...).FirstErr()
+	w.write(j, []*kgo.Record{rec}, nil, func() {
+		w.markDone(e.CommandID, e.Partition, e.Offset)
+		w.log.Info("command was accepted before a redelivery; its result was written from the ledger, not sent again", "command_id", e.CommandID)
+		w.finish(j)
+	})
 }
 
 // send calls the API until it accepts, refuses for good, or attempts or age
@@ -746,7 +739,9 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 			// turn is not marked as possibly sent).
 			intent := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
 			t0 := time.Now()
-			if err := w.produce(ctx, intent.record(w.cfg.LedgerTopic)); err != nil {
+			// kgo retries until ctx ends; its producer is idempotent, so
+			// retries never duplicate.
+			if err := w.cl.ProduceSync(ctx, intent.record(w.cfg.LedgerTopic)).FirstErr(); err != nil {
 				cancel()
 				return outcome{}, fmt.Errorf("writing the ledger intent: %w", err)
 			}

@@ -379,3 +379,47 @@ func TestWorkerLedgerSharedByTwoCommandTopics(t *testing.T) {
 		t.Errorf("API got %d sends, want 2: the other topic's command was taken for already sent", n)
 	}
 }
+
+// A redelivered command the ledger has as accepted (and not done) gets its
+// stored result written again, and is not sent to the API again.
+func TestWorkerReplaysAcceptedCommandFromLedger(t *testing.T) {
+	f := newFixture(t, nil)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(rec *kgo.Record) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(&kgo.Record{Topic: f.commands, Partition: 0, Value: []byte(`{"to":"15550001003","type":"text","text":{"body":"hi"}}`),
+		Headers: []kgo.RecordHeader{{Key: outbound.HeaderCommandID, Value: []byte("replay-1")}}})
+	stop := f.start(t)
+	first := kafkatest.ReadN(t, f.brokers, f.results, 1, 30*time.Second)[0]
+	stop()
+
+	// A second group, with a ledger that has the command as accepted only.
+	ledger := kafkatest.Topic(t, "ledger-accepted")
+	kafkatest.CreateTopics(t, f.brokers, 3, ledger)
+	entry, err := json.Marshal(map[string]any{
+		"state": "accepted", "command_id": "replay-1", "partition": 0, "offset": 0,
+		"result": first.Value, "result_key": first.Key, "at": time.Now().UTC(), "command_topic": f.commands,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(&kgo.Record{Topic: ledger, Partition: 0, Key: []byte("replay-1"), Value: entry})
+	f.startWith(t, func(c *outbound.Config) { c.GroupID = f.group + "-replay"; c.LedgerTopic = ledger })
+	msgs := kafkatest.ReadN(t, f.brokers, f.results, 2, 30*time.Second)
+	if got := msgs[1]; string(got.Value) != string(first.Value) || string(got.Key) != string(first.Key) {
+		t.Errorf("replayed result: key %q value %x, want the stored key %q value %x", got.Key, got.Value, first.Key, first.Value)
+	}
+	if n := len(f.api.Requests()); n != 1 {
+		t.Errorf("API got %d sends, want 1: the accepted command was sent again", n)
+	}
+}
