@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -69,18 +70,23 @@ func (c *OptinRemoveCmd) Run(ctx context.Context, g *Globals) error {
 func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Action) error {
 	brokers, err := kafkaio.ParseBrokers(c.Brokers)
 	if err != nil {
-		return err
+		return usageError("%v", err)
 	}
 	if strings.Contains(c.Number, "|") || strings.TrimSpace(c.Number) == "" {
-		return fmt.Errorf("--number %q: want the business number's phone_number_id", c.Number)
+		return usageError("--number %q: want the business number's phone_number_id", c.Number)
 	}
 	ch := window.Change{Action: all, Source: c.Source}
 	if c.Category != "" {
 		ch.Action, ch.Category = one, window.Family(c.Category)
+		// Family passes an unknown category through: a typo would record
+		// consent for a category no template has.
+		if !slices.Contains([]string{"marketing", "utility", "authentication"}, ch.Category) {
+			return usageError("--category %q: want marketing, utility or authentication", c.Category)
+		}
 	}
 	if c.At != "" {
 		if ch.At, err = time.Parse(time.RFC3339, c.At); err != nil {
-			return fmt.Errorf("--at %q: want RFC 3339, e.g. 2026-03-01T09:00:00Z", c.At)
+			return usageError("--at %q: want RFC 3339, e.g. 2026-03-01T09:00:00Z", c.At)
 		}
 	} else {
 		ch.At = time.Now().UTC().Truncate(time.Millisecond)
@@ -88,7 +94,7 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 	keys := map[string]bool{}
 	for _, u := range c.Users {
 		if u = strings.TrimSpace(u); u == "" || strings.Contains(u, "|") {
-			return fmt.Errorf("user %q: want a phone number or a business-scoped user id", u)
+			return usageError("user %q: want a phone number or a business-scoped user id", u)
 		}
 		keys[window.Key(c.Number, u)] = true
 	}
@@ -145,7 +151,7 @@ type OptinListCmd struct {
 func (c *OptinListCmd) Run(ctx context.Context, g *Globals) error {
 	brokers, err := kafkaio.ParseBrokers(c.Brokers)
 	if err != nil {
-		return err
+		return usageError("%v", err)
 	}
 	user := ""
 	if c.User != "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -129,9 +130,19 @@ func TestOptinCommandErrors(t *testing.T) {
 		{"optin", "add", "15550001111"},         // --number is required
 		{"optin", "remove", "--number", "1"},    // users are required
 		{"optin", "list", "--brokers", "a:b:c"}, // not host:port
+		{"optin", "remove", "--number", "1", "--category", "marketting", "15550001111", "--brokers", "127.0.0.1:1"},
 	} {
-		if _, err := runOptin(t, args...); err == nil {
+		_, err := runOptin(t, args...)
+		if err == nil {
 			t.Errorf("%q did not fail", args)
+			continue
+		}
+		// A mistake in the command line exits 2, whether kong or the
+		// command finds it.
+		var pe *kong.ParseError
+		var ec interface{ ExitCode() int }
+		if !errors.As(err, &pe) && (!errors.As(err, &ec) || ec.ExitCode() != 2) {
+			t.Errorf("%q: %v, want a usage error (exit 2)", args, err)
 		}
 	}
 }

@@ -168,10 +168,10 @@ type tailLine struct {
 func (c *TailCmd) Run(ctx context.Context, g *Globals) error {
 	brokers, err := kafkaio.ParseBrokers(c.Brokers)
 	if err != nil {
-		return err
+		return usageError("%v", err)
 	}
 	if c.Max < 0 {
-		return fmt.Errorf("--max %d: want 0 or more", c.Max)
+		return usageError("--max %d: want 0 or more", c.Max)
 	}
 	reg, err := c.client()
 	if err != nil {

@@ -112,4 +112,12 @@ func TestTailFilters(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.err.Error(), "RFC 3339") {
 		t.Errorf("--since=yesterday: exit %d err %v", r.code, r.err)
 	}
+	r = runCLI(t, ctx, append(append([]string{}, base...), "--max=-1")...)
+	if r.code != 2 || !strings.Contains(r.err.Error(), "--max") {
+		t.Errorf("--max=-1: exit %d err %v", r.code, r.err)
+	}
+	r = runCLI(t, ctx, "tail", "--brokers=localhost", "x")
+	if r.code != 2 || !strings.Contains(r.err.Error(), "host:port") {
+		t.Errorf("--brokers=localhost: exit %d err %v", r.code, r.err)
+	}
 }
