@@ -2,8 +2,8 @@ package window_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,43 +40,18 @@ type topics struct {
 	windows, optin string
 }
 
-func newTopics(t *testing.T) topics {
+// setup names a pair of topics and a clock for one test, with a context
+// that ends with the test.
+func setup(t *testing.T) (topics, *clock, context.Context) {
 	t.Helper()
-	return topics{brokers: kafkatest.Brokers(t), windows: kafkatest.Topic(t, "windows"), optin: kafkatest.Topic(t, "optin")}
+	tp := topics{brokers: kafkatest.Brokers(t), windows: kafkatest.Topic(t, "windows"), optin: kafkatest.Topic(t, "optin")}
+	return tp, newClock(), ctxT(t)
 }
 
 // start runs a Store on tp until the test ends and waits until it is ready.
 func start(t *testing.T, tp topics, now func() time.Time, edit ...func(*window.Config)) *window.Store {
 	t.Helper()
-	cfg := window.Config{
-		Brokers: tp.brokers, WindowTopic: tp.windows, OptinTopic: tp.optin,
-		Partitions: 3, Now: now, SweepInterval: time.Hour, // tests sweep by hand
-	}
-	for _, e := range edit {
-		e(&cfg)
-	}
-	s, err := window.New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.EnsureTopics(ctx); err != nil {
-		t.Fatalf("EnsureTopics: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		s.Close()
-	})
-	if err := s.WaitReady(ctx); err != nil {
-		t.Fatalf("WaitReady: %v", err)
-	}
+	s, _ := startStoppable(t, tp, now, edit...)
 	return s
 }
 
@@ -98,12 +73,18 @@ func check(t *testing.T, s *window.Store, ctx context.Context, m window.Message)
 	return d
 }
 
+// opened is Opened of number failing the test on an error.
+func opened(t *testing.T, ctx context.Context, s *window.Store, at time.Time, users ...string) {
+	t.Helper()
+	if err := s.Opened(ctx, number, at, users...); err != nil {
+		t.Fatalf("Opened: %v", err)
+	}
+}
+
 func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
+	tp, clk, ctx := setup(t)
 	a := start(t, tp, clk.Now)
 	b := start(t, tp, clk.Now)
-	ctx := ctxT(t)
 
 	text := window.Message{Number: number, User: "+1 555-000 1111"}
 	if d := check(t, b, ctx, text); d.Allow || d.Reason != window.ReasonOutsideWindow || d.Window.Status != window.Unknown {
@@ -116,9 +97,7 @@ func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 	// The webhook of a message from the user reaches A: the wa_id and the
 	// business-scoped user id both open the window.
 	at := clk.Now().Add(-time.Minute)
-	if err := a.Opened(ctx, number, at, "15550001111", "US.13491208655302741918"); err != nil {
-		t.Fatal(err)
-	}
+	opened(t, ctx, a, at, "15550001111", "US.13491208655302741918")
 	d := check(t, b, ctx, text)
 	if !d.Allow || d.Window.Status != window.Open || !d.Window.LastInbound.Equal(at) {
 		t.Fatalf("after the message, on B: got %+v, want allowed with the window open since %s", d, at)
@@ -145,23 +124,17 @@ func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 	}
 	// A newer message opens it again.
 	clk.Add(time.Second)
-	if err := a.Opened(ctx, number, clk.Now(), "15550001111"); err != nil {
-		t.Fatal(err)
-	}
+	opened(t, ctx, a, clk.Now(), "15550001111")
 	if d := check(t, b, ctx, text); !d.Allow {
 		t.Fatalf("after a newer message, on B: %+v", d)
 	}
 }
 
 func TestRestartRestoresState(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
-	ctx := ctxT(t)
+	tp, clk, ctx := setup(t)
 	a, stopA := startStoppable(t, tp, clk.Now)
 	for i := range 50 {
-		if err := a.Opened(ctx, number, clk.Now().Add(-time.Duration(i)*time.Minute), fmt.Sprint(15550000000+i)); err != nil {
-			t.Fatal(err)
-		}
+		opened(t, ctx, a, clk.Now().Add(-time.Duration(i)*time.Minute), fmt.Sprint(15550000000+i))
 	}
 	if err := a.ChangeConsent(ctx, number, "15550000007", window.Change{Action: window.OptInAll, Source: "test"}); err != nil {
 		t.Fatal(err)
@@ -191,27 +164,28 @@ func TestRestartRestoresState(t *testing.T) {
 	}
 }
 
-// startStoppable is start with a stop function for restarts.
+// startStoppable is start with a stop function for restarts; the test's
+// end stops the Store too.
 func startStoppable(t *testing.T, tp topics, now func() time.Time, edit ...func(*window.Config)) (*window.Store, func()) {
 	t.Helper()
-	cfg := window.Config{Brokers: tp.brokers, WindowTopic: tp.windows, OptinTopic: tp.optin, Partitions: 3, Now: now, SweepInterval: time.Hour}
+	cfg := window.Config{
+		Brokers: tp.brokers, WindowTopic: tp.windows, OptinTopic: tp.optin,
+		Partitions: 3, Now: now, SweepInterval: time.Hour, // tests sweep by hand
+	}
 	for _, e := range edit {
 		e(&cfg)
 	}
 	s, err := window.New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("New: %v", err)
 	}
 	ctx := ctxT(t)
 	if err := s.EnsureTopics(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("EnsureTopics: %v", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(runCtx) }()
-	if err := s.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
@@ -223,19 +197,18 @@ func startStoppable(t *testing.T, tp topics, now func() time.Time, edit ...func(
 		})
 	}
 	t.Cleanup(stop)
+	if err := s.WaitReady(ctx); err != nil {
+		t.Fatalf("WaitReady: %v", err)
+	}
 	return s, stop
 }
 
 func TestExpiryWithInjectedClock(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
-	ctx := ctxT(t)
+	tp, clk, ctx := setup(t)
 	a := start(t, tp, clk.Now)
 	b := start(t, tp, clk.Now)
-	opened := clk.Now()
-	if err := a.Opened(ctx, number, opened, "15550001111"); err != nil {
-		t.Fatal(err)
-	}
+	openedAt := clk.Now()
+	opened(t, ctx, a, openedAt, "15550001111")
 	if err := b.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +223,7 @@ func TestExpiryWithInjectedClock(t *testing.T) {
 	if d.Allow || d.Reason != window.ReasonOutsideWindow || d.Window.Status != window.Closed {
 		t.Fatalf("30 s before the end (grace 60 s): got %+v, want rejected", d)
 	}
-	if want := opened.Add(window.Length); !d.Window.ClosesAt.Equal(want) {
+	if want := openedAt.Add(window.Length); !d.Window.ClosesAt.Equal(want) {
 		t.Fatalf("closes at %s, want %s", d.Window.ClosesAt, want)
 	}
 
@@ -281,14 +254,10 @@ func TestExpiryWithInjectedClock(t *testing.T) {
 }
 
 func TestLazyExpiryDropsMemory(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
-	ctx := ctxT(t)
+	tp, clk, ctx := setup(t)
 	a := start(t, tp, clk.Now)
 	b := start(t, tp, clk.Now)
-	if err := a.Opened(ctx, number, clk.Now(), "15550001111"); err != nil {
-		t.Fatal(err)
-	}
+	opened(t, ctx, a, clk.Now(), "15550001111")
 	if err := b.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -302,9 +271,7 @@ func TestLazyExpiryDropsMemory(t *testing.T) {
 }
 
 func TestOptOutBlocksSends(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
-	ctx := ctxT(t)
+	tp, clk, ctx := setup(t)
 	in := start(t, tp, clk.Now)                                                           // takes webhooks
 	off := start(t, tp, clk.Now)                                                          // sends, opt-in mode off (default)
 	enf := start(t, tp, clk.Now, func(c *window.Config) { c.OptInMode = window.Enforce }) // sends, enforce
@@ -370,9 +337,7 @@ func TestOptOutBlocksSends(t *testing.T) {
 }
 
 func TestWaitOpenWakesOnLiveRecord(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
-	ctx := ctxT(t)
+	tp, clk, ctx := setup(t)
 	a := start(t, tp, clk.Now)
 	b := start(t, tp, clk.Now)
 
@@ -380,9 +345,7 @@ func TestWaitOpenWakesOnLiveRecord(t *testing.T) {
 	t0 := time.Now()
 	go func() { got <- b.WaitOpen(ctx, number, "15550003333", 20*time.Second) }()
 	time.Sleep(200 * time.Millisecond)
-	if err := a.Opened(ctx, number, clk.Now(), "15550003333"); err != nil {
-		t.Fatal(err)
-	}
+	opened(t, ctx, a, clk.Now(), "15550003333")
 	select {
 	case st := <-got:
 		if st.Status != window.Open {
@@ -396,16 +359,19 @@ func TestWaitOpenWakesOnLiveRecord(t *testing.T) {
 	}
 
 	// A command with window-wait, the inbound message a moment later.
-	dc := make(chan window.Decision, 1)
+	type checked struct {
+		d   window.Decision
+		err error
+	}
+	dc := make(chan checked, 1)
 	go func() {
-		dc <- check(t, b, ctx, window.Message{Number: number, User: "15550004444", Wait: 15 * time.Second})
+		d, err := b.Check(ctx, window.Message{Number: number, User: "15550004444", Wait: 15 * time.Second})
+		dc <- checked{d, err}
 	}()
 	time.Sleep(300 * time.Millisecond)
-	if err := a.Opened(ctx, number, clk.Now(), "15550004444"); err != nil {
-		t.Fatal(err)
-	}
-	if d := <-dc; !d.Allow {
-		t.Fatalf("Check with a wait: %+v", d)
+	opened(t, ctx, a, clk.Now(), "15550004444")
+	if c := <-dc; c.err != nil || !c.d.Allow {
+		t.Fatalf("Check with a wait: %+v, %v", c.d, c.err)
 	}
 	// Without the message it gives up after the wait.
 	t1 := time.Now()
@@ -418,14 +384,10 @@ func TestWaitOpenWakesOnLiveRecord(t *testing.T) {
 }
 
 func TestStaleRecordAndTombstoneAreHealed(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
-	ctx := ctxT(t)
+	tp, clk, ctx := setup(t)
 	a := start(t, tp, clk.Now)
 	key := window.Key(number, "15550006666")
-	if err := a.Opened(ctx, number, clk.Now(), "15550006666"); err != nil {
-		t.Fatal(err)
-	}
+	opened(t, ctx, a, clk.Now(), "15550006666")
 	// Another instance writes an older state after it (a webhook retried
 	// late), then a tombstone (a sweep with a clock ahead).
 	old := window.WindowValue{LastInboundAt: clk.Now().Add(-time.Hour).UnixMilli(), By: "wb-other"}
@@ -452,8 +414,7 @@ func TestStaleRecordAndTombstoneAreHealed(t *testing.T) {
 }
 
 func TestInvalidRecordsAreSkipped(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
+	tp, clk, _ := setup(t)
 	a := start(t, tp, clk.Now)
 	good := window.WindowValue{LastInboundAt: clk.Now().UnixMilli()}.Encode()
 	produce(t, tp.brokers,
@@ -475,15 +436,13 @@ func TestInvalidRecordsAreSkipped(t *testing.T) {
 // partition then ends in a commit marker, an offset no consumer ever
 // returns. The restore must still end.
 func TestRestoreEndsAtTransactionMarkers(t *testing.T) {
-	tp := newTopics(t)
-	clk := newClock()
+	tp, clk, ctx := setup(t)
 	a := start(t, tp, clk.Now) // creates the topics
 	tx, err := kgo.NewClient(kgo.SeedBrokers(tp.brokers...), kgo.TransactionalID(tp.optin+"-tx"), kgo.DefaultProduceTopic(tp.optin))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Close()
-	ctx := ctxT(t)
 	if err := tx.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
@@ -540,27 +499,9 @@ func TestRunFailsWithoutTopics(t *testing.T) {
 	}
 	defer s.Close()
 	err = s.Run(ctxT(t))
-	if err == nil || !errorsContains(err, "does not exist") {
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("Run without topics: %v", err)
 	}
-}
-
-func errorsContains(err error, s string) bool {
-	for ; err != nil; err = errors.Unwrap(err) {
-		if len(err.Error()) >= len(s) && contains(err.Error(), s) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 func produce(t *testing.T, brokers []string, recs ...*kgo.Record) {
