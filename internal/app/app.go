@@ -312,6 +312,7 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return fmt.Errorf("webhook listener on %s: %w", cfg.HTTPAddr, err)
 		}
+		defer httpLn.Close() // for the returns below; Shutdown closes it too
 		if cfg.WebhookToken == "" {
 			log.Warn("webhooks are not authenticated: set WEBHOOK_TOKEN and configure the same header on 360dialog's webhook")
 		}
@@ -377,9 +378,6 @@ func Run(ctx context.Context, cfg Config) error {
 
 	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
-		if httpLn != nil {
-			httpLn.Close()
-		}
 		return fmt.Errorf("admin listener on %s: %w", cfg.AdminAddr, err)
 	}
 	adminMux := http.NewServeMux()
