@@ -348,39 +348,36 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	if err := h.recordWindows(r.Context(), items); err != nil {
 		return h.unavailable(w, err)
 	}
-	msgs, kinds, ids := h.records(items, receivedAt)
+	msgs, ids := h.records(items, receivedAt)
 	if len(msgs) > 0 {
-		if err := h.publish(r.Context(), msgs...); err != nil {
+		if msgs, err = h.publishRecords(r.Context(), msgs, receivedAt); err != nil {
 			return h.unavailable(w, err)
 		}
 	}
 	if h.recent != nil {
 		h.recent.add(ids)
 	}
-	for _, k := range kinds {
-		if k == "" {
+	for _, m := range msgs {
+		if it, ok := m.WriterData.(*Item); ok {
+			h.cfg.Metrics.WebhookRecords.WithLabelValues(string(it.Kind)).Inc()
+		} else {
 			h.cfg.Metrics.DeadLetters.WithLabelValues("webhook").Inc()
-			continue
 		}
-		h.cfg.Metrics.WebhookRecords.WithLabelValues(string(k)).Inc()
 	}
 	w.WriteHeader(http.StatusOK)
 	return http.StatusOK
 }
 
-// records turns items into Kafka records, with the kind of each ("" for
-// dead letters) and the event ids to remember once Kafka has them. With the
-// recent-ids filter on, records it has seen (or that repeat within items)
-// are left out.
-func (h *Handler) records(items []Item, receivedAt time.Time) (msgs []kafka.Message, kinds []schemas.Kind, ids []string) {
+// records turns items into Kafka records, and returns the event ids to
+// remember once Kafka has them. Each record of an item carries the item in
+// WriterData; dead letters carry nothing. With the recent-ids filter on,
+// records it has seen (or that repeat within items) are left out.
+func (h *Handler) records(items []Item, receivedAt time.Time) (msgs []kafka.Message, ids []string) {
 	msgs = make([]kafka.Message, 0, len(items))
-	kinds = make([]schemas.Kind, 0, len(items))
 	var seen map[string]bool
 	dropped := 0
 	deadLetter := func(raw []byte, reason, key string) {
-		for _, m := range h.deadLetterMessages(raw, reason, key, receivedAt) {
-			msgs, kinds = append(msgs, m), append(kinds, "")
-		}
+		msgs = append(msgs, h.deadLetterMessages(raw, reason, key, receivedAt)...)
 	}
 	for i := range items {
 		it := &items[i]
@@ -415,13 +412,13 @@ func (h *Handler) records(items []Item, receivedAt time.Time) (msgs []kafka.Mess
 				{Key: HeaderEventID, Value: []byte(it.EventID)},
 				{Key: HeaderContentType, Value: avroHeader},
 			},
+			WriterData: it,
 		})
-		kinds = append(kinds, it.Kind)
 	}
 	if dropped > 0 {
 		h.cfg.Logger.Debug("left out records already acknowledged", "records", dropped)
 	}
-	return msgs, kinds, ids
+	return msgs, ids
 }
 
 // encode returns the record value of it: Confluent framing and Avro.
@@ -635,6 +632,28 @@ func (h *Handler) publish(ctx context.Context, msgs ...kafka.Message) error {
 		return fmt.Errorf("publishing %d records: %w", len(msgs), err)
 	}
 	return nil
+}
+
+// publishRecords publishes the records of a webhook and returns what it
+// published. kafka-go refuses a record larger than its writer takes (1 MiB
+// by default, Kafka's default message.max.bytes) before writing any: as
+// every retry of the webhook would be refused alike, with all its other
+// records, the item of such a record goes to the dead-letter topic instead,
+// in chunks, and the rest is published.
+func (h *Handler) publishRecords(ctx context.Context, msgs []kafka.Message, receivedAt time.Time) ([]kafka.Message, error) {
+	for {
+		err := h.publish(ctx, msgs...)
+		var tooLarge kafka.MessageTooLargeError
+		if !errors.As(err, &tooLarge) {
+			return msgs, err
+		}
+		it, ok := tooLarge.Message.WriterData.(*Item)
+		if !ok {
+			return msgs, err // a dead letter: its chunks are too large
+		}
+		reason := fmt.Sprintf("%s record of %d bytes is larger than the Kafka writer takes", it.Kind, len(tooLarge.Message.Value))
+		msgs = append(tooLarge.Remaining, h.deadLetterMessages(it.raw(), reason, it.Key, receivedAt)...)
+	}
 }
 
 // deadLetterMessages returns the dead-letter records of raw: one, or

@@ -295,8 +295,20 @@ func TestHandlerChunksLargeDeadLetters(t *testing.T) {
 	if rec := post(f.h, body, nil); rec.Code != http.StatusOK {
 		t.Fatalf("HTTP %d %s, want 200", rec.Code, rec.Body)
 	}
-	n := (len(body) + 512<<10 - 1) / (512 << 10)
-	chunks := kafkatest.ReadN(t, brokers, f.topics.DeadLetter, n, 30*time.Second)
+	chunks, whole := readDeadLetterChunks(t, brokers, f.topics.DeadLetter, len(body))
+	sum := sha256.Sum256([]byte(body))
+	if string(whole) != body || header(chunks[0], inbound.HeaderDLQSHA256) != hex.EncodeToString(sum[:]) || header(chunks[0], inbound.HeaderDLQSize) != strconv.Itoa(len(body)) {
+		t.Errorf("chunks do not reassemble to the body (%d of %d bytes)", len(whole), len(body))
+	}
+}
+
+// readDeadLetterChunks reads the chunks of a dead letter of size bytes
+// (chunked at the default 512 KiB), checks that they are numbered in order
+// and share a partition and key, and returns them with their concatenation.
+func readDeadLetterChunks(t *testing.T, brokers []string, topic string, size int) ([]kafka.Message, []byte) {
+	t.Helper()
+	n := (size + 512<<10 - 1) / (512 << 10)
+	chunks := kafkatest.ReadN(t, brokers, topic, n, 30*time.Second)
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].Offset < chunks[j].Offset })
 	var whole []byte
 	for i, c := range chunks {
@@ -308,9 +320,31 @@ func TestHandlerChunksLargeDeadLetters(t *testing.T) {
 		}
 		whole = append(whole, c.Value...)
 	}
-	sum := sha256.Sum256([]byte(body))
-	if string(whole) != body || header(chunks[0], inbound.HeaderDLQSHA256) != hex.EncodeToString(sum[:]) || header(chunks[0], inbound.HeaderDLQSize) != strconv.Itoa(len(body)) {
-		t.Errorf("chunks do not reassemble to the body (%d of %d bytes)", len(whole), len(body))
+	return chunks, whole
+}
+
+func TestHandlerDeadLettersRecordsTooLargeForKafka(t *testing.T) {
+	// kafka-go refuses a record over 1 MiB before writing anything, so a
+	// webhook holding one was answered 503 on every retry, and its other
+	// records were never written either.
+	brokers := kafkatest.Brokers(t)
+	f := newHandlerFixture(t, brokers, nil)
+	f.createTopics(t, 3)
+	value := `{"messaging_product":"whatsapp","metadata":{"phone_number_id":"PN1"},"history":[{"blob":"` + strings.Repeat("x", 1200<<10) + `"}]}`
+	body := strings.Replace(textWebhook, `"changes":[`, `"changes":[{"field":"history","value":`+value+`},`, 1)
+	if rec := post(f.h, body, nil); rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d %s, want 200", rec.Code, rec.Body)
+	}
+	chunks, whole := readDeadLetterChunks(t, brokers, f.topics.DeadLetter, len(value))
+	if string(whole) != value {
+		t.Errorf("dead-letter chunks hold %d bytes, want the %d of the history change value", len(whole), len(value))
+	}
+	if reason := header(chunks[0], inbound.HeaderDLQReason); !strings.Contains(reason, "larger than the Kafka writer takes") {
+		t.Errorf("dlq-reason = %q", reason)
+	}
+	msgs := kafkatest.ReadN(t, brokers, f.topics.Messages, 1, 30*time.Second)
+	if m := f.decode(t, msgs[0]); m["message_id"] != "wamid.IN1" {
+		t.Errorf("message record = %v", m)
 	}
 }
 
