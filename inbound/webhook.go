@@ -324,20 +324,30 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 	}
 	var all []member
 	var contacts, messagesV, statusesV, errorsV, prefsV []byte
+	// noNumber is why messages and statuses without phoneNumberID are
+	// dead letters.
+	noNumber := "change value has no metadata.phone_number_id"
 	p.d.members(raw, func(k, v []byte) bool {
 		switch string(k) {
 		case "metadata":
-			if v[0] == '{' {
-				p.d.members(v, func(k, v []byte) bool {
-					switch string(k) {
-					case "phone_number_id":
-						c.phoneNumberID, _ = stringField("phone_number_id", v)
-					case "display_phone_number":
-						c.displayPhoneNumber, _ = stringField("display_phone_number", v)
-					}
-					return true
-				})
+			if v[0] != '{' {
+				if !isNullSpan(v) {
+					noNumber = "metadata is " + jsonKind(v) + ", want an object"
+				}
+				break
 			}
+			p.d.members(v, func(k, v []byte) bool {
+				switch string(k) {
+				case "phone_number_id":
+					var err error
+					if c.phoneNumberID, err = stringField("metadata.phone_number_id", v); err != nil {
+						noNumber = err.Error()
+					}
+				case "display_phone_number":
+					c.displayPhoneNumber, _ = stringField("display_phone_number", v)
+				}
+				return true
+			})
 		case "contacts":
 			contacts = v
 		case "messages":
@@ -374,7 +384,7 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 	messages, statuses := list("messages", messagesV), list("statuses", statusesV)
 	for _, m := range messages {
 		if c.phoneNumberID == "" {
-			p.dead(m, "message: change value has no metadata.phone_number_id")
+			p.dead(m, "message: "+noNumber)
 			continue
 		}
 		it, err := mapMessage(c, m, p.receivedAt)
@@ -386,7 +396,7 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 	}
 	for _, s := range statuses {
 		if c.phoneNumberID == "" {
-			p.dead(s, "status: change value has no metadata.phone_number_id")
+			p.dead(s, "status: "+noNumber)
 			continue
 		}
 		it, err := mapStatus(c, s, p.receivedAt)
