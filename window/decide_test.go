@@ -264,9 +264,20 @@ func TestKeyAndNormalizeUser(t *testing.T) {
 		t.Fatalf("SplitKey = %q %q %v", n, u, ok)
 	}
 	for _, bad := range []string{"", "|", "a|", "|b", "ab"} {
-		if _, _, ok := SplitKey([]byte(bad)); ok || validKey([]byte(bad)) {
+		if _, _, ok := SplitKey([]byte(bad)); ok || checkKey([]byte(bad)) == nil {
 			t.Errorf("key %q accepted", bad)
 		}
+	}
+	// Lookups reduce a phone number to its digits: a record keyed
+	// otherwise could never be found, so it is invalid, with the key to use.
+	for _, good := range []string{"100000000000001|15550001111", "100000000000001|US.1", "1|a-b c"} {
+		if err := checkKey([]byte(good)); err != nil {
+			t.Errorf("key %q refused: %v", good, err)
+		}
+	}
+	err := checkKey([]byte("100000000000001|+1 555-000 1111"))
+	if err == nil || !strings.Contains(err.Error(), `"100000000000001|15550001111"`) {
+		t.Errorf("a key with a punctuated phone number: %v, want an error naming the digits-only key", err)
 	}
 }
 

@@ -106,7 +106,11 @@
 // # Opt-in records
 //
 // Topic wabridge.optin (Config.OptinTopic), cleanup.policy=compact only:
-// consent never expires with time. Key "<phone_number_id>|<user>": consent
+// consent never expires with time. Key "<phone_number_id>|<user>", the user
+// as Key writes it: a phone number as its digits only (the wa_id), a
+// business-scoped user id as it is. A key such as "<number>|+1 555 000
+// 1111" is skipped as invalid (logged, and counted in
+// wabridge_window_records_invalid_total). Consent
 // is per business number, not global per user. One deployment can serve
 // numbers of different businesses, consent is given to a business, and
 // WhatsApp's STOP keywords and user_preferences events arrive on one

@@ -19,18 +19,7 @@ func Key(number, user string) string { return number + "|" + NormalizeUser(user)
 // NormalizeUser reduces a phone number to its digits, as outbound.UserKey
 // does, and leaves other ids alone.
 func NormalizeUser(user string) string {
-	clean := true
-	for i := 0; i < len(user); i++ {
-		c := user[i]
-		switch {
-		case c >= '0' && c <= '9':
-		case c == '+' || c == ' ' || c == '-' || c == '(' || c == ')':
-			clean = false
-		default:
-			return user // not a phone number
-		}
-	}
-	if clean {
+	if !punctuatedPhone(user) {
 		return user
 	}
 	b := make([]byte, 0, len(user))
@@ -42,6 +31,22 @@ func NormalizeUser(user string) string {
 	return string(b)
 }
 
+// punctuatedPhone says whether user is a phone number written with more
+// than digits ("+1 555-000 1111"), which NormalizeUser reduces.
+func punctuatedPhone[T ~string | ~[]byte](user T) bool {
+	punct := false
+	for i := 0; i < len(user); i++ {
+		switch c := user[i]; {
+		case c >= '0' && c <= '9':
+		case c == '+' || c == ' ' || c == '-' || c == '(' || c == ')':
+			punct = true
+		default:
+			return false // not a phone number
+		}
+	}
+	return punct
+}
+
 // SplitKey splits a record key into business number and user.
 func SplitKey(key []byte) (number, user string, ok bool) {
 	i := bytes.IndexByte(key, '|')
@@ -51,11 +56,23 @@ func SplitKey(key []byte) (number, user string, ok bool) {
 	return string(key[:i]), string(key[i+1:]), true
 }
 
-// validKey is SplitKey without allocating.
-func validKey(key []byte) bool {
+// checkKey says what is wrong with a record key, without allocating when
+// nothing is: it must be "<phone_number_id>|<user>" with the user as Key
+// writes it. Lookups reduce a phone number to its digits, so a record
+// under "<number>|+1 555 000 1111" would never be found: an opt-out
+// written so would be ignored without a word.
+func checkKey(key []byte) error {
 	i := bytes.IndexByte(key, '|')
-	return i > 0 && i < len(key)-1
+	if i <= 0 || i == len(key)-1 {
+		return errKeyShape
+	}
+	if user := key[i+1:]; punctuatedPhone(user) {
+		return fmt.Errorf("key %q: the user's phone number must be digits only, as in the key %q", key, Key(string(key[:i]), string(user)))
+	}
+	return nil
 }
+
+var errKeyShape = errors.New("key is not <phone_number_id>|<user>")
 
 // WindowValue is the JSON value of a window record:
 //

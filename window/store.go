@@ -496,8 +496,8 @@ func (s *Store) follow(ctx context.Context, cl *kgo.Client) error {
 // to write when the topic's newest record of the key is now older than
 // what this Store wrote (a heal). Callers hold s.mu.
 func (s *Store) applyWindow(r *kgo.Record, now time.Time) *kgo.Record {
-	if !validKey(r.Key) {
-		s.bad(r, errors.New("key is not <phone_number_id>|<user>"))
+	if err := checkKey(r.Key); err != nil {
+		s.bad(r, err)
 		return nil
 	}
 	h := maphash.Bytes(s.seed, r.Key)
@@ -560,8 +560,8 @@ func (s *Store) applyWindow(r *kgo.Record, now time.Time) *kgo.Record {
 // applyConsent applies one record of the opt-in topic: the newest record of
 // a key replaces the previous one, as compaction does. Callers hold s.mu.
 func (s *Store) applyConsent(r *kgo.Record) {
-	if !validKey(r.Key) {
-		s.bad(r, errors.New("key is not <phone_number_id>|<user>"))
+	if err := checkKey(r.Key); err != nil {
+		s.bad(r, err)
 		return
 	}
 	h := maphash.Bytes(s.seed, r.Key)

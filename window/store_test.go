@@ -432,6 +432,25 @@ func TestInvalidRecordsAreSkipped(t *testing.T) {
 	}
 }
 
+// A platform producer that keys a consent with the phone number as
+// written ("+1 555-000 0005") would have it ignored without a word, since
+// lookups use the digits: the record counts as invalid and is logged.
+func TestConsentKeyedByPunctuatedPhoneIsInvalid(t *testing.T) {
+	tp, clk, _ := setup(t)
+	a := start(t, tp, clk.Now)
+	out := window.ConsentValue{OptedIn: new(bool), Source: "crm"}.Encode()
+	produce(t, tp.brokers,
+		&kgo.Record{Topic: tp.optin, Key: []byte(number + "|+1 555-000 0005"), Value: out},
+		&kgo.Record{Topic: tp.optin, Key: []byte(number + "|15550000006"), Value: out},
+	)
+	waitFor(t, func() bool {
+		return a.Stats().Invalid == 1 && a.Consent(number, "15550000006").General == window.OptedOut
+	})
+	if st := a.Stats(); st.Consents != 1 {
+		t.Fatalf("consents kept: %+v, want 1", st)
+	}
+}
+
 // Platform producers may write the opt-in topic in transactions: a
 // partition then ends in a commit marker, an offset no consumer ever
 // returns. The restore must still end.
