@@ -311,9 +311,9 @@ T_MESSAGES="interop.$RUN_ID.messages"
 T_STATUSES="interop.$RUN_ID.statuses"
 T_DLQ="interop.$RUN_ID.dlq"
 T_WEBHOOK_EVENTS="interop.$RUN_ID.webhook-events"
-# Internal state topics per run too: the send ledger is keyed by command id (not by command
-# topic), so with the default wabridge.ledger a rerun on one broker found interop-1 "done"
-# from the previous run and skipped it.
+# Internal state topics per run too, so every run starts from empty state: every run sends
+# the command id interop-1, and a ledger or window state left by an earlier run must not
+# change what this one sees.
 T_LEDGER="interop.$RUN_ID.ledger"
 T_WINDOWS="interop.$RUN_ID.windows"
 T_OPTIN="interop.$RUN_ID.optin"
