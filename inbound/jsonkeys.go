@@ -202,22 +202,31 @@ func (s *scanner) array() {
 	}
 	for !s.bad {
 		s.value()
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			s.fail()
+		if !s.more(slot, ']') {
 			return
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipSpace()
-		case ']':
-			s.close(slot)
-			return
-		default:
-			s.fail()
 		}
 	}
+}
+
+// more reads what follows a member or element of the container in slot:
+// a comma (true), or its closing byte, which closes it (false).
+func (s *scanner) more(slot int, closing byte) bool {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		s.fail()
+		return false
+	}
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		s.skipSpace()
+		return true
+	case closing:
+		s.close(slot)
+		return false
+	}
+	s.fail()
+	return false
 }
 
 func (s *scanner) object() {
@@ -248,21 +257,18 @@ func (s *scanner) object() {
 				}
 			}
 			open := s.keys[first:]
-			dup := false
-			switch {
-			case set != nil:
-				f := foldKey(key)
-				_, dup = set[f]
-				set[f] = struct{}{}
-			case len(open) >= smallObject:
+			if set == nil && len(open) >= smallObject {
 				set = make(map[string]struct{}, 2*smallObject)
 				for _, k := range open {
 					set[foldKey(k)] = struct{}{}
 				}
+			}
+			dup := false
+			if set != nil {
 				f := foldKey(key)
 				_, dup = set[f]
 				set[f] = struct{}{}
-			default:
+			} else {
 				for _, k := range open {
 					if bytes.EqualFold(k, key) {
 						dup = true
@@ -284,20 +290,8 @@ func (s *scanner) object() {
 		s.pos++
 		s.skipSpace()
 		s.value()
-		s.skipSpace()
-		if s.pos >= len(s.data) {
-			s.fail()
+		if !s.more(slot, '}') {
 			return
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipSpace()
-		case '}':
-			s.close(slot)
-			return
-		default:
-			s.fail()
 		}
 	}
 }
