@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wabridge/wabridge/schemas"
@@ -137,12 +138,7 @@ func mapStatus(c *changeCtx, raw []byte, receivedAt time.Time) (Item, error) {
 	r.conversation = mapConversation(c.d, s.Conversation, &errs)
 	r.pricing = mapPricing(c.d, s.Pricing, &errs)
 	r.errors = apiErrorList(s.Errors, &errs)
-	for _, e := range errs {
-		if r.mappingError != "" {
-			r.mappingError += "; "
-		}
-		r.mappingError += e
-	}
+	r.mappingError = strings.Join(errs, "; ") // as mappingErrors.native joins them
 	key := firstNonEmpty(s.RecipientID, s.RecipientUserID, c.phoneNumberID)
 	return Item{Kind: schemas.MessageStatus, Key: key, EventID: r.eventID, status: r}, nil
 }
