@@ -16,12 +16,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/wabridge/wabridge/internal/d360/d360test"
 	"github.com/wabridge/wabridge/internal/kafkatest"
-	"github.com/wabridge/wabridge/schemas"
 )
 
 // kill -9 of the outbound half mid-stream, then a restart: nothing is lost
@@ -31,8 +28,7 @@ import (
 // close, since the API has no idempotency key.
 func TestKill9MidStreamLosesNothingAndResendsOnlyUnknownOutcomes(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
+	registry, dec := testRegistry(t)
 
 	var mu sync.Mutex
 	calls := map[string]int{}
@@ -54,20 +50,15 @@ func TestKill9MidStreamLosesNothingAndResendsOnlyUnknownOutcomes(t *testing.T) {
 	}))
 	t.Cleanup(func() { srv.Close(); api.Close() })
 
-	topic := func(base string) string { return kafkatest.Topic(t, base) }
-	commands, results := topic("commands"), topic("results")
-	env := []string{
-		"KAFKA_BROKERS=" + strings.Join(brokers, ","),
-		"SCHEMA_REGISTRY_URL=" + reg.URL(),
-		"D360_API_KEY=k", "D360_BASE_URL=" + srv.URL,
-		"WABRIDGE_ONLY=outbound",
-		"WABRIDGE_TOPIC_COMMANDS=" + commands, "WABRIDGE_TOPIC_RESULTS=" + results,
-		"WABRIDGE_TOPIC_MESSAGES=" + topic("messages"), "WABRIDGE_TOPIC_STATUSES=" + topic("statuses"),
-		"WABRIDGE_TOPIC_DLQ=" + topic("dlq"), "WABRIDGE_TOPIC_LEDGER=" + topic("ledger"),
-		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"), "WABRIDGE_WINDOW_MODE=off", "WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + topic("events"),
-		"WABRIDGE_TOPIC_PARTITIONS=4", "WABRIDGE_GROUP_ID=" + topic("group"),
+	topics := newBridgeTopics(t)
+	commands, results := topics.commands, topics.results
+	env := append(topics.env(4),
+		"KAFKA_BROKERS="+strings.Join(brokers, ","),
+		"SCHEMA_REGISTRY_URL="+registry,
+		"D360_API_KEY=k", "D360_BASE_URL="+srv.URL,
+		"WABRIDGE_ONLY=outbound", "WABRIDGE_WINDOW_MODE=off",
 		"WABRIDGE_MAX_IN_FLIGHT=32", "WABRIDGE_RATE=1000",
-	}
+	)
 	const n = 3000
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
@@ -78,22 +69,17 @@ func TestKill9MidStreamLosesNothingAndResendsOnlyUnknownOutcomes(t *testing.T) {
 	kafkatest.CreateTopics(t, brokers, 4, commands)
 	kafkatest.Produce(t, brokers, commands, msgs...)
 
-	admin1 := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	admin1 := freeAddr(t)
 	first := start(t, append(env, "WABRIDGE_ADMIN_ADDR="+admin1), "run")
 	waitReady(t, first, admin1)
 	kafkatest.ReadN(t, brokers, results, 300, 60*time.Second)
 	first.cmd.Process.Signal(syscall.SIGKILL)
 	<-first.done
 
-	admin2 := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	admin2 := freeAddr(t)
 	second := start(t, append(env, "WABRIDGE_ADMIN_ADDR="+admin2), "run")
 	waitReady(t, second, admin2)
 
-	client, err := sr.NewClient(sr.URLs(reg.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := schemas.NewDecoder(client)
 	accepted := map[string]int{}
 	deadline := time.Now().Add(120 * time.Second)
 	var recs []kafka.Message

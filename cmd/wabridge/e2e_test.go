@@ -60,6 +60,52 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// freeAddr is a free 127.0.0.1 address to listen on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
+
+// testRegistry starts an in-process schema registry for the test and
+// returns its URL and a decoder that reads through it.
+func testRegistry(t *testing.T) (string, *schemas.Decoder) {
+	t.Helper()
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	client, err := sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg.URL(), schemas.NewDecoder(client)
+}
+
+// bridgeTopics are a test's own names for every topic of the bridge and
+// for its consumer group, so tests can share a broker.
+type bridgeTopics struct {
+	commands, results, messages, statuses, dlq, ledger, events, windows, optin, group string
+}
+
+func newBridgeTopics(t *testing.T) bridgeTopics {
+	topic := func(base string) string { return kafkatest.Topic(t, base) }
+	return bridgeTopics{
+		commands: topic("commands"), results: topic("results"), messages: topic("messages"), statuses: topic("statuses"),
+		dlq: topic("dlq"), ledger: topic("ledger"), events: topic("events"), windows: topic("windows"), optin: topic("optin"),
+		group: topic("group"),
+	}
+}
+
+// env is the environment that points wabridge at the topics, created with
+// partitions partitions each.
+func (b bridgeTopics) env(partitions int) []string {
+	return []string{
+		"WABRIDGE_TOPIC_COMMANDS=" + b.commands, "WABRIDGE_TOPIC_RESULTS=" + b.results,
+		"WABRIDGE_TOPIC_MESSAGES=" + b.messages, "WABRIDGE_TOPIC_STATUSES=" + b.statuses,
+		"WABRIDGE_TOPIC_DLQ=" + b.dlq, "WABRIDGE_TOPIC_LEDGER=" + b.ledger, "WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + b.events,
+		"WABRIDGE_TOPIC_WINDOWS=" + b.windows, "WABRIDGE_TOPIC_OPTIN=" + b.optin,
+		fmt.Sprintf("WABRIDGE_TOPIC_PARTITIONS=%d", partitions), "WABRIDGE_GROUP_ID=" + b.group,
+	}
+}
+
 // proc is a running wabridge process.
 type proc struct {
 	cmd     *exec.Cmd
@@ -173,11 +219,10 @@ func union(v any) any {
 // name the command.
 func TestRunEndToEnd(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
+	registry, dec := testRegistry(t)
 
-	httpPort, adminPort := freePort(t), freePort(t)
-	webhook := fmt.Sprintf("http://127.0.0.1:%d/hooks/wa", httpPort)
+	httpAddr, admin := freeAddr(t), freeAddr(t)
+	webhook := "http://" + httpAddr + "/hooks/wa"
 	api := d360test.New(d360test.Config{
 		APIKey: "key-123", WebhookURL: webhook, WebhookHeaders: map[string]string{"X-Hook-Secret": "tok"},
 		StatusDelay: 20 * time.Millisecond,
@@ -185,25 +230,19 @@ func TestRunEndToEnd(t *testing.T) {
 	apiSrv := httptest.NewServer(api)
 	t.Cleanup(func() { apiSrv.Close(); api.Close() })
 
-	topic := func(base string) string { return kafkatest.Topic(t, base) }
-	commands, results, messages, statuses, dlq := topic("commands"), topic("results"), topic("messages"), topic("statuses"), topic("dlq")
-	admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
-	p := start(t, []string{
-		"KAFKA_BROKERS=" + strings.Join(brokers, ","),
-		"SCHEMA_REGISTRY_URL=" + reg.URL(),
+	topics := newBridgeTopics(t)
+	commands, results, messages, statuses := topics.commands, topics.results, topics.messages, topics.statuses
+	p := start(t, append(topics.env(3),
+		"KAFKA_BROKERS="+strings.Join(brokers, ","),
+		"SCHEMA_REGISTRY_URL="+registry,
 		"D360_API_KEY=key-123",
-		"D360_BASE_URL=" + apiSrv.URL,
+		"D360_BASE_URL="+apiSrv.URL,
 		"WEBHOOK_TOKEN=tok", "WEBHOOK_TOKEN_HEADER=X-Hook-Secret",
 		"WABRIDGE_WEBHOOK_PATH=/hooks/wa",
-		fmt.Sprintf("WABRIDGE_HTTP_ADDR=127.0.0.1:%d", httpPort),
-		"WABRIDGE_ADMIN_ADDR=" + admin,
-		"WABRIDGE_TOPIC_COMMANDS=" + commands, "WABRIDGE_TOPIC_RESULTS=" + results,
-		"WABRIDGE_TOPIC_MESSAGES=" + messages, "WABRIDGE_TOPIC_STATUSES=" + statuses, "WABRIDGE_TOPIC_DLQ=" + dlq, "WABRIDGE_TOPIC_LEDGER=" + topic("ledger"),
-		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"),
-		"WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + topic("events"), "WABRIDGE_PHONE_NUMBER_ID=100000000000001",
-		"WABRIDGE_TOPIC_PARTITIONS=3",
-		"WABRIDGE_GROUP_ID=" + topic("group"),
-	}, "run")
+		"WABRIDGE_HTTP_ADDR="+httpAddr,
+		"WABRIDGE_ADMIN_ADDR="+admin,
+		"WABRIDGE_PHONE_NUMBER_ID=100000000000001",
+	), "run")
 	waitReady(t, p, admin)
 
 	// The user writes first (webhook): that opens the 24-hour window the
@@ -229,11 +268,6 @@ func TestRunEndToEnd(t *testing.T) {
 		Headers: []kafka.Header{{Key: "command-id", Value: []byte("order-42")}},
 	})
 
-	client, err := sr.NewClient(sr.URLs(reg.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := schemas.NewDecoder(client)
 	ctx := context.Background()
 
 	res := kafkatest.ReadN(t, brokers, results, 1, 60*time.Second)
@@ -362,7 +396,7 @@ func TestDevEmbeddedDefault(t *testing.T) {
 
 // Bad configuration ends at once with one clear line and a non-zero exit.
 func TestBadConfiguration(t *testing.T) {
-	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	closed := freeAddr(t)
 	base := []string{"SCHEMA_REGISTRY_URL=http://127.0.0.1:1", "D360_API_KEY=k", "WABRIDGE_PHONE_NUMBER_ID=100000000000001", "WABRIDGE_STARTUP_TIMEOUT=3s",
 		"WABRIDGE_HTTP_ADDR=127.0.0.1:0", "WABRIDGE_ADMIN_ADDR=127.0.0.1:0"}
 	missingCA := filepath.Join(t.TempDir(), "missing.pem")

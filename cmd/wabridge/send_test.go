@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -70,14 +69,11 @@ func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
 // (srfake), the 360dialog stand-in and, when started, `wabridge run --only
 // outbound` on its own topics.
 type env struct {
+	bridgeTopics
 	brokers  string
 	registry string
 	api      *d360test.Server
 	apiURL   string
-	commands string
-	results  string
-	dlq      string
-	group    string
 }
 
 const testKey = "test-key-3c1f9e"
@@ -91,11 +87,7 @@ func newEnv(t *testing.T, api d360test.Config) *env {
 	s := d360test.New(api)
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() { srv.Close(); s.Close() })
-	e := &env{
-		brokers: strings.Join(brokers, ","), registry: reg.URL(), api: s, apiURL: srv.URL,
-		commands: kafkatest.Topic(t, "commands"), results: kafkatest.Topic(t, "results"),
-		dlq: kafkatest.Topic(t, "dlq"), group: kafkatest.Topic(t, "group"),
-	}
+	e := &env{bridgeTopics: newBridgeTopics(t), brokers: strings.Join(brokers, ","), registry: reg.URL(), api: s, apiURL: srv.URL}
 	kafkatest.CreateTopics(t, brokers, 3, e.commands, e.results, e.dlq)
 	return e
 }
@@ -103,18 +95,13 @@ func newEnv(t *testing.T, api d360test.Config) *env {
 // startBridge runs the outbound half on the env's topics.
 func (e *env) startBridge(t *testing.T) {
 	t.Helper()
-	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := start(t, []string{
-		"KAFKA_BROKERS=" + e.brokers, "SCHEMA_REGISTRY_URL=" + e.registry,
-		"D360_API_KEY=" + testKey, "D360_BASE_URL=" + e.apiURL,
-		"WABRIDGE_ADMIN_ADDR=" + admin, "WABRIDGE_HTTP_ADDR=127.0.0.1:0",
-		"WABRIDGE_TOPIC_COMMANDS=" + e.commands, "WABRIDGE_TOPIC_RESULTS=" + e.results, "WABRIDGE_TOPIC_DLQ=" + e.dlq,
-		"WABRIDGE_TOPIC_MESSAGES=" + e.commands + ".messages", "WABRIDGE_TOPIC_STATUSES=" + e.commands + ".statuses",
-		"WABRIDGE_TOPIC_LEDGER=" + e.commands + ".ledger", "WABRIDGE_TOPIC_PARTITIONS=3",
-		"WABRIDGE_TOPIC_WINDOWS=" + e.commands + ".windows", "WABRIDGE_TOPIC_OPTIN=" + e.commands + ".optin", "WABRIDGE_WINDOW_MODE=off",
-		"WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + e.commands + ".events",
-		"WABRIDGE_GROUP_ID=" + e.group, "WABRIDGE_RATE=-1", "WABRIDGE_BACKOFF_MIN=10ms", "WABRIDGE_BACKOFF_MAX=50ms",
-	}, "run", "--only", "outbound")
+	admin := freeAddr(t)
+	p := start(t, append(e.env(3),
+		"KAFKA_BROKERS="+e.brokers, "SCHEMA_REGISTRY_URL="+e.registry,
+		"D360_API_KEY="+testKey, "D360_BASE_URL="+e.apiURL,
+		"WABRIDGE_ADMIN_ADDR="+admin, "WABRIDGE_HTTP_ADDR=127.0.0.1:0", "WABRIDGE_WINDOW_MODE=off",
+		"WABRIDGE_RATE=-1", "WABRIDGE_BACKOFF_MIN=10ms", "WABRIDGE_BACKOFF_MAX=50ms",
+	), "run", "--only", "outbound")
 	waitReady(t, p, admin)
 	// Stopped by start's cleanup: the tools are under test here, not the
 	// bridge's shutdown (e2e_test.go checks that).

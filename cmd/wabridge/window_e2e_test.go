@@ -10,12 +10,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/wabridge/wabridge/internal/d360/d360test"
 	"github.com/wabridge/wabridge/internal/kafkatest"
-	"github.com/wabridge/wabridge/schemas"
 )
 
 // Two instances: A takes the webhook of a user's message (inbound half),
@@ -24,29 +21,22 @@ import (
 // B restarts, the restored state still says the same.
 func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
+	registry, dec := testRegistry(t)
 	api := d360test.New(d360test.Config{APIKey: "k", Statuses: []string{}})
 	apiSrv := httptest.NewServer(api)
 	t.Cleanup(func() { apiSrv.Close(); api.Close() })
 
-	topic := func(base string) string { return kafkatest.Topic(t, base) }
-	commands, results := topic("commands"), topic("results")
-	common := []string{
-		"KAFKA_BROKERS=" + strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL=" + reg.URL(),
-		"D360_API_KEY=k", "D360_BASE_URL=" + apiSrv.URL, "WEBHOOK_TOKEN=tok",
-		"WABRIDGE_TOPIC_COMMANDS=" + commands, "WABRIDGE_TOPIC_RESULTS=" + results,
-		"WABRIDGE_TOPIC_MESSAGES=" + topic("messages"), "WABRIDGE_TOPIC_STATUSES=" + topic("statuses"),
-		"WABRIDGE_TOPIC_DLQ=" + topic("dlq"), "WABRIDGE_TOPIC_LEDGER=" + topic("ledger"),
-		"WABRIDGE_TOPIC_WEBHOOK_EVENTS=" + topic("events"),
-		"WABRIDGE_TOPIC_WINDOWS=" + topic("windows"), "WABRIDGE_TOPIC_OPTIN=" + topic("optin"),
-		"WABRIDGE_TOPIC_PARTITIONS=3", "WABRIDGE_GROUP_ID=" + topic("group"),
+	topics := newBridgeTopics(t)
+	commands, results := topics.commands, topics.results
+	common := append(topics.env(3),
+		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+registry,
+		"D360_API_KEY=k", "D360_BASE_URL="+apiSrv.URL, "WEBHOOK_TOKEN=tok",
 		"WABRIDGE_PHONE_NUMBER_ID=100000000000001", "WABRIDGE_WINDOW_MODE=enforce",
-	}
-	httpA, adminA := fmt.Sprintf("127.0.0.1:%d", freePort(t)), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	)
+	httpA, adminA := freeAddr(t), freeAddr(t)
 	a := start(t, append(common, "WABRIDGE_HTTP_ADDR="+httpA, "WABRIDGE_ADMIN_ADDR="+adminA), "run", "--only", "inbound")
 	waitReady(t, a, adminA)
-	adminB := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	adminB := freeAddr(t)
 	b := start(t, append(common, "WABRIDGE_ADMIN_ADDR="+adminB, "WABRIDGE_PPROF=true"), "run", "--only", "outbound")
 	waitReady(t, b, adminB)
 	// Profiles are served only where asked for.
@@ -77,8 +67,6 @@ func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 			Value:   []byte(fmt.Sprintf(`{"to":%q,"text":{"body":"reply %s"}}`, to, id)),
 			Headers: []kafka.Header{{Key: "command-id", Value: []byte(id)}}})
 	}
-	client, _ := sr.NewClient(sr.URLs(reg.URL()))
-	dec := schemas.NewDecoder(client)
 	outcomes := func(n int) map[string]string {
 		out := map[string]string{}
 		for _, m := range kafkatest.ReadN(t, brokers, results, n, 60*time.Second) {
