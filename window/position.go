@@ -76,20 +76,12 @@ func (s *Store) waitPositions(ctx context.Context, target map[tp]int64) error {
 // returns. It stops at the first such record: the consumer brings it.
 func (s *Store) probe(ctx context.Context, k tp, from, to int64) error {
 	topic := s.topic(k.t)
-	td, err := s.adm.ListTopics(ctx, topic)
+	leader, id, err := partitionLeader(ctx, s.adm, topic, k.p)
 	if err != nil {
 		return err
 	}
-	d, ok := td[topic]
-	if !ok || d.Err != nil {
-		return errors.New("topic metadata missing")
-	}
-	pd, ok := d.Partitions[k.p]
-	if !ok || pd.Leader < 0 {
-		return errors.New("partition has no leader")
-	}
 	for from < to {
-		part, err := fetchOnce(ctx, s.prod, pd.Leader, topic, d.ID, k.p, from, 64<<10)
+		part, err := fetchOnce(ctx, s.prod, leader, topic, id, k.p, from, 64<<10)
 		if err != nil {
 			return err
 		}

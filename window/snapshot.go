@@ -63,8 +63,16 @@ func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(*kgo
 
 func readPartition(ctx context.Context, adm *kadm.Client, cl *kgo.Client, topic string, p int32, from, end int64, fn func(*kgo.Record) error) error {
 	failures := 0
+	leader, id := int32(-1), kadm.TopicID{} // looked up again after an error
 	for from < end {
-		part, err := fetchPartition(ctx, adm, cl, topic, p, from)
+		var part *kmsg.FetchResponseTopicPartition
+		var err error
+		if leader < 0 {
+			leader, id, err = partitionLeader(ctx, adm, topic, p)
+		}
+		if err == nil {
+			part, err = fetchOnce(ctx, cl, leader, topic, id, p, from, 8<<20)
+		}
 		if err == nil {
 			err = kerr.ErrorForCode(part.ErrorCode)
 			if errors.Is(err, kerr.OffsetOutOfRange) && part.LogStartOffset > from {
@@ -73,6 +81,7 @@ func readPartition(ctx context.Context, adm *kadm.Client, cl *kgo.Client, topic 
 			}
 		}
 		if err != nil {
+			leader = -1
 			if failures++; failures > 10 || !kerr.IsRetriable(err) && !errors.Is(err, errNoLeader) {
 				return fmt.Errorf("reading %s/%d at offset %d: %w", topic, p, from, err)
 			}
@@ -102,18 +111,20 @@ func readPartition(ctx context.Context, adm *kadm.Client, cl *kgo.Client, topic 
 
 var errNoLeader = errors.New("partition has no leader")
 
-func fetchPartition(ctx context.Context, adm *kadm.Client, cl *kgo.Client, topic string, p int32, from int64) (*kmsg.FetchResponseTopicPartition, error) {
+// partitionLeader returns the leader of partition p of topic and the
+// topic's id, for fetchOnce.
+func partitionLeader(ctx context.Context, adm *kadm.Client, topic string, p int32) (int32, kadm.TopicID, error) {
 	td, err := adm.ListTopics(ctx, topic)
 	if err != nil {
-		return nil, err
+		return 0, kadm.TopicID{}, err
 	}
 	d := td[topic]
 	if d.Err != nil {
-		return nil, d.Err
+		return 0, kadm.TopicID{}, d.Err
 	}
 	pd, ok := d.Partitions[p]
 	if !ok || pd.Leader < 0 {
-		return nil, errNoLeader
+		return 0, kadm.TopicID{}, errNoLeader
 	}
-	return fetchOnce(ctx, cl, pd.Leader, topic, d.ID, p, from, 8<<20)
+	return pd.Leader, d.ID, nil
 }
