@@ -634,10 +634,19 @@ func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *
 }
 
 // write produces recs (at least one) and, once every one is acknowledged,
-// calls written; a failed write of any but ledgerRec abandons j instead.
+// calls written. The records that failed (but ledgerRec, whose loss is only
+// counted) are written again after a backoff while j's partition is owned:
+// nobody else would read the command again, and its offset would hold up
+// the partition's commits. Once the partition is revoked, j is abandoned
+// for the next owner.
 func (w *Worker) write(j job, recs []*kgo.Record, ledgerRec *kgo.Record, written func()) {
+	w.writeAttempt(j, recs, ledgerRec, written, 1)
+}
+
+func (w *Worker) writeAttempt(j job, recs []*kgo.Record, ledgerRec *kgo.Record, written func(), attempt int) {
 	t0 := time.Now()
 	left := len(recs) // promises run one at a time: no lock needed
+	var failed []*kgo.Record
 	var writeErr error
 	w.writes.Add(1)
 	promise := func(r *kgo.Record, err error) {
@@ -647,6 +656,7 @@ func (w *Worker) write(j job, recs []*kgo.Record, ledgerRec *kgo.Record, written
 			w.m.LedgerUnconfirmed.Inc()
 			w.log.Error("API accepted the command but the ledger write failed; a redelivery would send it again", "command_id", j.cmd.ID, "err", err)
 		default:
+			failed = append(failed, r)
 			writeErr = err
 		}
 		if left--; left > 0 {
@@ -654,12 +664,12 @@ func (w *Worker) write(j job, recs []*kgo.Record, ledgerRec *kgo.Record, written
 		}
 		defer w.writes.Done()
 		w.m.LedgerWrite.WithLabelValues("result").Observe(time.Since(t0).Seconds())
-		if writeErr != nil {
-			w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", writeErr)
-			w.abandon(j)
+		if writeErr == nil {
+			written()
 			return
 		}
-		written()
+		w.writes.Add(1) // a promise must not block: wait on a goroutine
+		go w.rewrite(j, failed, written, attempt, writeErr)
 	}
 	// Not j.ctx: a batch fails as a whole when its first record's context
 	// ends, and a results or dead-letter batch mixes the records of every
@@ -668,6 +678,26 @@ func (w *Worker) write(j job, recs []*kgo.Record, ledgerRec *kgo.Record, written
 	for _, r := range recs {
 		w.cl.Produce(w.workCtx, r, promise)
 	}
+}
+
+// rewrite writes j's failed records again after a backoff, or abandons j
+// once its partition is revoked.
+func (w *Worker) rewrite(j job, failed []*kgo.Record, written func(), attempt int, err error) {
+	defer w.writes.Done()
+	wait := w.backoff(attempt)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	if j.ctx.Err() == nil {
+		w.log.Error("writing result failed; retrying", "command_id", j.cmd.ID, "attempt", attempt, "wait", wait, "err", err)
+		select {
+		case <-t.C:
+			w.writeAttempt(j, failed, nil, written, attempt+1)
+			return
+		case <-j.ctx.Done():
+		}
+	}
+	w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
+	w.abandon(j)
 }
 
 // markDone queues the ledger's "done" entry of a command whose result is
@@ -708,8 +738,8 @@ func (w *Worker) replay(j job) {
 }
 
 // send calls the API until it accepts, refuses for good, or attempts or age
-// run out. It returns an error only when ctx ended or the ledger intent could
-// not be written: the command is abandoned, to be read again.
+// run out. It returns an error only when ctx ended: the command is
+// abandoned, to be read again.
 func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 	var lastErr error
 	limit := j.sender.limit
@@ -737,15 +767,10 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 			// Record the intent just before the first call, so a crash
 			// during it is detectable (and a command still waiting for its
 			// turn is not marked as possibly sent).
-			intent := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
-			t0 := time.Now()
-			// kgo retries until ctx ends; its producer is idempotent, so
-			// retries never duplicate.
-			if err := w.cl.ProduceSync(ctx, intent.record(w.cfg.LedgerTopic)).FirstErr(); err != nil {
+			if err := w.writeIntent(ctx, j); err != nil {
 				cancel()
-				return outcome{}, fmt.Errorf("writing the ledger intent: %w", err)
+				return outcome{}, err
 			}
-			w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
 		}
 		attempt++
 		t0 := time.Now()
@@ -793,6 +818,31 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		}
 	}
 	return w.failed("retries_exhausted", lastErr, "", attempt), nil
+}
+
+// writeIntent writes j's "sending" ledger entry. kgo retries what it can
+// until ctx ends (its producer is idempotent, so retries never duplicate);
+// what it gives up on is written again after a backoff, since nobody else
+// would read the command again while its partition is owned. The error is
+// ctx's.
+func (w *Worker) writeIntent(ctx context.Context, j job) error {
+	t0 := time.Now()
+	for attempt := 1; ; attempt++ {
+		intent := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
+		err := w.cl.ProduceSync(ctx, intent.record(w.cfg.LedgerTopic)).FirstErr()
+		if err == nil {
+			w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
+			return nil
+		}
+		if ctx.Err() == nil {
+			wait := w.backoff(attempt)
+			w.log.Error("writing the ledger intent failed; retrying", "command_id", j.cmd.ID, "attempt", attempt, "wait", wait, "err", err)
+			err = w.sleep(ctx, j, wait)
+		}
+		if err != nil {
+			return fmt.Errorf("writing the ledger intent: %w", err)
+		}
+	}
 }
 
 // sleep waits d without holding j's run token, so other recipients' commands

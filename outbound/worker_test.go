@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -421,5 +422,53 @@ func TestWorkerReplaysAcceptedCommandFromLedger(t *testing.T) {
 	}
 	if n := len(f.api.Requests()); n != 1 {
 		t.Errorf("API got %d sends, want 1: the accepted command was sent again", n)
+	}
+}
+
+// logSignal closes seen at the first record whose message is msg.
+type logSignal struct {
+	slog.Handler
+	msg  string
+	once sync.Once
+	seen chan struct{}
+}
+
+func (h *logSignal) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// A result the producer gives up on (here: its topic does not exist yet) is
+// written again while the partition is owned, not left unfinished, where
+// nobody would read the command again and its offset would hold up the
+// partition's commits.
+func TestWorkerRetriesFailedResultWrite(t *testing.T) {
+	f := newFixture(t, nil)
+	results := kafkatest.Topic(t, "results-later")
+	h := &logSignal{Handler: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}), msg: "writing result failed; retrying", seen: make(chan struct{})}
+	kafkatest.Produce(t, f.brokers, f.commands, cmd("late-1", `{"to":"15550001004","type":"text","text":{"body":"hi"}}`))
+	f.startWith(t, func(c *outbound.Config) {
+		c.ResultTopic = results
+		c.Logger = slog.New(h)
+		c.BackoffMin, c.BackoffMax = 100*time.Millisecond, 200*time.Millisecond
+	})
+	select {
+	case <-h.seen:
+	case <-time.After(60 * time.Second):
+		t.Skip("the broker took the result although its topic did not exist (topic auto-creation)")
+	}
+	kafkatest.CreateTopics(t, f.brokers, 3, results)
+	m := kafkatest.ReadN(t, f.brokers, results, 1, 30*time.Second)[0]
+	native, _, err := f.decoder.Decode(context.Background(), m.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if native["command_id"] != "late-1" || native["outcome"] != "accepted" {
+		t.Errorf("result of %v with outcome %v, want late-1 accepted", native["command_id"], native["outcome"])
+	}
+	if n := len(f.api.Requests()); n != 1 {
+		t.Errorf("API got %d sends, want 1", n)
 	}
 }
