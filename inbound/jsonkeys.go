@@ -31,16 +31,6 @@ func scanJSON(data []byte) (d *doc, valid bool) {
 	return s.doc, true
 }
 
-// findDuplicateKey reports the first repeated key of the valid JSON data
-// and the byte offset of its repetition.
-func findDuplicateKey(data []byte) (key string, offset int, found bool) {
-	d, ok := scanJSON(data)
-	if !ok || !d.dup {
-		return "", 0, false
-	}
-	return d.dupKey, d.dupAt, true
-}
-
 // maxDepth is encoding/json's limit on nested objects and arrays.
 const maxDepth = 10000
 

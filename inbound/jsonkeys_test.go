@@ -8,6 +8,16 @@ import (
 	"testing"
 )
 
+// findDuplicateKey reports the first repeated key of the valid JSON data
+// and the byte offset of its repetition, as parse sees it.
+func findDuplicateKey(data []byte) (key string, offset int, found bool) {
+	d, ok := scanJSON(data)
+	if !ok || !d.dup {
+		return "", 0, false
+	}
+	return d.dupKey, d.dupAt, true
+}
+
 func TestFindDuplicateKey(t *testing.T) {
 	many := func(n int, extra string) string {
 		var b strings.Builder
