@@ -170,6 +170,14 @@ func (c *Config) Check() error {
 			return fmt.Errorf("%s topic name is empty", name)
 		}
 	}
+	// The outbound half reads every record of the command topic as a
+	// command: a topic wabridge writes to must not be it, or it would read
+	// its own output back (a dead letter of a dead letter of ...).
+	for name, v := range map[string]string{"results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter, "ledger": t.Ledger, "webhook-events": t.WebhookEvents, "window": c.Window.WindowTopic, "opt-in": c.Window.OptinTopic} {
+		if v == t.Commands {
+			return fmt.Errorf("%s topic %q is also the command topic: give it a topic of its own", name, v)
+		}
+	}
 	if t.Partitions < 1 {
 		return fmt.Errorf("topic partitions %d: want at least 1", t.Partitions)
 	}
