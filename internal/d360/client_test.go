@@ -202,15 +202,17 @@ func TestSendUnusableSuccessAnswer(t *testing.T) {
 	}
 }
 
+type apiErrorCase struct {
+	name    string
+	status  int
+	headers []string
+	body    string
+	want    d360.APIError // Body is checked separately
+	class   d360.Class
+}
+
 func TestSendAPIError(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		status  int
-		headers []string
-		body    string
-		want    d360.APIError // Body is checked separately
-		class   d360.Class
-	}{
+	cases := []apiErrorCase{
 		{
 			name:   "Meta error with title and details",
 			status: 400,
@@ -289,35 +291,23 @@ func TestSendAPIError(t *testing.T) {
 			want:    d360.APIError{StatusCode: 429, Title: "Too many requests", RetryAfter: 7 * time.Second},
 			class:   d360.SlowDown,
 		},
-		{
-			name:    "Retry-After zero",
-			status:  503,
-			headers: []string{"Retry-After", "0"},
-			want:    d360.APIError{StatusCode: 503, Title: "Service Unavailable"},
-			class:   d360.Transient,
-		},
-		{
-			name:    "Retry-After negative is ignored",
-			status:  503,
-			headers: []string{"Retry-After", "-5"},
-			want:    d360.APIError{StatusCode: 503, Title: "Service Unavailable"},
-			class:   d360.Transient,
-		},
-		{
-			name:    "Retry-After garbage is ignored",
-			status:  503,
-			headers: []string{"Retry-After", "soon"},
-			want:    d360.APIError{StatusCode: 503, Title: "Service Unavailable"},
-			class:   d360.Transient,
-		},
-		{
-			name:    "Retry-After date in the past is ignored",
-			status:  503,
-			headers: []string{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"},
-			want:    d360.APIError{StatusCode: 503, Title: "Service Unavailable"},
-			class:   d360.Transient,
-		},
+	}
+	// A Retry-After that names no wait ahead is ignored.
+	for name, v := range map[string]string{
+		"zero":                        "0",
+		"negative is ignored":         "-5",
+		"garbage is ignored":          "soon",
+		"date in the past is ignored": "Wed, 21 Oct 2015 07:28:00 GMT",
 	} {
+		cases = append(cases, apiErrorCase{
+			name:    "Retry-After " + name,
+			status:  503,
+			headers: []string{"Retry-After", v},
+			want:    d360.APIError{StatusCode: 503, Title: "Service Unavailable"},
+			class:   d360.Transient,
+		})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := newAPI(t, answer(tc.status, tc.body, tc.headers...))
 			_, err := c.Send(context.Background(), []byte(`{"messaging_product":"whatsapp"}`))
