@@ -89,8 +89,9 @@ type Config struct {
 	// cannot hold unbounded memory (each request may hold MaxBodyBytes).
 	// Default: 256. Negative: no cap.
 	MaxInFlight int
-	// PublishTimeout bounds the wait for Kafka; past it the answer is 503 so
-	// that 360dialog retries. Default: 4s (360dialog gives up after 5 s).
+	// PublishTimeout bounds the wait for Kafka, window records included;
+	// past it the answer is 503 so that 360dialog retries. Default: 4s
+	// (360dialog gives up after 5 s).
 	PublishTimeout time.Duration
 	// DedupeIDs, when positive, keeps the event ids of the last DedupeIDs
 	// records Kafka acknowledged in memory and drops records whose id is
@@ -317,6 +318,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	receivedAt := h.cfg.Now().UTC().Truncate(time.Millisecond)
 	body, err := h.readBody(w, r)
+	// The Kafka work of the request (window records, then its records or
+	// dead letters) has one deadline, PublishTimeout. It goes on when
+	// 360dialog hangs up, so that what was sent is not half-written.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.PublishTimeout)
+	defer cancel()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if !errors.As(err, &mbe) {
@@ -328,7 +334,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 			http.Error(w, "reading body failed", code)
 			return code
 		}
-		return h.tooLarge(w, r, body)
+		return h.tooLarge(ctx, w, r, body)
 	}
 	if !h.signatureOK(r, body) {
 		return h.unauthorized(w)
@@ -339,18 +345,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		// An authenticated sender's body we cannot understand: keep it, answer
 		// 200 so it is not retried for days.
 		h.cfg.Logger.Warn("webhook body not understood, dead-lettered", "err", err, "bytes", len(body))
-		if err := h.deadLetter(r.Context(), body, err.Error(), receivedAt); err != nil {
+		if err := h.deadLetter(ctx, body, err.Error(), receivedAt); err != nil {
 			return h.unavailable(w, err)
 		}
 		w.WriteHeader(http.StatusOK)
 		return http.StatusOK
 	}
-	if err := h.recordWindows(r.Context(), items); err != nil {
+	if err := h.recordWindows(ctx, items); err != nil {
 		return h.unavailable(w, err)
 	}
 	msgs, ids := h.records(items, receivedAt)
 	if len(msgs) > 0 {
-		if msgs, err = h.publishRecords(r.Context(), msgs, receivedAt); err != nil {
+		if msgs, err = h.publishRecords(ctx, msgs, receivedAt); err != nil {
 			return h.unavailable(w, err)
 		}
 	}
@@ -483,7 +489,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 // a stub (sizes and the hash of what was read) unless the sender could only
 // be authenticated by a body signature it never completed: unauthenticated
 // requests store nothing.
-func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, partial []byte) int {
+func (h *Handler) tooLarge(ctx context.Context, w http.ResponseWriter, r *http.Request, partial []byte) int {
 	reason := fmt.Sprintf("body larger than %d bytes", h.cfg.MaxBodyBytes)
 	authenticated := len(h.secrets) == 0 || len(h.tokens) > 0 || h.path != nil
 	if authenticated {
@@ -494,7 +500,7 @@ func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, partial []byt
 			"truncated_bytes_read": len(partial),
 			"sha256_of_read_part":  hex.EncodeToString(sum[:]),
 		})
-		if err := h.deadLetter(r.Context(), stub, reason, h.cfg.Now().UTC().Truncate(time.Millisecond)); err != nil {
+		if err := h.deadLetter(ctx, stub, reason, h.cfg.Now().UTC().Truncate(time.Millisecond)); err != nil {
 			return h.unavailable(w, err)
 		}
 	}
@@ -620,11 +626,8 @@ func plainChallenge(s string) bool {
 
 // Kafka.
 
+// publish writes msgs within ctx, the request's Kafka deadline (see serve).
 func (h *Handler) publish(ctx context.Context, msgs ...kafka.Message) error {
-	// The request context ends when 360dialog hangs up; finish the write
-	// anyway (bounded), so what was sent is not half-written.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.PublishTimeout)
-	defer cancel()
 	start := time.Now()
 	err := h.cfg.Publisher.WriteMessages(ctx, msgs...)
 	h.cfg.Metrics.PublishDuration.Observe(time.Since(start).Seconds())

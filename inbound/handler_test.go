@@ -35,6 +35,7 @@ import (
 	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/kafkatest"
 	"github.com/wabridge/wabridge/schemas"
+	"github.com/wabridge/wabridge/window"
 )
 
 type handlerFixture struct {
@@ -904,6 +905,36 @@ func newUnitHandler(t *testing.T, p inbound.Publisher, configure func(*inbound.C
 		t.Fatal(err)
 	}
 	return h
+}
+
+// deadlines notes the deadline of each call it sees; it is a Publisher and
+// a WindowRecorder.
+type deadlines struct{ seen []time.Time }
+
+func (d *deadlines) note(ctx context.Context) error {
+	dl, _ := ctx.Deadline()
+	d.seen = append(d.seen, dl)
+	return nil
+}
+
+func (d *deadlines) WriteMessages(ctx context.Context, _ ...kafka.Message) error { return d.note(ctx) }
+func (d *deadlines) Inbound(ctx context.Context, _ window.Inbound) error         { return d.note(ctx) }
+func (d *deadlines) Closed(ctx context.Context, _, _ string, _ time.Time) error  { return d.note(ctx) }
+func (d *deadlines) ChangeConsent(ctx context.Context, _, _ string, _ window.Change) error {
+	return d.note(ctx)
+}
+
+func TestHandlerWindowAndPublishShareOneDeadline(t *testing.T) {
+	// PublishTimeout bounds the whole wait for Kafka: recording the windows
+	// first must not give the publishing a PublishTimeout of its own.
+	win, pub := &deadlines{}, &deadlines{}
+	h := newUnitHandler(t, pub, func(c *inbound.Config) { c.Window = win })
+	if rec := post(h, textWebhook, nil); rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+	}
+	if len(win.seen) != 1 || len(pub.seen) != 1 || win.seen[0].IsZero() || !win.seen[0].Equal(pub.seen[0]) {
+		t.Errorf("window deadlines %v, publish deadlines %v: want one, the same", win.seen, pub.seen)
+	}
 }
 
 // With a DeadLetter encoder, dead letters are Avro DeadLetter records that

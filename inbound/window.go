@@ -25,13 +25,12 @@ type WindowRecorder interface {
 // recordWindows writes what the request's items mean for windows and
 // consent, before the items are published: a reply command produced by
 // someone who read the message event then always finds the window open.
-// An error fails the request (503), so 360dialog retries it.
+// An error fails the request (503), so 360dialog retries it. ctx carries
+// the request's Kafka deadline, which the publishing shares.
 func (h *Handler) recordWindows(ctx context.Context, items []Item) error {
 	if h.cfg.Window == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.PublishTimeout)
-	defer cancel()
 	for i := range items {
 		it := &items[i]
 		switch it.Kind {
