@@ -51,6 +51,9 @@ func NewMatcher(k Keywords) (*Matcher, error) {
 				if n == "" {
 					return fmt.Errorf("keywords of %q: empty word", lang)
 				}
+				if len(n) > maxKeywordText {
+					return fmt.Errorf("keyword %q: longer than %d bytes, it would never match", w, maxKeywordText)
+				}
 				if prev, ok := m.words[n]; ok && prev != a {
 					return fmt.Errorf("keyword %q both opts out and opts in", w)
 				}
@@ -73,7 +76,7 @@ func NewMatcher(k Keywords) (*Matcher, error) {
 // case and whitespace around and between words; it is otherwise exact:
 // "stop" and " Stop\n" match STOP, "stop it" and "STOP." do not.
 func (m *Matcher) Match(text string) (Action, string) {
-	if m == nil || len(text) > 64 {
+	if m == nil || len(text) > maxKeywordText {
 		return NoAction, ""
 	}
 	n := normalizeText(text)
@@ -96,6 +99,10 @@ func (m *Matcher) Words(a Action) []string {
 	return out
 }
 
+// maxKeywordText is the longest text Match looks at: longer messages are
+// not keywords.
+const maxKeywordText = 64
+
 // normalizeText upper-cases s and collapses runs of whitespace to one
 // space, trimming both ends.
 func normalizeText(s string) string {
@@ -104,7 +111,9 @@ func normalizeText(s string) string {
 
 // ParseKeywordList parses "en=STOP,UNSUBSCRIBE;de=STOPP" (a flag or
 // environment variable) into a per-language list. Words without a language
-// ("STOP,STOPP") go under "any".
+// ("STOP,STOPP") go under "any". The empty string is the empty list; any
+// other string must hold a word, so that a stray ";" or blank does not
+// turn keywords off unnoticed.
 func ParseKeywordList(s string) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, part := range strings.Split(s, ";") {
@@ -121,6 +130,9 @@ func ParseKeywordList(s string) (map[string][]string, error) {
 			return nil, fmt.Errorf("keywords %q: empty language before =", part)
 		}
 		for _, w := range strings.Split(words, ",") {
+			if strings.Contains(w, "=") {
+				return nil, fmt.Errorf("keywords %q: word %q holds \"=\" (a missing \";\" between languages?)", part, strings.TrimSpace(w))
+			}
 			if w = strings.TrimSpace(w); w != "" {
 				out[lang] = append(out[lang], w)
 			}
@@ -128,6 +140,9 @@ func ParseKeywordList(s string) (map[string][]string, error) {
 		if len(out[lang]) == 0 {
 			return nil, fmt.Errorf("keywords %q: no words", part)
 		}
+	}
+	if len(out) == 0 && s != "" {
+		return nil, fmt.Errorf("keywords %q: no words", s)
 	}
 	return out, nil
 }

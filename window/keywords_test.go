@@ -2,6 +2,7 @@ package window
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -70,6 +71,9 @@ func TestMatcherConfig(t *testing.T) {
 	if _, err := NewMatcher(Keywords{OptOut: map[string][]string{"en": {"  "}}}); err == nil {
 		t.Error("an empty word was accepted")
 	}
+	if _, err := NewMatcher(Keywords{OptOut: map[string][]string{"en": {strings.Repeat("STOP ", 14)}}}); err == nil {
+		t.Error("a keyword too long to ever match was accepted")
+	}
 }
 
 func TestParseKeywordList(t *testing.T) {
@@ -82,6 +86,13 @@ func TestParseKeywordList(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 	for _, bad := range []string{"=STOP", "en=", "en= , "} {
+		if _, err := ParseKeywordList(bad); err == nil {
+			t.Errorf("ParseKeywordList(%q) did not fail", bad)
+		}
+	}
+	// Mistakes that would otherwise turn keywords off or make a keyword no
+	// user types.
+	for _, bad := range []string{" ", ";", " ; ", "en=STOP de=STOPP", "en=STOP,de=STOPP"} {
 		if _, err := ParseKeywordList(bad); err == nil {
 			t.Errorf("ParseKeywordList(%q) did not fail", bad)
 		}
