@@ -17,7 +17,7 @@
 #      against what was sent.
 #   4. SIGTERM to wabridge: it must exit 0.
 #
-# Usage (by hand):  eval "$(deploy/local-kafka.sh up)"; export KAFKA_BROKERS; bash .ci/interop.sh
+# Usage (by hand):  eval "$(deploy/local-kafka.sh up)"; bash .ci/interop.sh
 # Needs: KAFKA_BROKERS, go, curl, Python 3.9-3.13, and for Apicurio Java 21+ and mvn.
 # Caches in ${WABRIDGE_CACHE:-~/.cache/wabridge}: interop-venv/, apicurio-registry-VERSION/.
 # Environment:
@@ -29,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-: "${KAFKA_BROKERS:?must name a running broker, e.g. eval \"\$(deploy/local-kafka.sh up)\"; export KAFKA_BROKERS}"
+: "${KAFKA_BROKERS:?must name a running broker, e.g. eval \"\$(deploy/local-kafka.sh up)\"}"
 
 CACHE="${WABRIDGE_CACHE:-${HOME:-/tmp}/.cache/wabridge}"
 APICURIO_VERSION="${APICURIO_VERSION:-3.3.3}"

@@ -47,10 +47,10 @@ usage() {
 usage: $(basename "$0") up|down|status|env|fetch
 
   up      start a single-node KRaft Kafka $KAFKA_VERSION on 127.0.0.1 (reuses a running one)
-          and print KAFKA_BROKERS=127.0.0.1:PORT on stdout
+          and print export KAFKA_BROKERS=127.0.0.1:PORT on stdout
   down    stop it (TERM, then KILL after ${STOP_TIMEOUT}s) and remove $STATE_DIR
   status  say whether it runs; exit 0 if it does, 1 if not
-  env     print KAFKA_BROKERS=... of the running broker, for: eval "\$($(basename "$0") env)"
+  env     print export KAFKA_BROKERS=... of the running broker, for: eval "\$($(basename "$0") env)"
   fetch   only download the jars into $LIBS_DIR
 EOF
 }
