@@ -581,40 +581,20 @@ func newPlan(cfg planConfig) (*plan, error) {
 		isSet bool
 	}
 	var srcs []src
-	keys := func(m map[string]string) []string {
-		ks := make([]string, 0, len(m))
-		for k := range m {
-			ks = append(ks, k)
-		}
-		slices.Sort(ks)
-		return ks
-	}
-	for _, k := range keys(cfg.mapping.Params) {
-		sl, ok, err := parseSlot(k)
-		if err == nil && !ok {
-			err = fmt.Errorf("%q is not a slot: want body.N, body.NAME, header or button.N, optionally with :TYPE", k)
-		}
+	for _, k := range sortedKeys(cfg.mapping.Params) {
+		sl, err := mappedSlot(k)
 		if err != nil {
 			return nil, err
-		}
-		if sl.comp == "body" && !sl.given {
-			return nil, fmt.Errorf("%s: say which body parameter, e.g. body.1 or body.first_name", k)
 		}
 		if cfg.mapping.Params[k] == "" {
 			return nil, fmt.Errorf("%s: no column given", k)
 		}
 		srcs = append(srcs, src{slot: sl, col: cfg.mapping.Params[k]})
 	}
-	for _, k := range keys(cfg.mapping.Set) {
-		sl, ok, err := parseSlot(k)
-		if err == nil && !ok {
-			err = fmt.Errorf("%q is not a slot: want body.N, body.NAME, header or button.N, optionally with :TYPE", k)
-		}
+	for _, k := range sortedKeys(cfg.mapping.Set) {
+		sl, err := mappedSlot(k)
 		if err != nil {
 			return nil, err
-		}
-		if sl.comp == "body" && !sl.given {
-			return nil, fmt.Errorf("%s: say which body parameter, e.g. body.1 or body.first_name", k)
 		}
 		srcs = append(srcs, src{slot: sl, value: cfg.mapping.Set[k], isSet: true})
 	}
@@ -704,6 +684,23 @@ func newPlan(cfg planConfig) (*plan, error) {
 	}
 	p.fieldOf = append(p.fieldOf, [2]string{"to", fmt.Sprintf("column %q (recipient)", p.cols[p.to])}, [2]string{"recipient", fmt.Sprintf("column %q (recipient)", p.cols[p.to])})
 	return p, nil
+}
+
+// mappedSlot parses the slot a --param, --set or --mapping entry names; a
+// body slot must say which parameter: a mapping has no order, so no "next"
+// body parameter.
+func mappedSlot(k string) (slot, error) {
+	sl, ok, err := parseSlot(k)
+	if err == nil && !ok {
+		err = fmt.Errorf("%q is not a slot: want body.N, body.NAME, header or button.N, optionally with :TYPE", k)
+	}
+	if err != nil {
+		return slot{}, err
+	}
+	if sl.comp == "body" && !sl.given {
+		return slot{}, fmt.Errorf("%s: say which body parameter, e.g. body.1 or body.first_name", k)
+	}
+	return sl, nil
 }
 
 // findColumn finds a column by name, ignoring case and surrounding spaces.
