@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,45 +141,17 @@ func ParseCommand(m kafka.Message) (Command, error) {
 	if err := Validate(obj); err != nil {
 		return cmd, err
 	}
-	to, err := optString(obj, "to")
-	if err != nil {
-		return cmd, err
-	}
-	recipient, err := optString(obj, "recipient")
-	if err != nil {
-		return cmd, err
-	}
-	switch {
-	case to == "" && recipient == "":
-		return cmd, invalid("to", "required (or recipient, a business-scoped user id)")
-	case to != "" && recipient != "":
-		return cmd, invalid("to", "set either to or recipient, not both")
-	case to != "":
-		cmd.To = to
-	default:
-		cmd.To = recipient
-	}
-	typ, err := optString(obj, "type")
-	if err != nil {
-		return cmd, err
-	}
-	if typ == "" {
-		typ = "text" // the API's default
-	}
-	if raw, ok := obj[typ]; !ok || string(raw) == "null" {
-		return cmd, invalid(typ, "object required for type %q", typ)
-	}
-	cmd.Type = typ
-	cb, err := optString(obj, "biz_opaque_callback_data")
-	if err != nil {
-		return cmd, err
-	}
-	if cb == "" && utf8.RuneCountInString(cmd.ID) <= maxCallbackData {
+	// Validate has checked the envelope: to or recipient (one of them),
+	// type and its content object, the callback data's length. Its strings
+	// read without error here.
+	to, _ := optString(obj, "to")
+	recipient, _ := optString(obj, "recipient")
+	cmd.To = cmp.Or(to, recipient)
+	typ, _ := optString(obj, "type")
+	cmd.Type = cmp.Or(typ, "text") // the API's default
+	if cb, _ := optString(obj, "biz_opaque_callback_data"); cb == "" && utf8.RuneCountInString(cmd.ID) <= maxCallbackData {
 		q, _ := json.Marshal(cmd.ID)
 		add = append(add, field{"biz_opaque_callback_data", q})
-	}
-	if utf8.RuneCountInString(cb) > maxCallbackData {
-		return cmd, invalid("biz_opaque_callback_data", "at most %d characters", maxCallbackData)
 	}
 	cmd.Body, err = withFields(m.Value, obj, add)
 	return cmd, err
