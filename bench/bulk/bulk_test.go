@@ -57,7 +57,9 @@ func contacts(b *testing.B, dir string, n int) string {
 	if err := w.Flush(); err != nil {
 		b.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
 	return path
 }
 
@@ -152,15 +154,20 @@ func BenchmarkBulk(b *testing.B) {
 	bin := build(b)
 	dir := b.TempDir()
 	def := filepath.Join(dir, "templates.json")
-	js, _ := json.Marshal(d360test.DefaultTemplates())
-	os.WriteFile(def, js, 0o644)
+	js, err := json.Marshal(d360test.DefaultTemplates())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(def, js, 0o644); err != nil {
+		b.Fatal(err)
+	}
 	common := func(file, campaign string) []string {
 		return []string{"bulk", file, "--campaign=" + campaign, "--template=order_update", "--language=en_US",
 			"--param=header=order_id", "--param=body.1=first_name", "--set=body.2=on its way", "--param=button.0=order_id",
 			"--template-def=" + def, "--progress=never", "--rejects=" + filepath.Join(dir, campaign+".rejects.csv"),
 			"--state=" + filepath.Join(dir, campaign+".state")}
 	}
-	brokers := strings.Join(kafkatest.Brokers(b), ",")
+	brokers := kafkatest.Brokers(b)
 	backend := kafkatest.Backend()
 
 	for _, n := range []int{100_000, 400_000} {
@@ -179,9 +186,9 @@ func BenchmarkBulk(b *testing.B) {
 		b.Run(fmt.Sprintf("produce-%s/%dk", backend, n/1000), func(b *testing.B) {
 			for i := range b.N {
 				topic := kafkatest.Topic(b, "commands")
-				kafkatest.CreateTopics(b, strings.Split(brokers, ","), 6, topic)
+				kafkatest.CreateTopics(b, brokers, 6, topic)
 				campaign := fmt.Sprintf("bench-%d-%d-%d", n, i, time.Now().UnixNano())
-				r := runBulk(b, bin, append(common(file, campaign), "--rate=0", "--brokers="+brokers, "--topic="+topic)...)
+				r := runBulk(b, bin, append(common(file, campaign), "--rate=0", "--brokers="+strings.Join(brokers, ","), "--topic="+topic)...)
 				pr := rate(b, producedRE, r.stderr)
 				b.ReportMetric(pr, "rows/s")
 				b.ReportMetric(float64(r.maxRSS)/1024, "peak-RSS-MiB")
