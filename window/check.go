@@ -27,9 +27,11 @@ type Message struct {
 
 // Check decides whether m may be sent. A free-form message whose window is
 // not open first makes the Store catch up with its topics (Sync: every
-// record acknowledged before Check began is applied), then waits up to
-// m.Wait for the window to open; so does a template a rule can stop. Before
-// Ready, Check waits for it. The error is ctx's, when ctx ended before a
+// record acknowledged before Check began is applied), then, under window
+// mode enforce, waits up to m.Wait for the window to open. A template a
+// rule can stop (a marketing one; any under opt-in mode enforce) catches up
+// with the opt-in topic before the decision. Before Ready, Check waits for
+// it. The error is ctx's, when ctx ended before a
 // decision (the caller should leave the command for a later attempt, not
 // reject it).
 func (s *Store) Check(ctx context.Context, m Message) (Decision, error) {

@@ -84,7 +84,7 @@ func (s State) String() string {
 }
 
 // entry is one window in memory, packed into 8 bytes so that a million
-// windows take about 45 MB (see the package doc):
+// windows take about 38 MB with the map (see the package doc):
 //
 //	bits  0–30  last inbound message, seconds since epoch2020 (0: none)
 //	bits 31–61  131047 seen at, seconds since epoch2020 (0: none)
