@@ -305,14 +305,8 @@ func (p *parser) change(where loc, ent entryInfo, raw []byte) {
 	}
 }
 
-// knownValueKeys are the keys of a messages change value that are mapped
-// or joined into the records; every other key becomes webhook events.
-var knownValueKeys = map[string]bool{
-	"messaging_product": true, "metadata": true, "contacts": true,
-	"messages": true, "statuses": true, "errors": true, "user_preferences": true,
-}
-
-// value maps a change value of the messages shape.
+// value maps a change value of the messages shape. Keys it neither maps
+// nor joins into the records become webhook events.
 func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 	if raw[0] != '{' {
 		p.dead(raw, fmt.Sprintf("%s value is %s, want an object", where, jsonKind(raw)))
@@ -358,8 +352,9 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 			errorsV = v
 		case "user_preferences":
 			prefsV = v
+		case "messaging_product":
 		default:
-			if !knownValueKeys[string(k)] && !isNullSpan(v) {
+			if !isNullSpan(v) {
 				all = append(all, member{string(k), v})
 			}
 		}
