@@ -127,8 +127,10 @@
 //     out), absent (not known).
 //   - categories: optional overrides per template category, lower case:
 //     "marketing", "utility", "authentication" (marketing_lite and
-//     group_marketing count as marketing). {"marketing":false} is "everything
-//     but marketing"; {"marketing":true} alone is "marketing only".
+//     group_marketing count as marketing). With opted_in true,
+//     {"marketing":false} is "everything but marketing"; {"marketing":true}
+//     without opted_in is "marketing only": the categories not listed take
+//     opted_in's answer, not known when it is absent.
 //   - source: free text, e.g. "web-form", "keyword:STOP",
 //     "user_preferences:stop", "cli".
 //   - at: when the user decided, Unix ms (absent: the record's timestamp).
