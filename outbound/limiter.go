@@ -53,9 +53,6 @@ func (n *numberLimiter) succeeded(now time.Time) {
 	}
 }
 
-// rate is the current limit.
-func (n *numberLimiter) rate() float64 { return float64(n.lim.Limit()) }
-
 // recipientPacer holds the pause of recipients that hit the pair rate limit
 // (131056): ≥ 6 s, growing with each repeat, for that recipient only.
 type recipientPacer struct {

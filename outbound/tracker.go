@@ -46,9 +46,6 @@ func (p *partitionTracker) commitPoint() (int64, bool) {
 	return p.next, true
 }
 
-// pending is the number of fetched, unfinished records.
-func (p *partitionTracker) pending() int { return len(p.offsets) - len(p.done) }
-
 // prune forgets the finished records at the front.
 func (p *partitionTracker) prune() {
 	i := 0
@@ -135,16 +132,6 @@ func (t *tracker) committed(p int32, at int64) {
 	if pt := t.parts[p]; pt != nil && at > pt.committed {
 		pt.committed = at
 	}
-}
-
-// pending counts unfinished records of p (0 when not owned).
-func (t *tracker) pending(p int32) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if pt := t.parts[p]; pt != nil {
-		return pt.pending()
-	}
-	return 0
 }
 
 // behind is how far offset is ahead of p's oldest unfinished record (0 when
