@@ -167,9 +167,14 @@ func NewDecoder(client *sr.Client) *Decoder {
 var ErrNotConfluent = errors.New("value is not in Confluent Avro framing")
 
 // ErrRegistryUnavailable: the schema registry could not be asked for a
-// schema (unreachable, 5xx, refused credentials), so nothing is known yet
+// schema (unreachable, 5xx, refused credentials, a 404 that is not the
+// registry's own, e.g. from a proxy in front of it), so nothing is known yet
 // about the value; unlike a schema id the registry does not have.
 var ErrRegistryUnavailable = errors.New("schema registry unavailable")
+
+// errSchemaNotFound is the registry's error_code for a schema id it does
+// not have (Confluent's REST API; HTTP 404).
+const errSchemaNotFound = 40403
 
 // Decode returns the native form of b and the schema id it was written with.
 func (d *Decoder) Decode(ctx context.Context, b []byte) (map[string]any, int, error) {
@@ -219,7 +224,7 @@ func (d *Decoder) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 	s, err := d.client.SchemaByID(ctx, id)
 	if err != nil {
 		var re *sr.ResponseError
-		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound && re.ErrorCode == errSchemaNotFound {
 			return nil, fmt.Errorf("schema id %d is not registered: %w", id, err)
 		}
 		return nil, fmt.Errorf("fetching schema id %d: %w: %w", id, ErrRegistryUnavailable, err)
