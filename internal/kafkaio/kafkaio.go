@@ -1,6 +1,7 @@
-// Package kafkaio builds the Kafka clients wabridge uses: kafka-go writers and
-// readers with safe settings (acks=all, short batch wait, synchronous
-// commits), kadm topic checks at start, and slog adapters for both clients.
+// Package kafkaio builds the Kafka clients wabridge shares: the kafka-go
+// writer with safe settings (acks=all, short batch wait, murmur2 keys), the
+// franz-go admin client with topic checks at start, and slog adapters for
+// both clients.
 package kafkaio
 
 import (
