@@ -71,28 +71,32 @@ func main() {
 		parser.Errorf("%s", err)
 		os.Exit(2)
 	}
-	format := cli.LogFormat
-	if format == "auto" {
-		format = "json"
-		if kctx.Command() == "dev" {
-			format = "text"
-		}
-	}
-	logger := newLogger(os.Stderr, cli.LogLevel, format)
-	if format == "json" {
-		logger = newLogger(os.Stdout, cli.LogLevel, format)
-	}
+	logger := newLogger(kctx.Command(), cli.LogLevel, cli.LogFormat, os.Stdout, os.Stderr)
 	err = kctx.Run(&Globals{Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	kctx.FatalIfErrorf(err)
 }
 
-func newLogger(w io.Writer, level, format string) *slog.Logger {
+// newLogger builds the logger of command. The bridge (run, dev) logs JSON
+// to stdout, as a service's log collector expects; the tools print their
+// output on stdout (a command id, JSON lines), so they log to stderr.
+func newLogger(command, level, format string, stdout, stderr io.Writer) *slog.Logger {
+	bridge := command == "run" || command == "dev"
+	if format == "auto" {
+		format = "json"
+		if command == "dev" {
+			format = "text"
+		}
+	}
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lvl}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(slog.NewTextHandler(stderr, opts))
+	}
+	w := stderr
+	if bridge {
+		w = stdout
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
