@@ -100,10 +100,11 @@ type Config struct {
 	// the rate limit or the window do not count. Default: 256.
 	MaxInFlight int
 	// MaxBuffered bounds the commands read but not finished (running, or
-	// queued behind an earlier command for the same recipient). It is larger
-	// than MaxInFlight so that many rounds of a few recipients cannot fill
-	// the pipeline while other recipients wait. It is shared evenly among
-	// the owned partitions (see intake). Default: 4 × MaxInFlight.
+	// queued behind an earlier command for the same recipient). By default
+	// it is larger than MaxInFlight so that many rounds of a few recipients
+	// cannot fill the pipeline while other recipients wait. It is shared
+	// evenly among the owned partitions (see intake). Default (0):
+	// 4 × MaxInFlight.
 	MaxBuffered int
 	// MaxAhead bounds how far a partition's newest admitted command may be
 	// ahead of its oldest unfinished one. Default: 4 × MaxBuffered.
@@ -194,7 +195,7 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 256
 	}
-	if cfg.MaxBuffered < cfg.MaxInFlight {
+	if cfg.MaxBuffered <= 0 {
 		cfg.MaxBuffered = 4 * cfg.MaxInFlight
 	}
 	if cfg.MaxAhead <= 0 {
