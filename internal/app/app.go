@@ -335,7 +335,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		var def outbound.Sender
 		senders := map[string]outbound.Sender{}
-		catalogs := map[string]*catalog.Catalog{}
+		templateCatalogs = map[string]*catalog.Catalog{}
 		addCatalog := func(number string, client *d360.Client) error {
 			if cfg.TemplateRefresh <= 0 {
 				return nil
@@ -344,7 +344,7 @@ func Run(ctx context.Context, cfg Config) error {
 			if err != nil {
 				return err
 			}
-			catalogs[number] = cat
+			templateCatalogs[number] = cat
 			return nil
 		}
 		if cfg.APIKey != "" {
@@ -367,7 +367,6 @@ func Run(ctx context.Context, cfg Config) error {
 				return err
 			}
 		}
-		templateCatalogs = catalogs
 		worker, err = outbound.New(outbound.Config{
 			Brokers: cfg.Brokers, GroupID: cfg.GroupID,
 			CommandTopic: cfg.Topics.Commands, ResultTopic: cfg.Topics.Results, DeadLetterTopic: cfg.Topics.DeadLetter,
@@ -499,9 +498,7 @@ func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *
 
 func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {
 	wc := cfg.Window
-	var kw window.Keywords
-	def := window.DefaultKeywords()
-	kw.OptOut, kw.OptIn = def.OptOut, def.OptIn
+	kw := window.DefaultKeywords()
 	var err error
 	if wc.OptOutKeywords != "" {
 		if kw.OptOut, err = window.ParseKeywordList(wc.OptOutKeywords); err != nil {
