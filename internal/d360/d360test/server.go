@@ -115,12 +115,11 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), client: &http.Client{Timeout: 5 * time.Second}, ctx: ctx, cancel: cancel}
 	if cfg.CreatedStatus == "" {
 		cfg.CreatedStatus = "approved"
 	}
-	s.cfg = cfg
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), client: &http.Client{Timeout: 5 * time.Second}, ctx: ctx, cancel: cancel}
 	seed := cfg.Templates
 	if seed == nil {
 		seed = DefaultTemplates()
@@ -183,10 +182,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
 
-	if subtle.ConstantTimeCompare([]byte(key), []byte(s.cfg.APIKey)) != 1 {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"meta":{"success":false,"http_code":401,"developer_message":"Invalid api_key or token expired"}}`)
+	if !s.authorized(w, r) {
 		return
 	}
 	if s.cfg.Reply != nil {
