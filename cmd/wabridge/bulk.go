@@ -103,6 +103,25 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 	if c.Rate < 0 {
 		return usageError("--rate %g: want 0 (no limit) or more", c.Rate)
 	}
+	if c.MaxRejects < -1 {
+		return usageError("--max-rejects %d: want 0 or more, or -1 for any number", c.MaxRejects)
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"expires-in", c.ExpiresIn}, {"wait-timeout", c.WaitTimeout}, {"scan-since", c.ScanSince}} {
+		if d.v < 0 {
+			return usageError("--%s %s: want a positive duration", d.flag, d.v)
+		}
+	}
+	// Before pass 1, which may read a large file.
+	var brokers []string
+	if !c.DryRun {
+		var err error
+		if brokers, err = kafkaio.ParseBrokers(c.Brokers); err != nil {
+			return usageError("%v", err)
+		}
+	}
 	format := c.Format
 	if format == "auto" {
 		format = "csv"
@@ -181,10 +200,6 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 		return &exitError{code: 1, err: errors.New("no valid row; nothing to produce")}
 	}
 
-	brokers, err := kafkaio.ParseBrokers(c.Brokers)
-	if err != nil {
-		return usageError("%v", err)
-	}
 	statePath := c.State
 	if statePath == "" {
 		statePath = c.Campaign + ".bulk-state"

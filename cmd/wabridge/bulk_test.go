@@ -285,6 +285,9 @@ func TestBulkRefusesBadInputUpFront(t *testing.T) {
 			"--mapping=" + writeFile(t, dir, "m.json", `{"to":"phone","param":{"body.1":"first_name"}}`)}, `unknown field "param"`},
 		{"slot mapped twice", []string{"bulk", good, "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--dry-run", "--param=body.1=first_name", "--set=body.1=x"}, "mapped twice"},
 		{"button type unknown without a template", []string{"bulk", good, "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--dry-run", "--param=button.0=order_id"}, "say the button's parameter type"},
+		{"negative expiry", []string{"bulk", good, "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--expires-in=-1h"}, "--expires-in"},
+		{"max-rejects below -1", []string{"bulk", good, "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--max-rejects=-2"}, "--max-rejects"},
+		{"brokers not host:port", []string{"bulk", good, "--campaign=c1", "--template=t", "--language=en", "--api-key=", "--set=body.1=x", "--brokers=nohost"}, "want host:port"},
 	}
 	for _, tt := range tests {
 		r := runCLI(t, ctx, tt.args...)

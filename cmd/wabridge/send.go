@@ -88,6 +88,12 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	if c.ExpiresIn < 0 {
+		return usageError("--expires-in %s: want a positive duration", c.ExpiresIn)
+	}
+	if c.Wait && c.Timeout <= 0 {
+		return usageError("--timeout %s: want a positive duration", c.Timeout)
+	}
 	body, err := c.body(ctx, g)
 	if err != nil {
 		return err

@@ -287,6 +287,8 @@ func TestSendUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"send", brokers, "--json=" + bad}, "text.body"},
 		{[]string{"send", brokers, "--json=" + filepath.Join(dir, "missing.json")}, "no such file"},
 		{[]string{"send", "--brokers=nohost", "--to=15550001111", "--text=hi"}, "want host:port"},
+		{[]string{"send", brokers, "--to=15550001111", "--text=hi", "--expires-in=-1h"}, "--expires-in"},
+		{[]string{"send", brokers, "--to=15550001111", "--text=hi", "--wait", "--timeout=0s"}, "--timeout"},
 	}
 	for _, tt := range tests {
 		r := runCLI(t, ctx, append(tt.args, "--api-key=")...)
