@@ -17,7 +17,7 @@ import (
 // TopicsCmd describes (and creates) the bridge's topics and shows the
 // outbound consumer group's lag.
 type TopicsCmd struct {
-	Create bool   `help:"Create the missing topics first (--topic-partitions, --topic-replication), as run does at start. The ledger topic is left to the outbound half, which sizes it from the command topic."`
+	Create bool   `help:"Create the missing command, result, message, status and dead-letter topics first (--topic-partitions, --topic-replication). Not the webhook-events, windows and opt-in topics, which run creates at start, nor the ledger, which the outbound half sizes from the command topic."`
 	Output string `short:"o" default:"table" enum:"table,json" help:"table or json."`
 
 	Brokers          string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
