@@ -11,6 +11,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/kafkatest"
 	"github.com/wabridge/wabridge/outbound"
 	"github.com/wabridge/wabridge/schemas"
@@ -117,5 +118,35 @@ func TestWorkerTypedCommandWaitsForAnUnavailableRegistry(t *testing.T) {
 	}
 	if dec.n.Load() > -1 {
 		t.Errorf("decoder asked %d times, want 3 (two failures, then the answer)", 2-dec.n.Load())
+	}
+}
+
+// A typed command's business_number picks the API key it is sent with, as
+// the business-number header of a JSON command does.
+func TestWorkerTypedCommandSendsFromItsBusinessNumber(t *testing.T) {
+	f := newFixture(t, nil)
+	enc, err := schemas.Resolve(context.Background(), f.registry, f.commands, schemas.SendCommand, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := enc.Encode(map[string]any{
+		"command_id": goavro.Union("string", "typed-number"), "to": goavro.Union("string", "4917000000005"),
+		"type": goavro.Union("string", "text"), "business_number": goavro.Union("string", "222"),
+		"text": goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "from 222", "preview_url": false}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Produce(t, f.brokers, f.commands, kafka.Message{Value: value})
+	client, err := d360.New(d360.Config{BaseURL: f.apiURL, APIKey: "test-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.startWith(t, func(c *outbound.Config) {
+		c.CommandDecoder = f.decoder
+		c.Sender, c.Senders = nil, map[string]outbound.Sender{"222": client}
+	})
+	if r := f.readResults(t, 1)["typed-number"]; r["outcome"] != "accepted" {
+		t.Errorf("typed-number: %v %v, want accepted (sent with number 222's key)", r["outcome"], r["error"])
 	}
 }

@@ -459,7 +459,13 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		cmd = Command{ID: CommandID(msg)}
 	}
 	j := job{rec: r, cmd: cmd, err: err}
-	j.number = header(r, HeaderBusinessNumber)
+	// From msg, not r: a typed command's business_number is a header only there.
+	for _, h := range msg.Headers {
+		if h.Key == HeaderBusinessNumber {
+			j.number = string(h.Value)
+			break
+		}
+	}
 	j.sender = w.senders[j.number]
 	if err == nil && j.sender == nil {
 		j.err = &InvalidError{Field: "header " + HeaderBusinessNumber, Rule: fmt.Sprintf("no API key configured for business number %q", j.number)}
