@@ -17,21 +17,28 @@ import (
 	"github.com/wabridge/wabridge/schemas"
 )
 
-// A typed command (Avro SendCommand) is sent like its JSON form; a broken
-// one is rejected with a reason and dead-lettered with its original bytes.
-func TestWorkerSendsTypedAvroCommands(t *testing.T) {
-	f := newFixture(t, nil)
+// typedEncoder encodes SendCommand records for f's command topic.
+func typedEncoder(t *testing.T, f *fixture) func(native map[string]any) []byte {
+	t.Helper()
 	enc, err := schemas.Resolve(context.Background(), f.registry, f.commands, schemas.SendCommand, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	encode := func(native map[string]any) []byte {
+	return func(native map[string]any) []byte {
+		t.Helper()
 		b, err := enc.Encode(native)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
+}
+
+// A typed command (Avro SendCommand) is sent like its JSON form; a broken
+// one is rejected with a reason and dead-lettered with its original bytes.
+func TestWorkerSendsTypedAvroCommands(t *testing.T) {
+	f := newFixture(t, nil)
+	encode := typedEncoder(t, f)
 	text := encode(map[string]any{
 		"command_id": goavro.Union("string", "typed-text"), "to": goavro.Union("string", "4917000000001"),
 		"type": goavro.Union("string", "text"),
@@ -97,17 +104,10 @@ func (f *flakyRegistry) Decode(ctx context.Context, b []byte) (map[string]any, i
 // waits for the registry instead of being rejected as undecodable.
 func TestWorkerTypedCommandWaitsForAnUnavailableRegistry(t *testing.T) {
 	f := newFixture(t, nil)
-	enc, err := schemas.Resolve(context.Background(), f.registry, f.commands, schemas.SendCommand, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := enc.Encode(map[string]any{
+	v := typedEncoder(t, f)(map[string]any{
 		"command_id": goavro.Union("string", "typed-waits"), "to": goavro.Union("string", "4917000000009"),
 		"type": goavro.Union("string", "text"), "text": goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "later", "preview_url": false}),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	kafkatest.Produce(t, f.brokers, f.commands, kafka.Message{Value: v})
 	dec := &flakyRegistry{CommandDecoder: f.decoder}
 	dec.n.Store(2)
@@ -125,18 +125,11 @@ func TestWorkerTypedCommandWaitsForAnUnavailableRegistry(t *testing.T) {
 // the business-number header of a JSON command does.
 func TestWorkerTypedCommandSendsFromItsBusinessNumber(t *testing.T) {
 	f := newFixture(t, nil)
-	enc, err := schemas.Resolve(context.Background(), f.registry, f.commands, schemas.SendCommand, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	value, err := enc.Encode(map[string]any{
+	value := typedEncoder(t, f)(map[string]any{
 		"command_id": goavro.Union("string", "typed-number"), "to": goavro.Union("string", "4917000000005"),
 		"type": goavro.Union("string", "text"), "business_number": goavro.Union("string", "222"),
 		"text": goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "from 222", "preview_url": false}),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	kafkatest.Produce(t, f.brokers, f.commands, kafka.Message{Value: value})
 	client, err := d360.New(d360.Config{BaseURL: f.apiURL, APIKey: "test-key"})
 	if err != nil {
