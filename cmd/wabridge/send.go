@@ -201,7 +201,11 @@ func (c *SendCmd) body(ctx context.Context, g *Globals) ([]byte, error) {
 	case c.JSON != "":
 		body, err = os.ReadFile(c.JSON)
 	case c.Text != "":
-		body, err = json.Marshal(map[string]any{"to": c.To, "type": "text", "text": map[string]string{"body": c.Text}})
+		to := "to"
+		if isBSUID(c.To) {
+			to = "recipient"
+		}
+		body, err = json.Marshal(map[string]any{to: c.To, "type": "text", "text": map[string]string{"body": c.Text}})
 	default:
 		if c.Language == "" {
 			return nil, usageError("--language is required with --template (e.g. en_US)")

@@ -351,6 +351,25 @@ func TestSendWaitTimesOutWithoutABridge(t *testing.T) {
 	}
 }
 
+// --to takes a business-scoped user id for text as for templates: it goes
+// in recipient, and the command is keyed by it.
+func TestSendTextToABusinessScopedUserID(t *testing.T) {
+	e := newEnv(t, d360test.Config{})
+	const bsuid = "US.13491208655302741918"
+	r := runCLI(t, testCtx(t), append(e.kafkaFlags("send"), "--api-key=", "--to="+bsuid, "--text=hi")...)
+	if r.code != 0 {
+		t.Fatalf("exit %d, err %v", r.code, r.err)
+	}
+	got := kafkatest.ReadN(t, strings.Split(e.brokers, ","), e.commands, 1, 30*time.Second)
+	var body map[string]any
+	if err := json.Unmarshal(got[0].Value, &body); err != nil {
+		t.Fatal(err)
+	}
+	if string(got[0].Key) != bsuid || body["recipient"] != bsuid || body["to"] != nil {
+		t.Errorf("command key %q body %s, want recipient %s", got[0].Key, got[0].Value, bsuid)
+	}
+}
+
 func TestSendChecksTemplatesAgainstTheCatalogue(t *testing.T) {
 	e := newEnv(t, d360test.Config{})
 	ctx := testCtx(t)
