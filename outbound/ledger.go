@@ -110,29 +110,28 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// restoreLedger reads the entries of ledger partition p that can concern
-// commands at or after committed: it reads backwards in growing chunks from
-// the end until it meets an entry for a command more than window offsets
-// before committed (records of a partition never run further apart than
-// window, so older entries cannot concern uncommitted commands).
-func restoreLedger(ctx context.Context, brokers []string, topic, commandTopic string, p int32, committed, window int64, log *slog.Logger) (map[string]ledgerEntry, int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return nil, 0, err
+// listLedger lists the start and end offsets of every partition of the
+// ledger topic, once for all the partitions a rebalance assigns.
+func listLedger(ctx context.Context, adm *kadm.Client, topic string) (starts, ends kadm.ListedOffsets, err error) {
+	if ends, err = adm.ListEndOffsets(ctx, topic); err != nil {
+		return nil, nil, fmt.Errorf("end offsets of ledger %s: %w", topic, err)
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("end offsets of ledger %s: %w", topic, err)
+	if starts, err = adm.ListStartOffsets(ctx, topic); err != nil {
+		return nil, nil, fmt.Errorf("start offsets of ledger %s: %w", topic, err)
 	}
+	return starts, ends, nil
+}
+
+// restoreLedger reads the entries of ledger partition p (whose offsets
+// listLedger listed) that can concern commands at or after committed: it
+// reads backwards in growing chunks from the end until it meets an entry
+// for a command more than window offsets before committed (records of a
+// partition never run further apart than window, so older entries cannot
+// concern uncommitted commands).
+func restoreLedger(ctx context.Context, brokers []string, starts, ends kadm.ListedOffsets, topic, commandTopic string, p int32, committed, window int64, log *slog.Logger) (map[string]ledgerEntry, int, error) {
 	end, ok := ends.Lookup(topic, p)
 	if !ok || end.Err != nil {
 		return nil, 0, fmt.Errorf("ledger %s has no partition %d (it needs as many partitions as the command topic): %v", topic, p, end.Err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return nil, 0, fmt.Errorf("start offsets of ledger %s: %w", topic, err)
 	}
 	first, _ := starts.Lookup(topic, p)
 	if end.Offset <= first.Offset {

@@ -930,8 +930,9 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 	}
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	adm := kadm.NewClient(cl)
 	committed := map[int32]int64{}
-	if offs, err := kadm.NewClient(cl).FetchOffsets(rctx, w.cfg.GroupID); err == nil {
+	if offs, err := adm.FetchOffsets(rctx, w.cfg.GroupID); err == nil {
 		for _, p := range parts {
 			if o, ok := offs.Lookup(w.cfg.CommandTopic, p); ok && o.Err == nil {
 				committed[p] = o.At
@@ -940,19 +941,27 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 	} else {
 		w.log.Warn("fetching committed offsets for the ledger restore; restoring from the ledger's start", "err", err)
 	}
+	// Without the ledger, redelivered commands could go out twice: do not
+	// process the partition; leave the group so another member (or a
+	// restart) takes over.
+	failed := func(p int32, err error) {
+		w.log.Error("restoring the send ledger failed; leaving the group", "partition", p, "err", err)
+		go cl.LeaveGroupContext(context.Background())
+	}
+	starts, ends, err := listLedger(rctx, adm, w.cfg.LedgerTopic)
+	if err != nil {
+		failed(parts[0], err)
+		return
+	}
 	for _, p := range parts {
 		t0 := time.Now()
 		c, ok := committed[p]
 		if !ok || c < 0 {
 			c = 0
 		}
-		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
+		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
 		if err != nil {
-			// Without the ledger, redelivered commands could go out twice:
-			// do not process this partition; leave the group so another
-			// member (or a restart) takes over.
-			w.log.Error("restoring the send ledger failed; leaving the group", "partition", p, "err", err)
-			go cl.LeaveGroupContext(context.Background())
+			failed(p, err)
 			return
 		}
 		w.m.LedgerRestore.Observe(time.Since(t0).Seconds())
