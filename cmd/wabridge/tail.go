@@ -190,6 +190,11 @@ func (c *TailCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("listing topics at %v: %w", brokers, err)
 	}
+	for _, t := range c.Topics {
+		if d, ok := details[t]; !ok || d.Err != nil {
+			return fmt.Errorf("topic %q not found at %v", t, brokers)
+		}
+	}
 
 	lctx, cancel = context.WithTimeout(ctx, 15*time.Second)
 	offsets, err := c.startOffsets(lctx, adm)
@@ -203,11 +208,7 @@ func (c *TailCmd) Run(ctx context.Context, g *Globals) error {
 	records := make(chan kafka.Message)
 	grp, gctx := errgroup.WithContext(ctx)
 	for _, t := range c.Topics {
-		d, ok := details[t]
-		if !ok || d.Err != nil {
-			return fmt.Errorf("topic %q not found at %v", t, brokers)
-		}
-		parts := d.Partitions.Numbers()
+		parts := details[t].Partitions.Numbers()
 		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 		for _, p := range parts {
 			start := kafka.FirstOffset
