@@ -6,9 +6,6 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/wabridge/wabridge/internal/d360"
-	"github.com/wabridge/wabridge/schemas"
 )
 
 func recs(p int32, from, n int) []*kgo.Record {
@@ -182,23 +179,5 @@ func TestIntakeIgnoresReleasesOfAnEarlierOwnership(t *testing.T) {
 	in.release(0, 2)
 	if r, gen := in.next(never); r == nil || gen != 2 {
 		t.Errorf("after a release of generation 2: %v, %d; want the next record, generation 2", r, gen)
-	}
-}
-
-// An explicit read-ahead is kept, even below MaxInFlight (a lean setup);
-// only 0 takes the default.
-func TestNewKeepsAnExplicitMaxBuffered(t *testing.T) {
-	base := Config{Brokers: []string{"127.0.0.1:1"}, GroupID: "g", CommandTopic: "c", ResultTopic: "r", DeadLetterTopic: "d", LedgerTopic: "l",
-		Sender: &d360.Client{}, ResultEncoder: &schemas.Encoder{}, MaxInFlight: 256}
-	for _, tc := range []struct{ set, want int }{{0, 1024}, {100, 100}, {2000, 2000}} {
-		cfg := base
-		cfg.MaxBuffered = tc.set
-		w, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if w.cfg.MaxBuffered != tc.want {
-			t.Errorf("MaxBuffered %d with MaxInFlight 256: got %d, want %d", tc.set, w.cfg.MaxBuffered, tc.want)
-		}
 	}
 }

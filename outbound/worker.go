@@ -1003,6 +1003,10 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	for _, j := range w.queue.drop(func(j job) bool { return gone[j.rec.Partition] }) {
 		w.abandon(j)
 	}
+	// One grace for all the partitions, not one each: a rebalance waits for
+	// this callback (RebalanceTimeout).
+	grace, cancelGrace := context.WithTimeout(context.Background(), w.cfg.RevokeGrace)
+	defer cancelGrace()
 	for _, p := range parts {
 		w.mu.Lock()
 		wg := w.running[p]
@@ -1014,7 +1018,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		go func() { wg.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(w.cfg.RevokeGrace):
+		case <-grace.Done():
 			w.mu.Lock()
 			w.cancels[p]()
 			w.mu.Unlock()
