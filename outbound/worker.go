@@ -162,7 +162,8 @@ type Worker struct {
 
 	cl    *kgo.Client
 	queue *keyQueue
-	// writes counts result writes not yet acknowledged (writeResult).
+	// writes counts result writes not yet acknowledged, and their retries
+	// (write).
 	writes sync.WaitGroup
 	// dones carries the ledger's "done" entries to the goroutine that
 	// writes them (promises must not block on the client).
