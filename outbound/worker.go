@@ -829,15 +829,25 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 }
 
 // writeIntent writes j's "sending" ledger entry. kgo retries what it can
-// until ctx ends (its producer is idempotent, so retries never duplicate);
-// what it gives up on is written again after a backoff, since nobody else
-// would read the command again while its partition is owned. The error is
-// ctx's.
+// (its producer is idempotent, so retries never duplicate); what it gives
+// up on is written again after a backoff, since nobody else would read the
+// command again while its partition is owned. The error is ctx's.
+//
+// The record is produced on workCtx and only the wait ends with ctx, as in
+// write: the batch of its ledger partition also carries "accepted" entries,
+// which a revocation's cancelled intent must not fail.
 func (w *Worker) writeIntent(ctx context.Context, j job) error {
 	t0 := time.Now()
 	for attempt := 1; ; attempt++ {
 		intent := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
-		err := w.cl.ProduceSync(ctx, intent.record(w.cfg.LedgerTopic)).FirstErr()
+		acked := make(chan error, 1)
+		w.cl.Produce(w.workCtx, intent.record(w.cfg.LedgerTopic), func(_ *kgo.Record, err error) { acked <- err })
+		var err error
+		select {
+		case err = <-acked:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		if err == nil {
 			w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
 			return nil
