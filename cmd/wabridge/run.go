@@ -26,7 +26,7 @@ type BridgeFlags struct {
 
 	Only string `env:"WABRIDGE_ONLY" enum:",inbound,outbound" default:"" help:"Run one half only: inbound or outbound (default both)."`
 
-	HTTPAddr              string        `env:"WABRIDGE_HTTP_ADDR" default:":8080" help:"Webhook listener address."`
+	HTTPAddr              string        `env:"WABRIDGE_HTTP_ADDR" default:":8080" help:"Webhook listener address (dev: 127.0.0.1:8080 by default)."`
 	WebhookPath           string        `env:"WABRIDGE_WEBHOOK_PATH" default:"/webhook" help:"Path 360dialog posts webhooks to."`
 	WebhookTokenHeader    string        `env:"WEBHOOK_TOKEN_HEADER" default:"X-Webhook-Token" help:"Header carrying the webhook secret (set the same header in 360dialog's webhook config)."`
 	WebhookToken          string        `env:"WEBHOOK_TOKEN" help:"Webhook secret; requests without it are refused with 401. Empty: no authentication (a warning is logged)."`
@@ -35,10 +35,10 @@ type BridgeFlags struct {
 	WebhookSigSecrets     []string      `name:"webhook-signature-secrets" env:"WEBHOOK_SIGNATURE_SECRETS" sep:"," help:"HMAC-SHA256 secrets (at most 2, for rotation) checked against x-360dialog-signature or X-Hub-Signature-256."`
 	WebhookVerifyToken    string        `env:"WEBHOOK_VERIFY_TOKEN" help:"Answer Meta's GET verification handshake (hub.verify_token) for direct setups."`
 	WebhookMaxInFlight    int           `env:"WABRIDGE_WEBHOOK_MAX_IN_FLIGHT" default:"256" help:"Webhooks handled at once; beyond it 503 with Retry-After."`
-	WebhookDedupeIDs      int           `env:"WABRIDGE_WEBHOOK_DEDUPE_IDS" default:"0" help:"Remember this many recent event ids and drop re-deliveries (about 150 B each; 0: off)."`
+	WebhookDedupeIDs      int           `name:"webhook-dedupe-ids" env:"WABRIDGE_WEBHOOK_DEDUPE_IDS" default:"0" help:"Remember this many recent event ids and drop re-deliveries (about 150 B each; 0: off)."`
 	WebhookMaxBody        int64         `env:"WABRIDGE_WEBHOOK_MAX_BODY" default:"4194304" help:"Largest webhook body in bytes (413 beyond)."`
 	WebhookPublishTimeout time.Duration `env:"WABRIDGE_WEBHOOK_PUBLISH_TIMEOUT" default:"4s" help:"How long a webhook waits for Kafka before answering 503."`
-	AdminAddr             string        `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics."`
+	AdminAddr             string        `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics (dev: 127.0.0.1:9090 by default)."`
 	Pprof                 bool          `env:"WABRIDGE_PPROF" help:"Also serve Go's profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the admin address."`
 
 	TopicCommands      string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands (JSON bodies of POST /messages)."`
@@ -67,7 +67,7 @@ type BridgeFlags struct {
 	TemplateRefresh time.Duration `env:"WABRIDGE_TEMPLATE_REFRESH" default:"5m" help:"How often the template catalogue is reloaded from the templates API, to reject template commands that cannot match an approved template; 0 turns the check off."`
 	MaxAttempts     int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
 	MaxAge          time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
-	MaxInFlight     int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"Commands being sent at once: ledger intent, API call, result write; waits for retries, the rate limit or the window do not count (different recipients run in parallel; one recipient's in order)."`
+	MaxInFlight     int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"Commands being sent at once (ledger intent and API call; waits for retries, the rate limit or the window do not count, nor does the result write after the API answered). Different recipients run in parallel; one recipient's in order."`
 	MaxBuffered     int           `env:"WABRIDGE_MAX_BUFFERED" default:"0" help:"Commands read but not finished, running or queued behind their recipient's earlier command (0: 4 × max-in-flight)."`
 	ResendUnknown   bool          `env:"WABRIDGE_RESEND_UNKNOWN" default:"true" negatable:"" help:"Send again a redelivered command whose earlier send has an unknown outcome (the process died between the API call and the ledger write); --no-resend-unknown fails it with reason unknown_outcome instead."`
 	Rate            float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000; negative: no limit, e.g. for benchmarks)."`

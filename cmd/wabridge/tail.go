@@ -28,7 +28,7 @@ type TailCmd struct {
 	Since         string        `placeholder:"TIME" help:"Start at the first record at or after TIME: RFC 3339 (2026-03-01T09:00:00Z) or a duration back from now (90m)."`
 	Offset        string        `placeholder:"N" help:"Start at offset N of each partition; a negative N starts N records before each partition's end."`
 	User          string        `placeholder:"USER" help:"Only records of this user: the record key (a phone number's digits, as wa_id, or a business-scoped user id)."`
-	Kind          []string      `placeholder:"KIND" help:"Only records whose event-kind header is one of these: inbound_message, message_status, send_result, webhook_event."`
+	Kind          []string      `placeholder:"KIND" help:"Only records whose event-kind header is one of these: inbound_message, message_status, send_result, webhook_event, dead_letter."`
 	CommandID     string        `placeholder:"ID" help:"Only records whose command-id header is ID (commands, results)."`
 	Max           int           `help:"Stop after this many records (0: no limit)."`
 	Idle          time.Duration `default:"0s" help:"Stop after this long without a record (0: never)."`
@@ -172,6 +172,11 @@ func (c *TailCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	if c.Max < 0 {
 		return usageError("--max %d: want 0 or more", c.Max)
+	}
+	for _, k := range c.Kind {
+		if _, err := schemas.Lookup(schemas.Kind(k)); err != nil {
+			return usageError("--kind %q: want one of inbound_message, message_status, send_result, webhook_event, dead_letter", k)
+		}
 	}
 	reg, err := c.client()
 	if err != nil {

@@ -116,6 +116,10 @@ func TestTailFilters(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.err.Error(), "--max") {
 		t.Errorf("--max=-1: exit %d err %v", r.code, r.err)
 	}
+	r = runCLI(t, ctx, append(append([]string{}, base...), "--kind=send_results")...)
+	if r.code != 2 || !strings.Contains(r.err.Error(), "--kind") {
+		t.Errorf("--kind=send_results: exit %d err %v", r.code, r.err)
+	}
 	for _, start := range []string{"--from-end", "--offset=-1", "--since=1h"} {
 		r = runCLI(t, ctx, "tail", "--brokers="+strings.Join(brokers, ","), "--registry-url=http://127.0.0.1:1", start, topic+".typo")
 		if r.code != 1 || !strings.Contains(r.err.Error(), "topic \""+topic+".typo\" not found") {
