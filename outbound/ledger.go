@@ -16,11 +16,12 @@ import (
 // The send ledger: the API has no idempotency key, so wabridge remembers
 // which commands the API accepted in a compacted topic with as many
 // partitions as the command topic; command partition p's entries live in
-// ledger partition p. An entry goes through two states:
+// ledger partition p. An entry goes through up to three states:
 //
 //	sending:  the first API call is about to be made
 //	accepted: the API returned 200 (the entry carries the encoded result)
-//	done:     the result event is on the results topic too
+//	done:     the command's result (and, when not accepted, its dead
+//	          letter) is on Kafka: whatever the outcome, it is finished
 //
 // When a partition is assigned, its entries for commands at or after the
 // committed offset are restored; a redelivered command found there is not

@@ -96,8 +96,9 @@ type Config struct {
 	PhoneNumberID string
 
 	// MaxInFlight bounds the commands being sent at once: each writes its
-	// ledger intent, calls the API and writes its result; waits for a retry,
-	// the rate limit or the window do not count. Default: 256.
+	// ledger intent and calls the API; waits for a retry, the rate limit or
+	// the window do not count, nor does the result write once the API has
+	// answered. Default: 256.
 	MaxInFlight int
 	// MaxBuffered bounds the commands read but not finished (running, or
 	// queued behind an earlier command for the same recipient). By default
@@ -491,7 +492,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		switch e.State {
 		case ledgerDone:
 			w.m.LedgerSkips.WithLabelValues("done").Inc()
-			w.log.Info("command already sent and its result written; skipped", "command_id", cmd.ID, "partition", r.Partition, "offset", r.Offset)
+			w.log.Info("command already finished and its result written; skipped", "command_id", cmd.ID, "partition", r.Partition, "offset", r.Offset)
 			w.finishLocked(j)
 			return
 		case ledgerAccepted:
@@ -634,9 +635,10 @@ func (w *Worker) run(j job) {
 // same partition, by an idempotent producer.
 func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *kgo.Record) {
 	w.write(j, recs, ledgerRec, func() {
-		if out.status == "accepted" {
-			w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
-		}
+		// Every outcome, not only accepted: a redelivered rejected or
+		// failed command is then skipped, not decided (and perhaps sent)
+		// again with a second result.
+		w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
 		w.finished(j, out)
 	})
 }

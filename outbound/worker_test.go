@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -470,5 +471,29 @@ func TestWorkerRetriesFailedResultWrite(t *testing.T) {
 	}
 	if n := len(f.api.Requests()); n != 1 {
 		t.Errorf("API got %d sends, want 1", n)
+	}
+}
+
+// A command that was rejected (or failed) is finished too: redelivered (a
+// crash before the commit, here a second group on the same ledger), it is
+// skipped, not decided again with a second result and dead letter.
+func TestWorkerSkipsRedeliveredRejectedCommand(t *testing.T) {
+	f := newFixture(t, nil)
+	kafkatest.Produce(t, f.brokers, f.commands, cmd("bad-1", `not json`))
+	stop := f.start(t)
+	f.readResults(t, 1)
+	stop()
+	h := &logSignal{Handler: slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}), msg: "command already finished and its result written; skipped", seen: make(chan struct{})}
+	f.startWith(t, func(c *outbound.Config) { c.GroupID = f.group + "-again"; c.Logger = slog.New(h) })
+	select {
+	case <-h.seen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the redelivered rejected command was not skipped through the ledger")
+	}
+	if n := len(kafkatest.ReadUpTo(t, f.brokers, f.results, 2, 2*time.Second)); n != 1 {
+		t.Errorf("%d results, want 1", n)
+	}
+	if n := len(kafkatest.ReadUpTo(t, f.brokers, f.dlq, 2, 2*time.Second)); n != 1 {
+		t.Errorf("%d dead letters, want 1", n)
 	}
 }
