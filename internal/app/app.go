@@ -519,6 +519,6 @@ func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {
 		Partitions: cfg.Topics.Partitions, ReplicationFactor: cfg.Topics.ReplicationFactor,
 		WindowMode: window.Mode(wc.WindowMode), OptInMode: window.Mode(wc.OptInMode),
 		Grace: wc.Grace, MaxWait: wc.MaxWait, Keywords: matcher, InstanceID: wc.InstanceID,
-		Logger: log.With("component", "window"),
+		Logger: log, // window.New adds component=window
 	})
 }
