@@ -735,7 +735,7 @@ func findColumn(cols []string, name string) int {
 func suggestColumn(cols []string, name string) string {
 	best, bestD := "", 3
 	for _, c := range cols {
-		if d := levenshtein(strings.ToLower(c), strings.ToLower(name)); d < bestD {
+		if d := catalog.Distance(strings.ToLower(c), strings.ToLower(name)); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -743,26 +743,6 @@ func suggestColumn(cols []string, name string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // values extracts the plan's columns from a row (JSONL rows are parsed

@@ -315,7 +315,7 @@ func (c *Catalog) suggest(name string) string {
 	defer c.mu.RUnlock()
 	best, bestD := "", 4
 	for n := range c.byName {
-		if d := distance(name, n); d < bestD || (d == bestD && n < best) {
+		if d := Distance(name, n); d < bestD || (d == bestD && n < best) {
 			best, bestD = n, d
 		}
 	}
@@ -464,8 +464,9 @@ func CommandParams(body []byte) (name, language string, p ParamCounts, ok bool) 
 	return t.Name, t.Language.Code, p, true
 }
 
-// distance is the Levenshtein distance of a and b (bytes).
-func distance(a, b string) int {
+// Distance is the Levenshtein distance of a and b (bytes), for "did you
+// mean" suggestions.
+func Distance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
