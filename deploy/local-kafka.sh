@@ -8,6 +8,11 @@
 #   deploy/local-kafka.sh status   tell whether it runs (exit 0) or not (exit 1)
 #   deploy/local-kafka.sh env      print export KAFKA_BROKERS=... of the running broker
 #   deploy/local-kafka.sh fetch    only fill the jar cache
+#   deploy/local-kafka.sh kill     SIGKILL the broker, keep its data (a crash)
+#   deploy/local-kafka.sh stop     stop the broker cleanly, keep its data
+#   deploy/local-kafka.sh start    start the killed/stopped broker again with its data, same port
+#   deploy/local-kafka.sh pause    SIGSTOP the broker (a stall: connections open, no answers)
+#   deploy/local-kafka.sh resume   SIGCONT a paused broker
 #
 # Typical use:  eval "$(deploy/local-kafka.sh up)"; ...; deploy/local-kafka.sh down
 # Only the KAFKA_BROKERS line goes to stdout; everything else goes to stderr.
@@ -44,7 +49,7 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: $(basename "$0") up|down|status|env|fetch
+usage: $(basename "$0") up|down|status|env|fetch|kill|stop|start|pause|resume
 
   up      start a single-node KRaft Kafka $KAFKA_VERSION on 127.0.0.1 (reuses a running one)
           and print export KAFKA_BROKERS=127.0.0.1:PORT on stdout
@@ -52,6 +57,12 @@ usage: $(basename "$0") up|down|status|env|fetch
   status  say whether it runs; exit 0 if it does, 1 if not
   env     print export KAFKA_BROKERS=... of the running broker, for: eval "\$($(basename "$0") env)"
   fetch   only download the jars into $LIBS_DIR
+  kill    SIGKILL the broker and keep its data (a crash)
+  stop    stop the broker cleanly and keep its data
+  start   start the killed or stopped broker again with its data, on the same port;
+          prints export KAFKA_BROKERS=... like up
+  pause   SIGSTOP the broker: connections stay open, nothing answers (a stall)
+  resume  SIGCONT a paused broker
 EOF
 }
 
@@ -220,6 +231,48 @@ remove_state_dir() {
 
 # ---------------------------------------------------------------- commands
 
+# Start the broker of $CONFIG (storage already formatted) and wait until it
+# listens on 127.0.0.1:$1; print export KAFKA_BROKERS=... on success.
+launch() {
+  local port="$1" pid addr from
+  local java_log=(-Dlog4j2.configurationFile="$LOG4J_CONFIG")
+  local -a heap=() jvm_opts=()
+  read -r -a heap <<<"$HEAP_OPTS"
+  if [[ -n "${KAFKA_JVM_OPTS:-}" ]]; then
+    read -r -a jvm_opts <<<"$KAFKA_JVM_OPTS"
+  fi
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port, log $LOG_FILE"
+  # Readiness is read from the log lines this start writes, not an earlier run's.
+  from=$(wc -l <"$LOG_FILE" 2>/dev/null || echo 0)
+  # stdin/stdout/stderr all detached, so `$(local-kafka.sh up)` returns at once.
+  nohup "$JAVA_BIN" "${heap[@]}" "${jvm_opts[@]}" \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true "${java_log[@]}" \
+    -cp "$LIBS_DIR/*" kafka.Kafka "$CONFIG" \
+    </dev/null >>"$LOG_FILE" 2>&1 &
+  pid=$!
+  printf '%s\n' "$pid" >"$PID_FILE"
+
+  # Ready = the server logged that it started AND the port accepts connections.
+  local i started=0
+  for ((i = 0; i < START_TIMEOUT * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || fail_start "" "the broker exited during startup"
+    if ((!started)) && tail -n +"$((from + 1))" "$LOG_FILE" | grep -q 'Kafka Server started'; then
+      started=1
+    fi
+    if ((started)) && port_open 127.0.0.1 "$port"; then
+      addr="127.0.0.1:$port"
+      printf '%s\n' "$addr" >"$ADDR_FILE"
+      log "ready after ~$((i / 5))s (pid $pid)"
+      printf 'export KAFKA_BROKERS=%s\n' "$addr"
+      return 0
+    fi
+    sleep 0.2
+  done
+  fail_start "$pid" "the broker was not ready within ${START_TIMEOUT}s"
+}
+
+
 write_configs() {
   local port="$1" cport="$2"
   cat >"$CONFIG" <<EOF
@@ -340,38 +393,7 @@ cmd_up() {
     fail_start "" "storage format failed"
   fi
 
-  local -a heap=() jvm_opts=()
-  read -r -a heap <<<"$HEAP_OPTS"
-  if [[ -n "${KAFKA_JVM_OPTS:-}" ]]; then
-    read -r -a jvm_opts <<<"$KAFKA_JVM_OPTS"
-  fi
-  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller 127.0.0.1:$cport), log $LOG_FILE"
-  # stdin/stdout/stderr all detached, so `$(local-kafka.sh up)` returns at once.
-  nohup "$JAVA_BIN" "${heap[@]}" "${jvm_opts[@]}" \
-    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
-    -Djava.awt.headless=true "${java_log[@]}" \
-    -cp "$LIBS_DIR/*" kafka.Kafka "$CONFIG" \
-    </dev/null >>"$LOG_FILE" 2>&1 &
-  pid=$!
-  printf '%s\n' "$pid" >"$PID_FILE"
-
-  # Ready = the server logged that it started AND the port accepts connections.
-  local i started=0
-  for ((i = 0; i < START_TIMEOUT * 5; i++)); do
-    kill -0 "$pid" 2>/dev/null || fail_start "" "the broker exited during startup"
-    if ((!started)) && grep -q 'Kafka Server started' "$LOG_FILE"; then
-      started=1
-    fi
-    if ((started)) && port_open 127.0.0.1 "$port"; then
-      addr="127.0.0.1:$port"
-      printf '%s\n' "$addr" >"$ADDR_FILE"
-      log "ready after ~$((i / 5))s (pid $pid)"
-      printf 'export KAFKA_BROKERS=%s\n' "$addr"
-      return 0
-    fi
-    sleep 0.2
-  done
-  fail_start "$pid" "the broker was not ready within ${START_TIMEOUT}s"
+  launch "$port"
 }
 
 cmd_down() {
@@ -383,6 +405,50 @@ cmd_down() {
     log "no broker running"
   fi
   remove_state_dir
+}
+
+# The port of the broker's client listener, from its config (kept across kill/start).
+config_port() {
+  [[ -f "$CONFIG" ]] || return 1
+  sed -n 's/^advertised\.listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$CONFIG" | head -n 1
+}
+
+# Fault injection: the same broker killed, stopped, restarted with its data, paused.
+cmd_kill() {
+  local pid
+  pid="$(running_pid)" || die "no broker running"
+  log "killing broker (pid $pid) with SIGKILL; its data stays in $DATA_DIR"
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$PID_FILE"
+}
+
+cmd_stop() {
+  local pid
+  pid="$(running_pid)" || die "no broker running"
+  log "stopping broker (pid $pid); its data stays in $DATA_DIR"
+  stop_pid "$pid"
+  rm -f "$PID_FILE"
+}
+
+cmd_start() {
+  local pid port
+  if pid="$(running_pid)"; then
+    die "the broker runs already (pid $pid)"
+  fi
+  [[ -f "$MARKER" && -f "$CONFIG" ]] || die "no stopped broker in $STATE_DIR (start a new one with: $(basename "$0") up)"
+  port="$(config_port)" || true
+  [[ -n "$port" ]] || die "cannot read the port from $CONFIG"
+  find_java
+  fetch_libs
+  launch "$port"
+}
+
+cmd_signal() {
+  local sig="$1" what="$2" pid
+  pid="$(running_pid)" || die "no broker running"
+  log "$what broker (pid $pid)"
+  kill "-$sig" "$pid"
 }
 
 cmd_status() {
@@ -422,6 +488,11 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     fetch) fetch_libs && log "jars in $LIBS_DIR" ;;
+    kill) cmd_kill ;;
+    stop) cmd_stop ;;
+    start) cmd_start ;;
+    pause) cmd_signal STOP pausing ;;
+    resume) cmd_signal CONT resuming ;;
     -h | --help | help) usage ;;
     *)
       usage
