@@ -15,7 +15,8 @@
 #   deploy/local-kafka.sh resume   SIGCONT a paused broker
 #
 # Typical use:  eval "$(deploy/local-kafka.sh up)"; ...; deploy/local-kafka.sh down
-# Only the KAFKA_BROKERS line goes to stdout; everything else goes to stderr.
+# Only the export lines go to stdout (KAFKA_BROKERS, and KAFKA_SECURE_* with
+# KAFKA_SECURE=1: a SASL_SSL listener, see deploy/kafka/README.md); the rest goes to stderr.
 # See deploy/kafka/README.md for the environment variables.
 set -euo pipefail
 
@@ -154,17 +155,18 @@ port_open() {
   (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
 
-# Two distinct free TCP ports on 127.0.0.1, printed as "PORT CPORT".
+# Three distinct free TCP ports on 127.0.0.1, printed as "PORT CPORT SPORT"
+# (client listener, controller, secured client listener).
 free_ports() {
   if [[ -n "${KAFKA_PORT:-}" && -n "${KAFKA_CONTROLLER_PORT:-}" ]]; then
-    printf '%s %s\n' "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+    printf '%s %s %s\n' "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "${KAFKA_SECURE_PORT:-$((KAFKA_PORT + 2))}"
     return 0
   fi
   if command -v python3 >/dev/null 2>&1; then
     python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(2):
+for _ in range(3):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -176,14 +178,14 @@ EOF
   fi
   # Fallback: random ports in the dynamic range that nobody listens on.
   local ports=() p i
-  for ((i = 0; i < 200 && ${#ports[@]} < 2; i++)); do
+  for ((i = 0; i < 300 && ${#ports[@]} < 3; i++)); do
     p=$((49152 + (RANDOM * 32768 + RANDOM) % 16000))
     if [[ "${ports[*]:-}" != *"$p"* ]] && ! port_open 127.0.0.1 "$p"; then
       ports+=("$p")
     fi
   done
-  [[ ${#ports[@]} -eq 2 ]] || die "found no free ports"
-  printf '%s %s\n' "${ports[0]}" "${ports[1]}"
+  [[ ${#ports[@]} -eq 3 ]] || die "found no free ports"
+  printf '%s %s %s\n' "${ports[0]}" "${ports[1]}" "${ports[2]}"
 }
 
 # A Kafka cluster id: 16 random bytes, url-safe base64 without padding, not starting with '-'.
@@ -229,6 +231,89 @@ remove_state_dir() {
   rm -rf -- "$STATE_DIR"
 }
 
+# ---------------------------------------------------------------- secured mode
+
+SECURE_ENV="$STATE_DIR/secure.env"
+SECURE_DIR="$STATE_DIR/tls"
+SECURE_USER="${KAFKA_SECURE_USER:-wabridge}"
+SECURE_PASSWORD=""
+
+# The environment a client needs: KAFKA_BROKERS, and in secured mode the
+# SASL_SSL listener, its CA file and the SCRAM user (prefixed KAFKA_SECURE_ so
+# that a plaintext client in the same shell is not switched to TLS).
+print_env() {
+  printf 'export KAFKA_BROKERS=%s\n' "$1"
+  if [[ -f "$SECURE_ENV" ]]; then
+    cat "$SECURE_ENV"
+  fi
+}
+
+# A CA and a broker certificate for 127.0.0.1/localhost made with the JDK's
+# keytool, a PKCS12 keystore and truststore for the broker, the CA as PEM for
+# clients, and a random SCRAM password. Writes $SECURE_ENV.
+make_secure() {
+  local sport="$1" kt storepass
+  kt="$(dirname "$JAVA_BIN")/keytool"
+  [[ -x "$kt" ]] || kt="$(command -v keytool)" || die "keytool not found next to $JAVA_BIN"
+  mkdir -p "$SECURE_DIR"
+  storepass="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  SECURE_PASSWORD="$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  local ca="$SECURE_DIR/ca.p12" ks="$SECURE_DIR/broker.p12" ts="$SECURE_DIR/truststore.p12"
+  local -a q=(-storetype PKCS12 -storepass "$storepass" -keypass "$storepass")
+  log "making a CA and a broker certificate with keytool in $SECURE_DIR"
+  "$kt" -genkeypair -alias ca -keyalg EC -groupname secp256r1 -dname "CN=wabridge local test CA" \
+    -ext bc:c -validity 30 -keystore "$ca" "${q[@]}" >/dev/null 2>&1 || die "keytool: CA key failed"
+  "$kt" -exportcert -rfc -alias ca -keystore "$ca" -storepass "$storepass" >"$SECURE_DIR/ca.pem" 2>/dev/null ||
+    die "keytool: CA export failed"
+  "$kt" -genkeypair -alias broker -keyalg EC -groupname secp256r1 -dname "CN=localhost" \
+    -validity 30 -keystore "$ks" "${q[@]}" >/dev/null 2>&1 || die "keytool: broker key failed"
+  "$kt" -certreq -alias broker -keystore "$ks" -storepass "$storepass" 2>/dev/null |
+    "$kt" -gencert -alias ca -keystore "$ca" -storepass "$storepass" -rfc -validity 30 \
+      -ext "san=ip:127.0.0.1,dns:localhost" -ext ku:c=digitalSignature,keyEncipherment -ext eku=serverAuth \
+      >"$SECURE_DIR/broker.pem" 2>/dev/null || die "keytool: signing the broker certificate failed"
+  "$kt" -importcert -noprompt -alias ca -file "$SECURE_DIR/ca.pem" -keystore "$ks" "${q[@]}" >/dev/null 2>&1 ||
+    die "keytool: importing the CA into the broker keystore failed"
+  "$kt" -importcert -noprompt -alias broker -file "$SECURE_DIR/broker.pem" -keystore "$ks" "${q[@]}" >/dev/null 2>&1 ||
+    die "keytool: importing the broker certificate failed"
+  "$kt" -importcert -noprompt -alias ca -file "$SECURE_DIR/ca.pem" -keystore "$ts" "${q[@]}" >/dev/null 2>&1 ||
+    die "keytool: truststore failed"
+  printf '%s\n' "$storepass" >"$SECURE_DIR/storepass"
+  chmod 600 "$SECURE_DIR/storepass"
+  cat >"$SECURE_ENV" <<EOF
+export KAFKA_SECURE_BROKERS=127.0.0.1:$sport
+export KAFKA_SECURE_CA_FILE=$SECURE_DIR/ca.pem
+export KAFKA_SECURE_USER=$SECURE_USER
+export KAFKA_SECURE_PASSWORD=$SECURE_PASSWORD
+EOF
+  chmod 600 "$SECURE_ENV"
+}
+
+# Listener settings of secured mode, appended to $CONFIG (later keys win): a
+# SASL_SSL listener with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN for one user.
+secure_configs() {
+  local port="$1" cport="$2" sport="$3" storepass
+  storepass="$(cat "$SECURE_DIR/storepass")"
+  cat <<EOF
+
+# Secured mode (KAFKA_SECURE=1): a SASL_SSL listener beside the plaintext one.
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_SSL://127.0.0.1:$sport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sport
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SECURE_USER="$SECURE_PASSWORD";
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$SECURE_DIR/broker.p12
+ssl.keystore.password=$storepass
+ssl.key.password=$storepass
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$SECURE_DIR/truststore.p12
+ssl.truststore.password=$storepass
+ssl.client.auth=none
+EOF
+}
+
 # ---------------------------------------------------------------- commands
 
 # Start the broker of $CONFIG (storage already formatted) and wait until it
@@ -264,7 +349,7 @@ launch() {
       addr="127.0.0.1:$port"
       printf '%s\n' "$addr" >"$ADDR_FILE"
       log "ready after ~$((i / 5))s (pid $pid)"
-      printf 'export KAFKA_BROKERS=%s\n' "$addr"
+      print_env "$addr"
       return 0
     fi
     sleep 0.2
@@ -354,7 +439,7 @@ cmd_up() {
   local pid addr
   if pid="$(running_pid)" && addr="$(broker_addr)"; then
     log "already running (pid $pid) at $addr"
-    printf 'export KAFKA_BROKERS=%s\n' "$addr"
+    print_env "$addr"
     return 0
   fi
 
@@ -377,19 +462,26 @@ cmd_up() {
   mkdir -p "$STATE_DIR" "$DATA_DIR"
   : >"$MARKER"
 
-  local ports port cport cid
-  ports="$(free_ports)"
-  port="${ports%% *}"
-  cport="${ports##* }"
-  [[ "$port" =~ ^[0-9]+$ && "$cport" =~ ^[0-9]+$ && "$port" != "$cport" ]] || die "bad ports: '$ports'"
+  local port cport sport cid
+  read -r port cport sport <<<"$(free_ports)"
+  [[ "$port" =~ ^[0-9]+$ && "$cport" =~ ^[0-9]+$ && "$sport" =~ ^[0-9]+$ &&
+    "$port" != "$cport" && "$sport" != "$port" && "$sport" != "$cport" ]] ||
+    die "bad ports: '$port $cport $sport'"
+  local -a scram=()
   write_configs "$port" "$cport"
+  if [[ "${KAFKA_SECURE:-}" == 1 ]]; then
+    make_secure "$sport"
+    secure_configs "$port" "$cport" "$sport" >>"$CONFIG"
+    scram=(--add-scram "SCRAM-SHA-256=[name=$SECURE_USER,password=$SECURE_PASSWORD]"
+      --add-scram "SCRAM-SHA-512=[name=$SECURE_USER,password=$SECURE_PASSWORD]")
+  fi
   cid="$(cluster_id)"
 
   local java_log=(-Dlog4j2.configurationFile="$LOG4J_CONFIG")
   log "formatting storage (cluster id $cid)"
   if ! "$JAVA_BIN" "${java_log[@]}" -cp "$LIBS_DIR/*" kafka.tools.StorageTool \
       format --cluster-id "$cid" --config "$CONFIG" --standalone --ignore-formatted \
-      >>"$LOG_FILE" 2>&1; then
+      "${scram[@]}" >>"$LOG_FILE" 2>&1; then
     fail_start "" "storage format failed"
   fi
 
@@ -410,7 +502,7 @@ cmd_down() {
 # The port of the broker's client listener, from its config (kept across kill/start).
 config_port() {
   [[ -f "$CONFIG" ]] || return 1
-  sed -n 's/^advertised\.listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' "$CONFIG" | head -n 1
+  sed -n 's/^advertised\.listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\).*$/\1/p' "$CONFIG" | tail -n 1
 }
 
 # Fault injection: the same broker killed, stopped, restarted with its data, paused.
@@ -468,7 +560,7 @@ cmd_status() {
 cmd_env() {
   local addr
   if running_pid >/dev/null && addr="$(broker_addr)"; then
-    printf 'export KAFKA_BROKERS=%s\n' "$addr"
+    print_env "$addr"
     return 0
   fi
   die "no broker running (start one with: $(basename "$0") up)"
