@@ -289,7 +289,8 @@ EOF
 }
 
 # Listener settings of secured mode, appended to $CONFIG (later keys win): a
-# SASL_SSL listener with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN for one user.
+# SASL_SSL listener with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN for one user,
+# and OAUTHBEARER with unsigned test tokens.
 secure_configs() {
   local port="$1" cport="$2" sport="$3" storepass
   storepass="$(cat "$SECURE_DIR/storepass")"
@@ -299,10 +300,13 @@ secure_configs() {
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_SSL://127.0.0.1:$sport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sport
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
-sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN,OAUTHBEARER
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SECURE_USER="$SECURE_PASSWORD";
+# OAUTHBEARER with Kafka's unsecured validator: any unsigned token (alg "none") with sub and
+# exp claims is accepted. For testing a client's token flow only, never for a real cluster.
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$SECURE_DIR/broker.p12
 ssl.keystore.password=$storepass

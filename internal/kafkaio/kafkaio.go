@@ -1,4 +1,5 @@
-// Package kafkaio builds the Kafka clients wabridge shares: the kafka-go
+// Package kafkaio builds the Kafka clients wabridge shares: their TLS and SASL
+// settings (Security), the kafka-go
 // writer with safe settings (acks=all, short batch wait, murmur2 keys), the
 // franz-go admin client with topic checks at start, and slog adapters for
 // both clients.
