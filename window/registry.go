@@ -36,8 +36,12 @@ func (s *Store) ChangeConsent(ctx context.Context, number, user string, ch Chang
 	if ch.At.IsZero() {
 		ch.At = s.now()
 	}
-	s.consentMu.Lock()
-	defer s.consentMu.Unlock()
+	select {
+	case s.consentMu <- struct{}{}:
+		defer func() { <-s.consentMu }()
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for an earlier consent change: %w", ctx.Err())
+	}
 	if ch.Action == StopCategory || ch.Action == ResumeCategory {
 		if !s.running.Load() {
 			return errors.New("window: a category change needs the restored opt-in state: Run the Store")

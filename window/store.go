@@ -152,7 +152,7 @@ type Store struct {
 	records, invalid, heals, tombstones atomic.Int64
 	syncWarned                          atomic.Int64 // UnixNano of the last catch-up warning
 
-	consentMu sync.Mutex // serialises ChangeConsent (read-modify-write)
+	consentMu chan struct{} // a one-slot lock that serialises ChangeConsent (read-modify-write); taken with a context
 
 	syncers [4]syncer // per topic mask (Sync)
 
@@ -195,6 +195,7 @@ func New(cfg Config) (*Store, error) {
 	return &Store{
 		cfg: cfg, log: log, seed: maphash.MakeSeed(), prod: prod, adm: kadm.NewClient(prod),
 		ready:     make(chan struct{}),
+		consentMu: make(chan struct{}, 1),
 		windows:   map[uint64]entry{},
 		consents:  map[uint64]packedConsent{},
 		otherCats: map[uint64]map[string]bool{},
