@@ -1,6 +1,7 @@
 package window_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -79,5 +80,27 @@ func TestLateConsentRecordIsHealed(t *testing.T) {
 	}
 	if r := start(t, tp, clk.Now); r.Consent(number, user).General != window.OptedOut {
 		t.Fatalf("restored: %+v, want opted out", r.Consent(number, user))
+	}
+}
+
+// A Store whose Run ended (shutdown began) while the outbound side still
+// sends for its grace period does not reject on the view it was left with:
+// the window opened on another instance since must not turn into a final
+// rejection. Check says ErrStopped instead, and the command waits for a
+// later attempt.
+func TestNoRejectionAfterRunEnded(t *testing.T) {
+	tp, clk, ctx := setup(t)
+	other := start(t, tp, clk.Now)
+	s, stop := startStoppable(t, tp, clk.Now)
+	user := "15550009999"
+	stop()
+	opened(t, ctx, other, clk.Now(), user)
+	_, err := s.Check(ctx, window.Message{Number: number, User: user})
+	if !errors.Is(err, window.ErrStopped) {
+		t.Fatalf("Check of a reply after Run ended, window opened elsewhere: %v, want ErrStopped", err)
+	}
+	// What it can allow it still allows.
+	if d, err := s.Check(ctx, window.Message{Number: number, User: user, Template: true, Category: "utility"}); err != nil || !d.Allow {
+		t.Fatalf("template after Run ended: %+v, %v; want allowed", d, err)
 	}
 }
