@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -288,4 +290,22 @@ func messageWebhook(phoneNumberID, from, wamid string, at time.Time, text string
 	}
 	b, _ := json.Marshal(env)
 	return b
+}
+
+// metric reads one sample of b's /metrics (0 when absent).
+func (b *bridge) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + b.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }
