@@ -405,10 +405,7 @@ func Run(ctx context.Context, cfg Config) error {
 		adminMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		adminMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	// A CPU profile or trace streams for ?seconds= (30 by default): the write
-	// timeout leaves room for that, and no more, so a client that stops
-	// reading cannot hold the connection.
-	adminSrv := &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 90 * time.Second}
+	adminSrv := adminServer(adminMux)
 
 	// Every goroutine below ends when gctx ends.
 	if webhookSrv != nil {
@@ -484,6 +481,14 @@ func topicSpecs(t Topics) []kafkaio.Topic {
 	return out
 }
 
+// adminServer serves the admin listener. A CPU profile or trace streams
+// for ?seconds= (30 by default; net/http/pprof refuses durations past the
+// write timeout): the write timeout leaves room for that, and no more, so
+// a client that stops reading cannot hold a connection for ever.
+func adminServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 90 * time.Second}
+}
+
 // readyz answers 503 until the window and opt-in state is restored, then
 // 200. It stays 200 while Kafka is unreachable, saying so in its body:
 // every instance shares the cluster, so an outage would take every pod out
@@ -518,7 +523,7 @@ func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, 4*time.Second)
-		err := kafkaio.Ping(pctx, adm)
+		err := reachKafka(pctx, adm)
 		cancel()
 		if was := ready.Swap(err == nil); was != (err == nil) {
 			if err != nil {
@@ -528,6 +533,24 @@ func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *
 			}
 		}
 	}
+}
+
+// reachKafka asks every known broker for its API versions and returns nil
+// if one answers. (A metadata request would not do: kadm answers it from
+// the client's cache, whatever the brokers' state.)
+func reachKafka(ctx context.Context, adm *kadm.Client) error {
+	vs, err := adm.ApiVersions(ctx)
+	if err != nil {
+		return err
+	}
+	err = errors.New("no broker known")
+	for _, v := range vs {
+		if v.Err == nil {
+			return nil
+		}
+		err = fmt.Errorf("broker %d: %w", v.NodeID, v.Err)
+	}
+	return err
 }
 
 func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {

@@ -102,3 +102,12 @@ func TestReadyz(t *testing.T) {
 		}
 	}
 }
+
+// The admin listener (with pprof streaming profiles) bounds every phase of
+// a connection.
+func TestAdminServerTimeouts(t *testing.T) {
+	s := adminServer(http.NewServeMux())
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 {
+		t.Fatalf("admin server timeouts: header %s, read %s, write %s, idle %s; want all set", s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -194,13 +195,20 @@ func startBridge(t *testing.T, env ...string) *bridge {
 
 // ready is the status code of /readyz, 0 when it does not answer.
 func (b *bridge) ready() int {
+	code, _ := b.readyz()
+	return code
+}
+
+// readyz is the answer of /readyz (code 0 when none).
+func (b *bridge) readyz() (int, string) {
 	c := http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get("http://" + b.admin + "/readyz")
 	if err != nil {
-		return 0
+		return 0, ""
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }
 
 func (b *bridge) signal(sig syscall.Signal) { b.cmd.Process.Signal(sig) }

@@ -194,8 +194,13 @@ func inboundOutage(t *testing.T, brokers []string, down, up string, outage time.
 	readyz := map[int]int{}
 	outageEnd := time.Now().Add(outage)
 	dumped := false
+	unreachable := 0 // /readyz answers that say Kafka is unreachable
 	for time.Now().Before(outageEnd) {
-		readyz[b.ready()]++
+		code, body := b.readyz()
+		readyz[code]++
+		if strings.Contains(body, "kafka unreachable") {
+			unreachable++
+		}
 		if dir := os.Getenv("WABRIDGE_FAULTS_DUMP"); dir != "" && !dumped && time.Until(outageEnd) < outage/2 {
 			dumped = true
 			dumpGoroutines(t, b, dir+"/"+scenario+"-goroutines.txt")
@@ -232,13 +237,16 @@ func inboundOutage(t *testing.T, brokers []string, down, up string, outage time.
 	for _, n := range onKafka {
 		dups += n - 1
 	}
-	t.Logf("FIGURES %s: webhooks answered 200: %d; records on Kafka: %d; lost %d; duplicate records %d (harmless: retries of webhooks whose 200 was lost or late); answers later than %s: %d; no answer: %d; /readyz during the outage: %v",
-		scenario, len(load.acked), len(msgs)+len(sts), lost, dups, giveUp, late, noAnswer, readyz)
+	t.Logf("FIGURES %s: webhooks answered 200: %d; records on Kafka: %d; lost %d; duplicate records %d (harmless: retries of webhooks whose 200 was lost or late); answers later than %s: %d; no answer: %d; /readyz during the outage: %v, %d of them saying kafka unreachable",
+		scenario, len(load.acked), len(msgs)+len(sts), lost, dups, giveUp, late, noAnswer, readyz, unreachable)
 	if lost > 0 {
 		t.Errorf("%d webhooks answered 200 are not on Kafka", lost)
 	}
 	if n := len(readyz); n != 1 || readyz[http.StatusOK] == 0 {
 		t.Errorf("/readyz during the outage: %v, want 200 throughout (docs/faults.md: an outage must not take every instance out at once)", readyz)
+	}
+	if unreachable == 0 {
+		t.Errorf("/readyz never said kafka unreachable during the outage")
 	}
 	if late > 0 || noAnswer > 0 {
 		t.Errorf("%d answers came later than %s and %d not at all: 360dialog would have given up on them", late, giveUp, noAnswer)

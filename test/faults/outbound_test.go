@@ -247,7 +247,7 @@ func TestOutboundKill9Loop(t *testing.T) {
 func TestRebalanceStorm(t *testing.T) {
 	brokers := faultBroker(t, false)
 	o := newOutbound(t, brokers, 10000, 200, nil)
-	o.env = append(o.env, "WABRIDGE_RATE=200") // slow enough to span the storm
+	o.env = append(o.env, "WABRIDGE_RATE=80") // 3 × 80/s: the stream spans the storm
 	bs := []*bridge{o.start(), o.start(), o.start()}
 	for i := range 10 {
 		time.Sleep(4 * time.Second)
