@@ -84,10 +84,12 @@ type Config struct {
 	VerifyToken string
 	// MaxBodyBytes caps a request body. Default: 4 MiB (360dialog sends up to 3 MB).
 	MaxBodyBytes int64
-	// MaxInFlight caps the requests handled at once; beyond it a request is
-	// answered 503 with Retry-After at once rather than queued, so a burst
-	// cannot hold unbounded memory (each request may hold MaxBodyBytes).
-	// Default: 256. Negative: no cap.
+	// MaxInFlight caps the requests doing Kafka work at once; beyond it a
+	// request is answered 503 with Retry-After at once rather than queued.
+	// A request takes its slot once its body is read and authenticated:
+	// reading holds memory only for the bytes that arrived (the server's
+	// ReadTimeout bounds how long), so senders that never finish a body
+	// cannot starve real webhooks. Default: 256. Negative: no cap.
 	MaxInFlight int
 	// PublishTimeout bounds the wait for Kafka, window records included;
 	// past it the answer is 503 so that 360dialog retries. Default: 4s
@@ -301,11 +303,31 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return http.StatusMethodNotAllowed
 	}
-	// What needs no body is checked first, so that unauthenticated requests
-	// never take one of the MaxInFlight slots.
-	if !h.pathOK(r) || !h.tokenOK(r) {
+	// What needs no body is checked first: an unauthenticated request reads
+	// no body. With signature-only authentication a request must at least
+	// carry a well-formed signature header before its body is read.
+	if !h.pathOK(r) || !h.tokenOK(r) || len(h.secrets) > 0 && len(signatures(r)) == 0 {
 		return h.unauthorized(w)
 	}
+	receivedAt := h.cfg.Now().UTC().Truncate(time.Millisecond)
+	// The body is read before a MaxInFlight slot is taken, into a buffer
+	// that grows as bytes arrive: a sender that declares a large body and
+	// sends nothing holds no slot and little memory (ReadTimeout ends it).
+	body, err := h.readBody(w, r)
+	var mbe *http.MaxBytesError
+	if err != nil && !errors.As(err, &mbe) {
+		code := http.StatusBadRequest
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			code = http.StatusRequestTimeout
+		}
+		http.Error(w, "reading body failed", code)
+		return code
+	}
+	if err == nil && !h.signatureOK(r, body) {
+		return h.unauthorized(w)
+	}
+	// The Kafka work of the request takes one of MaxInFlight slots.
 	if h.inFlight != nil {
 		select {
 		case h.inFlight <- struct{}{}:
@@ -316,28 +338,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 			return http.StatusServiceUnavailable
 		}
 	}
-	receivedAt := h.cfg.Now().UTC().Truncate(time.Millisecond)
-	body, err := h.readBody(w, r)
 	// The Kafka work of the request (window records, then its records or
 	// dead letters) has one deadline, PublishTimeout. It goes on when
 	// 360dialog hangs up, so that what was sent is not half-written.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.cfg.PublishTimeout)
 	defer cancel()
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if !errors.As(err, &mbe) {
-			code := http.StatusBadRequest
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				code = http.StatusRequestTimeout
-			}
-			http.Error(w, "reading body failed", code)
-			return code
-		}
 		return h.tooLarge(ctx, w, r, body)
-	}
-	if !h.signatureOK(r, body) {
-		return h.unauthorized(w)
 	}
 
 	items, err := parse(body, receivedAt, h.statusSchemaID < 0)
@@ -458,15 +465,16 @@ func (h *Handler) allow() string {
 }
 
 // readBody reads the whole body, up to MaxBodyBytes. A body declared larger
-// is not read at all; the error is then an *http.MaxBytesError too.
+// is not read at all; the error is then an *http.MaxBytesError too. The
+// buffer grows with what arrives, whatever Content-Length says.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	limit := h.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	size := int64(4 << 10)
+	size := int64(16 << 10)
 	if r.ContentLength >= 0 {
-		size = r.ContentLength + 1 // +1: room to see EOF without growing
+		size = min(size, r.ContentLength+1) // +1: room to see EOF without growing
 	}
 	buf := make([]byte, 0, size)
 	rd := http.MaxBytesReader(w, r.Body, limit)
@@ -543,10 +551,8 @@ const (
 	signaturePrefix    = "sha256="
 )
 
-func (h *Handler) signatureOK(r *http.Request, body []byte) bool {
-	if len(h.secrets) == 0 {
-		return true
-	}
+// signatures returns the well-formed signatures r carries.
+func signatures(r *http.Request) [][]byte {
 	var sigs [][]byte
 	for _, name := range []string{Header360Signature, HeaderHubSignature} {
 		v := strings.TrimSpace(r.Header.Get(name))
@@ -559,6 +565,14 @@ func (h *Handler) signatureOK(r *http.Request, body []byte) bool {
 			sigs = append(sigs, sig)
 		}
 	}
+	return sigs
+}
+
+func (h *Handler) signatureOK(r *http.Request, body []byte) bool {
+	if len(h.secrets) == 0 {
+		return true
+	}
+	sigs := signatures(r)
 	if len(sigs) == 0 {
 		return false
 	}

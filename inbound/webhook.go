@@ -39,7 +39,9 @@ import (
 //     record needs (ids, timestamps, type): that entry, change or item is a
 //     dead letter. Wrong types in a payload object (e.g. a string quantity
 //     in an order) leave that typed field empty and say so in mapping_error;
-//     the record is still written, raw holds the original.
+//     the record is still written, raw holds the original. More than
+//     MaxDeadItems such items in one body: the body is not understood
+//     (ErrTooManyBadItems) and is one dead letter, not one per item.
 //   - Keys of the envelope, messages and statuses match exactly ("ID" is not
 //     "id"); payload objects are decoded with encoding/json, which also
 //     accepts other cases. As case variants of one key in one object are
@@ -92,6 +94,16 @@ var ErrNotCloudAPI = errors.New("not a Cloud API webhook envelope")
 // parser: invalid UTF-8 or duplicate object keys.
 var ErrAmbiguousJSON = errors.New("ambiguous JSON")
 
+// ErrTooManyBadItems is returned for bodies with more than MaxDeadItems
+// items that fail alone: the body is then dead-lettered once, as a whole,
+// instead of item by item (a 4 MiB body of empty entries would otherwise
+// make over a million dead-letter records).
+var ErrTooManyBadItems = errors.New("too many items not understood")
+
+// MaxDeadItems is how many items of one body may fail alone; see
+// ErrTooManyBadItems.
+const MaxDeadItems = 100
+
 // Parse splits a webhook body into items. An error means the body as a whole
 // cannot be understood; items that fail alone come back as dead letters.
 // Items come in body order: entries, their changes, and within a change its
@@ -141,6 +153,9 @@ func parse(body []byte, receivedAt time.Time, natives bool) ([]Item, error) {
 	p := parser{d: d, receivedAt: receivedAt.UTC(), natives: natives}
 	for i, e := range d.elements(entries) {
 		p.entry(i, e)
+		if p.deadItems > MaxDeadItems {
+			return nil, fmt.Errorf("%w: more than %d (the first: %s)", ErrTooManyBadItems, MaxDeadItems, p.firstDead)
+		}
 	}
 	return p.items, nil
 }
@@ -174,9 +189,17 @@ type parser struct {
 	receivedAt time.Time
 	natives    bool
 	items      []Item
+	deadItems  int
+	firstDead  string
 }
 
 func (p *parser) dead(raw []byte, reason string) {
+	if p.deadItems++; p.deadItems > MaxDeadItems {
+		return
+	}
+	if p.firstDead == "" {
+		p.firstDead = reason
+	}
 	p.items = append(p.items, Item{Raw: raw, Reason: reason})
 }
 

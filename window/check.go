@@ -31,9 +31,9 @@ type Message struct {
 // mode enforce, waits up to m.Wait for the window to open. A template a
 // rule can stop (a marketing one; any under opt-in mode enforce) catches up
 // with the opt-in topic before the decision. Before Ready, Check waits for
-// it. The error is ctx's, when ctx ended before a
-// decision (the caller should leave the command for a later attempt, not
-// reject it).
+// it. The error is ctx's, when ctx ended before a decision, or ErrStopped
+// for a rejection after Run ended: the caller should then leave the
+// command for a later attempt, not reject it.
 func (s *Store) Check(ctx context.Context, m Message) (Decision, error) {
 	if err := s.WaitReady(ctx); err != nil {
 		return Decision{}, err
@@ -45,7 +45,10 @@ func (s *Store) Check(ctx context.Context, m Message) (Decision, error) {
 			s.syncFor(ctx, optinTopic)
 		}
 		d := DecideOptIn(s.cfg.OptInMode, s.Consent(m.Number, m.User), true, m.Category)
-		return d, ctx.Err()
+		if err := ctx.Err(); err != nil {
+			return Decision{}, err
+		}
+		return d, s.stale(d)
 	}
 	if s.cfg.WindowMode == Off {
 		return Decision{Allow: true}, nil
@@ -62,7 +65,22 @@ func (s *Store) Check(ctx context.Context, m Message) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, err
 	}
-	return Decide(s.cfg.WindowMode, st, false, s.now(), s.cfg.Grace), nil
+	d = Decide(s.cfg.WindowMode, st, false, s.now(), s.cfg.Grace)
+	return d, s.stale(d)
+}
+
+// ErrStopped is Check's error for a rejection it will not make because Run
+// has ended: the view Run left may miss a window opened or a consent given
+// since, so the caller should leave the message for a later attempt (on
+// this or another instance) rather than reject it.
+var ErrStopped = errors.New("window: the Store no longer follows its topics; not rejecting on a view that may be stale")
+
+// stale returns ErrStopped when d rejects and Run has ended.
+func (s *Store) stale(d Decision) error {
+	if !d.Allow && s.started.Load() && !s.running.Load() {
+		return ErrStopped
+	}
+	return nil
 }
 
 func (s *Store) syncFor(ctx context.Context, mask uint8) {

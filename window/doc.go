@@ -134,8 +134,11 @@
 //   - source: free text, e.g. "web-form", "keyword:STOP",
 //     "user_preferences:stop", "cli".
 //   - at: when the user decided, Unix ms (absent: the record's timestamp).
-//   - A record replaces the previous one of its key (last written wins, as
-//     in the compacted topic): write the whole state, not a change. A
+//   - A record replaces the previous one of its key: write the whole state,
+//     not a change. The newer decision wins, not the later record: a record
+//     whose at is older (in whole seconds) than the state it would replace
+//     is ignored, and every instance that follows the topic writes the newer
+//     state again (source "kept-newer") so that compaction keeps it. A
 //     tombstone (null value) forgets the user (unknown again); an opt-out
 //     must be written as opted_in false, not as a tombstone.
 //   - Produce with the key as bytes and the default (murmur2) partitioner,

@@ -22,10 +22,14 @@ func (s *Store) Consent(number, user string) Consent {
 }
 
 // ChangeConsent applies ch to user's consent for business number and
-// writes the result. A change of one category keeps the rest of the
-// consent, so it needs the restored state: it waits for Ready, catches up
-// (Sync), then writes. Changes by one Store are serialised; two instances
-// changing one user's consent at the same moment can lose one change.
+// writes the result, unless the recorded consent is a newer decision (a
+// later At, in whole seconds): 360dialog retries a webhook answered 503 for
+// days, so a START can arrive after the STOP the user sent later, and must
+// not undo it. While Run runs it waits for Ready and catches up (Sync)
+// first, so the comparison sees changes other instances recorded; a change
+// of one category keeps the rest of the consent, so it needs Run. Changes
+// by one Store are serialised; two instances changing one user's consent at
+// the same moment can lose one change.
 func (s *Store) ChangeConsent(ctx context.Context, number, user string, ch Change) error {
 	if ch.Action == NoAction || user == "" {
 		return nil
@@ -36,12 +40,18 @@ func (s *Store) ChangeConsent(ctx context.Context, number, user string, ch Chang
 	if ch.At.IsZero() {
 		ch.At = s.now()
 	}
-	s.consentMu.Lock()
-	defer s.consentMu.Unlock()
+	select {
+	case s.consentMu <- struct{}{}:
+		defer func() { <-s.consentMu }()
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for an earlier consent change: %w", ctx.Err())
+	}
 	if ch.Action == StopCategory || ch.Action == ResumeCategory {
 		if !s.running.Load() {
 			return errors.New("window: a category change needs the restored opt-in state: Run the Store")
 		}
+	}
+	if s.running.Load() {
 		if err := s.WaitReady(ctx); err != nil {
 			return err
 		}
@@ -52,7 +62,13 @@ func (s *Store) ChangeConsent(ctx context.Context, number, user string, ch Chang
 			return fmt.Errorf("catching up with %s before changing a consent: %w", s.cfg.OptinTopic, err)
 		}
 	}
-	next := s.Consent(number, user).Apply(ch)
+	cur := s.Consent(number, user)
+	if cur.Known() && ch.At.Unix() < cur.At.Unix() {
+		s.log.Info("consent change older than the recorded one ignored", "phone_number_id", number, "user", user,
+			"action", ch.Action.String(), "source", ch.Source, "at", ch.At, "recorded_at", cur.At)
+		return nil
+	}
+	next := cur.Apply(ch)
 	key := Key(number, user)
 	return s.write(ctx, &kgo.Record{Topic: s.cfg.OptinTopic, Key: []byte(key), Value: next.Value().Encode()})
 }

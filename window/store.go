@@ -152,7 +152,7 @@ type Store struct {
 	records, invalid, heals, tombstones atomic.Int64
 	syncWarned                          atomic.Int64 // UnixNano of the last catch-up warning
 
-	consentMu sync.Mutex // serialises ChangeConsent (read-modify-write)
+	consentMu chan struct{} // a one-slot lock that serialises ChangeConsent (read-modify-write); taken with a context
 
 	syncers [4]syncer // per topic mask (Sync)
 
@@ -195,6 +195,7 @@ func New(cfg Config) (*Store, error) {
 	return &Store{
 		cfg: cfg, log: log, seed: maphash.MakeSeed(), prod: prod, adm: kadm.NewClient(prod),
 		ready:     make(chan struct{}),
+		consentMu: make(chan struct{}, 1),
 		windows:   map[uint64]entry{},
 		consents:  map[uint64]packedConsent{},
 		otherCats: map[uint64]map[string]bool{},
@@ -469,8 +470,8 @@ func (s *Store) follow(ctx context.Context, cl *kgo.Client) error {
 						if h := s.applyWindow(r, now); h != nil {
 							heals = append(heals, h)
 						}
-					} else {
-						s.applyConsent(r)
+					} else if h := s.applyConsent(r); h != nil {
+						heals = append(heals, h)
 					}
 				}
 				k := tp{t, p.Partition}
@@ -485,7 +486,7 @@ func (s *Store) follow(ctx context.Context, cl *kgo.Client) error {
 			s.heals.Add(1)
 			s.prod.Produce(ctx, r, func(r *kgo.Record, err error) {
 				if err != nil && ctx.Err() == nil {
-					s.log.Warn("re-writing a window a stale record or tombstone overwrote failed", "key", string(r.Key), "err", err)
+					s.log.Warn("re-writing a window or consent that a stale record or tombstone overwrote failed", "topic", r.Topic, "key", string(r.Key), "err", err)
 				}
 			})
 		}
@@ -557,31 +558,43 @@ func (s *Store) applyWindow(r *kgo.Record, now time.Time) *kgo.Record {
 	return heal
 }
 
-// applyConsent applies one record of the opt-in topic: the newest record of
-// a key replaces the previous one, as compaction does. Callers hold s.mu.
-func (s *Store) applyConsent(r *kgo.Record) {
+// applyConsent applies one record of the opt-in topic: a record replaces
+// the state of its key unless the state is a newer decision (a later at, in
+// whole seconds): a change written late (a webhook retried after its 503,
+// a write that outlived its request) must not undo a newer one. It then
+// returns a record that writes the newer state again, since compaction
+// keeps the last record of a key, not the newest decision. Callers hold
+// s.mu.
+func (s *Store) applyConsent(r *kgo.Record) *kgo.Record {
 	if err := checkKey(r.Key); err != nil {
 		s.bad(r, err)
-		return
+		return nil
 	}
 	h := maphash.Bytes(s.seed, r.Key)
 	if r.Value == nil {
 		delete(s.consents, h)
 		delete(s.otherCats, h)
-		return
+		return nil
 	}
 	v, err := DecodeConsent(r.Value)
 	if err != nil {
 		s.bad(r, err)
-		return
+		return nil
 	}
-	p, other := packConsent(v.Consent(r.Timestamp))
+	c := v.Consent(r.Timestamp)
+	if cur, ok := s.consents[h]; ok && c.At.Unix() < cur.unpack(nil).At.Unix() {
+		kept := cur.unpack(s.otherCats[h])
+		kept.Source = "kept-newer"
+		return &kgo.Record{Topic: s.cfg.OptinTopic, Key: r.Key, Value: kept.Value().Encode()}
+	}
+	p, other := packConsent(c)
 	s.consents[h] = p
 	if other != nil {
 		s.otherCats[h] = other
 	} else {
 		delete(s.otherCats, h)
 	}
+	return nil
 }
 
 func (s *Store) bad(r *kgo.Record, err error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -82,8 +83,8 @@ func (s *Store) write(ctx context.Context, recs ...*kgo.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	res := s.prod.ProduceSync(ctx, recs...)
-	if err := res.FirstErr(); err != nil {
+	res, err := s.produce(ctx, recs)
+	if err != nil {
 		return fmt.Errorf("writing %d record(s) to %s: %w", len(recs), recs[0].Topic, err)
 	}
 	if !s.running.Load() {
@@ -104,6 +105,37 @@ func (s *Store) write(ctx context.Context, recs ...*kgo.Record) error {
 		s.log.Debug("written record not applied yet", "err", err)
 	}
 	return nil
+}
+
+// produce writes recs and returns once Kafka acknowledged all of them, or
+// when ctx ends, whichever comes first. ProduceSync alone can outlast ctx by
+// a whole broker outage: franz-go fails a record whose context ended only
+// while the record is not in flight, and a record sent in a request whose
+// answer never came (the broker was killed or stalled mid-request) stays in
+// flight until a broker answers, as failing it could break the idempotent
+// producer's sequence (see kgo.Client.Produce). Records left behind when ctx
+// ends stay with the client, which writes them once Kafka is back: what
+// they say is safe to apply late (a window only ever moves forward, see
+// entry.merge; a consent change carries its time and loses to a newer one).
+func (s *Store) produce(ctx context.Context, recs []*kgo.Record) (kgo.ProduceResults, error) {
+	res := make(kgo.ProduceResults, len(recs))
+	done := make(chan struct{})
+	var left atomic.Int32
+	left.Store(int32(len(recs)))
+	for i, r := range recs {
+		s.prod.Produce(ctx, r, func(r *kgo.Record, err error) {
+			res[i] = kgo.ProduceResult{Record: r, Err: err}
+			if left.Add(-1) == 0 {
+				close(done)
+			}
+		})
+	}
+	select {
+	case <-done:
+		return res, res.FirstErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Window returns the state of user's window with business number, as of

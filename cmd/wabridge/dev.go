@@ -47,6 +47,9 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 	if c.AdminAddr == ":9090" {
 		cfg.AdminAddr = "127.0.0.1:9090"
 	}
+	// dev is a local playground: with the real API and no secret set,
+	// webhooks are accepted unauthenticated (with a warning).
+	cfg.WebhookInsecure = true
 	var lines []string
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 

@@ -397,7 +397,7 @@ func TestDevEmbeddedDefault(t *testing.T) {
 // Bad configuration ends at once with one clear line and a non-zero exit.
 func TestBadConfiguration(t *testing.T) {
 	closed := freeAddr(t)
-	base := []string{"SCHEMA_REGISTRY_URL=http://127.0.0.1:1", "D360_API_KEY=k", "WABRIDGE_PHONE_NUMBER_ID=100000000000001", "WABRIDGE_STARTUP_TIMEOUT=3s",
+	base := []string{"SCHEMA_REGISTRY_URL=http://127.0.0.1:1", "D360_API_KEY=k", "WABRIDGE_PHONE_NUMBER_ID=100000000000001", "WABRIDGE_STARTUP_TIMEOUT=3s", "WEBHOOK_TOKEN=t",
 		"WABRIDGE_HTTP_ADDR=127.0.0.1:0", "WABRIDGE_ADMIN_ADDR=127.0.0.1:0"}
 	missingCA := filepath.Join(t.TempDir(), "missing.pem")
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")
@@ -420,6 +420,7 @@ func TestBadConfiguration(t *testing.T) {
 		{"missing API CA file", append(base, "KAFKA_BROKERS="+closed, "D360_CA_FILE="+missingCA), []string{"run"}, "360dialog CA file " + missingCA + ": no such file or directory"},
 		{"API CA file without certificates", append(base, "KAFKA_BROKERS="+closed), []string{"run", "--api-ca-file", notPEM}, "360dialog CA file " + notPEM + " holds no PEM certificate"},
 		{"bad --only", base, []string{"run", "--only=both"}, "--only"},
+		{"no webhook authentication", []string{"KAFKA_BROKERS=" + closed, "SCHEMA_REGISTRY_URL=http://x:1", "D360_API_KEY=k", "WABRIDGE_PHONE_NUMBER_ID=1"}, []string{"run"}, "no webhook authentication"},
 		{"no business number for the window", []string{"KAFKA_BROKERS=" + closed, "SCHEMA_REGISTRY_URL=http://x:1", "D360_API_KEY=k"}, []string{"run"}, "WABRIDGE_PHONE_NUMBER_ID"},
 	}
 	for _, tc := range cases {

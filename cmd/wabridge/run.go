@@ -29,7 +29,8 @@ type BridgeFlags struct {
 	HTTPAddr              string        `env:"WABRIDGE_HTTP_ADDR" default:":8080" help:"Webhook listener address (dev: 127.0.0.1:8080 by default)."`
 	WebhookPath           string        `env:"WABRIDGE_WEBHOOK_PATH" default:"/webhook" help:"Path 360dialog posts webhooks to."`
 	WebhookTokenHeader    string        `env:"WEBHOOK_TOKEN_HEADER" default:"X-Webhook-Token" help:"Header carrying the webhook secret (set the same header in 360dialog's webhook config)."`
-	WebhookToken          string        `env:"WEBHOOK_TOKEN" help:"Webhook secret; requests without it are refused with 401. Empty: no authentication (a warning is logged)."`
+	WebhookToken          string        `env:"WEBHOOK_TOKEN" help:"Webhook secret; requests without it are refused with 401. run refuses to start the inbound half without a token, a signature secret or a path secret unless --webhook-insecure."`
+	WebhookInsecure       bool          `env:"WABRIDGE_WEBHOOK_INSECURE" help:"Accept unauthenticated webhooks (no token, signature or path secret): anyone who reaches the listener can then open windows and change consent. dev implies it (it listens on 127.0.0.1 and its stand-in sends a token)."`
 	WebhookTokenPrev      string        `name:"webhook-token-previous" env:"WEBHOOK_TOKEN_PREVIOUS" help:"A second accepted webhook secret, while rotating."`
 	WebhookPathSecret     string        `env:"WEBHOOK_PATH_SECRET" help:"Also accept webhooks at <webhook-path>/<secret> (the secret leaks into access logs: prefer the header)."`
 	WebhookSigSecrets     []string      `name:"webhook-signature-secrets" env:"WEBHOOK_SIGNATURE_SECRETS" sep:"," help:"HMAC-SHA256 secrets (at most 2, for rotation) checked against x-360dialog-signature or X-Hub-Signature-256."`
@@ -38,8 +39,8 @@ type BridgeFlags struct {
 	WebhookDedupeIDs      int           `name:"webhook-dedupe-ids" env:"WABRIDGE_WEBHOOK_DEDUPE_IDS" default:"0" help:"Remember this many recent event ids and drop re-deliveries (about 150 B each; 0: off)."`
 	WebhookMaxBody        int64         `env:"WABRIDGE_WEBHOOK_MAX_BODY" default:"4194304" help:"Largest webhook body in bytes (413 beyond)."`
 	WebhookPublishTimeout time.Duration `env:"WABRIDGE_WEBHOOK_PUBLISH_TIMEOUT" default:"4s" help:"How long a webhook waits for Kafka before answering 503."`
-	AdminAddr             string        `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics (dev: 127.0.0.1:9090 by default)."`
-	Pprof                 bool          `env:"WABRIDGE_PPROF" help:"Also serve Go's profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the admin address."`
+	AdminAddr             string        `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics, without authentication. The default :9090 listens on all interfaces: keep it off public networks (dev: 127.0.0.1:9090)."`
+	Pprof                 bool          `env:"WABRIDGE_PPROF" help:"Also serve Go's profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the admin address, which anyone reaching it can then read."`
 
 	TopicCommands      string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands (JSON bodies of POST /messages)."`
 	TopicResults       string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Topic of send results (Avro SendResult)."`
@@ -85,7 +86,8 @@ func (f *BridgeFlags) config() (app.Config, error) {
 		APIBaseURL:   f.APIBaseURL, APIKey: d360.APIKey(f.APIKey), APITimeout: f.APITimeout, APICAFile: f.APICAFile,
 		Only:     f.Only,
 		HTTPAddr: f.HTTPAddr, WebhookPath: f.WebhookPath, WebhookTokenHeader: f.WebhookTokenHeader, WebhookToken: f.WebhookToken,
-		AdminAddr: f.AdminAddr, Pprof: f.Pprof,
+		WebhookInsecure: f.WebhookInsecure,
+		AdminAddr:       f.AdminAddr, Pprof: f.Pprof,
 		Webhook: app.WebhookConfig{
 			PreviousToken: f.WebhookTokenPrev, PathSecret: f.WebhookPathSecret, SignatureSecrets: f.WebhookSigSecrets,
 			VerifyToken: f.WebhookVerifyToken, MaxInFlight: f.WebhookMaxInFlight, DedupeIDs: f.WebhookDedupeIDs,

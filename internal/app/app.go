@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +76,11 @@ type Config struct {
 	// WebhookTokenHeader and WebhookToken authenticate webhooks.
 	WebhookTokenHeader string
 	WebhookToken       string
+	// WebhookInsecure lets the inbound half start with no webhook
+	// authentication (no token, path secret or signature secret); without
+	// it, Check refuses such a configuration: anyone who can reach the
+	// listener could then open windows and change consent.
+	WebhookInsecure bool
 	// Webhook holds the further webhook options.
 	Webhook WebhookConfig
 	// AdminAddr serves /healthz, /readyz and /metrics.
@@ -163,6 +169,9 @@ func (c *Config) Check() error {
 	}
 	if c.runs("inbound") && !strings.HasPrefix(c.WebhookPath, "/") {
 		return fmt.Errorf("webhook path %q must start with /", c.WebhookPath)
+	}
+	if c.runs("inbound") && !c.WebhookInsecure && c.WebhookToken == "" && c.Webhook.PathSecret == "" && len(c.Webhook.SignatureSecrets) == 0 {
+		return errors.New("no webhook authentication: set WEBHOOK_TOKEN (and the same header on 360dialog's webhook), WEBHOOK_SIGNATURE_SECRETS or WEBHOOK_PATH_SECRET; --webhook-insecure accepts unauthenticated webhooks, which lets anyone who reaches the listener open windows and change consent")
 	}
 	t := c.Topics
 	for name, v := range map[string]string{"commands": t.Commands, "results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter, "ledger": t.Ledger, "webhook-events": t.WebhookEvents} {
@@ -267,7 +276,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	var ready atomic.Bool
+	var kafkaOK atomic.Bool
 
 	var webhookSrv *http.Server
 	var httpLn net.Listener
@@ -321,8 +330,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("webhook listener on %s: %w", cfg.HTTPAddr, err)
 		}
 		defer httpLn.Close() // for the returns below; Shutdown closes it too
-		if cfg.WebhookToken == "" {
-			log.Warn("webhooks are not authenticated: set WEBHOOK_TOKEN and configure the same header on 360dialog's webhook")
+		if cfg.WebhookInsecure && cfg.WebhookToken == "" && wh.PathSecret == "" && len(wh.SignatureSecrets) == 0 {
+			log.Warn("webhooks are not authenticated (--webhook-insecure): anyone who reaches the listener can open windows and change consent")
 		}
 	}
 
@@ -389,24 +398,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	adminMux := http.NewServeMux()
 	adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	adminMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "kafka not reachable", http.StatusServiceUnavailable)
-			return
-		}
-		if !store.Ready() {
-			http.Error(w, "restoring the window and opt-in state", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	adminMux.Handle("GET /readyz", readyz(&kafkaOK, store))
 	adminMux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	if cfg.Pprof {
 		adminMux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		adminMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		adminMux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	adminSrv := &http.Server{Handler: adminMux, ReadHeaderTimeout: 5 * time.Second}
+	adminSrv := adminServer(adminMux)
 
 	// Every goroutine below ends when gctx ends.
 	if webhookSrv != nil {
@@ -423,14 +422,21 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return nil
 	})
+	// The window store follows its topics until the halves that use it are
+	// done: the outbound worker sends for its shutdown grace after gctx
+	// ends, and webhooks in flight still write windows.
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	defer stopStore()
+	var users sync.WaitGroup
 	if worker != nil {
-		g.Go(func() error { return worker.Run(gctx) })
+		users.Add(1)
+		g.Go(func() error { defer users.Done(); return worker.Run(gctx) })
 	}
 	for _, cat := range templateCatalogs {
 		g.Go(func() error { return cat.Run(gctx) })
 	}
-	g.Go(func() error { watchKafka(gctx, adm, &ready, log); return nil })
-	g.Go(func() error { return store.Run(gctx) })
+	g.Go(func() error { watchKafka(gctx, adm, &kafkaOK, log); return nil })
+	g.Go(func() error { return store.Run(storeCtx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		// Stop taking webhooks; in-flight ones finish publishing.
@@ -441,10 +447,12 @@ func Run(ctx context.Context, cfg Config) error {
 				log.Error("webhook listener shutdown", "err", err)
 			}
 		}
+		users.Wait()
+		stopStore()
 		return adminSrv.Shutdown(sctx)
 	})
 
-	ready.Store(true)
+	kafkaOK.Store(true)
 	httpAddr := ""
 	if httpLn != nil {
 		httpAddr = httpLn.Addr().String()
@@ -473,7 +481,38 @@ func topicSpecs(t Topics) []kafkaio.Topic {
 	return out
 }
 
-// watchKafka keeps ready in step with Kafka's reachability.
+// adminServer serves the admin listener. A CPU profile or trace streams
+// for ?seconds= (30 by default; net/http/pprof refuses durations past the
+// write timeout): the write timeout leaves room for that, and no more, so
+// a client that stops reading cannot hold a connection for ever.
+func adminServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 90 * time.Second}
+}
+
+// readyz answers 503 until the window and opt-in state is restored, then
+// 200. It stays 200 while Kafka is unreachable, saying so in its body:
+// every instance shares the cluster, so an outage would take every pod out
+// of the Service at once, and 360dialog would get connection errors or a
+// proxy's bare 502/503 instead of wabridge's own quick 503 with
+// Retry-After; an instance answers each webhook within the publish timeout
+// either way (docs/faults.md). Alert on the outage from the logs and the
+// webhook metrics (wabridge_webhook_requests_total{code="503"}), not
+// through the load balancer.
+func readyz(kafkaOK *atomic.Bool, store interface{ Ready() bool }) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if !store.Ready() {
+			http.Error(w, "restoring the window and opt-in state", http.StatusServiceUnavailable)
+			return
+		}
+		if !kafkaOK.Load() {
+			fmt.Fprintln(w, "ready; kafka unreachable: webhooks are answered 503 with Retry-After until it is back")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	}
+}
+
+// watchKafka keeps ok in step with Kafka's reachability and logs changes.
 func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -484,16 +523,34 @@ func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, 4*time.Second)
-		err := kafkaio.Ping(pctx, adm)
+		err := reachKafka(pctx, adm)
 		cancel()
 		if was := ready.Swap(err == nil); was != (err == nil) {
 			if err != nil {
-				log.Error("kafka unreachable; not ready", "err", err)
+				log.Error("kafka unreachable; webhooks are answered 503 until it is back", "err", err)
 			} else {
-				log.Info("kafka reachable again; ready")
+				log.Info("kafka reachable again")
 			}
 		}
 	}
+}
+
+// reachKafka asks every known broker for its API versions and returns nil
+// if one answers. (A metadata request would not do: kadm answers it from
+// the client's cache, whatever the brokers' state.)
+func reachKafka(ctx context.Context, adm *kadm.Client) error {
+	vs, err := adm.ApiVersions(ctx)
+	if err != nil {
+		return err
+	}
+	err = errors.New("no broker known")
+	for _, v := range vs {
+		if v.Err == nil {
+			return nil
+		}
+		err = fmt.Errorf("broker %d: %w", v.NodeID, v.Err)
+	}
+	return err
 }
 
 func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {

@@ -1,0 +1,96 @@
+package inbound_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/wabridge/wabridge/inbound"
+)
+
+// With signature-only authentication, senders that declare a 4 MiB body
+// and send a byte of it hold no MaxInFlight slot: a real signed webhook
+// is still answered 200.
+func TestHandlerUnfinishedBodiesHoldNoSlot(t *testing.T) {
+	p := &recordingPublisher{}
+	h := newUnitHandler(t, p, func(c *inbound.Config) { c.MaxInFlight = 2; c.SignatureSecrets = []string{"k"} })
+	var wg sync.WaitGroup
+	var pipes []*io.PipeWriter
+	for range 2 {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		req := httptest.NewRequest(http.MethodPost, "/webhook", pr)
+		req.ContentLength = 4 << 20
+		req.Header.Set(inbound.HeaderHubSignature, sign("k", "a body never sent"))
+		wg.Go(func() { h.ServeHTTP(httptest.NewRecorder(), req) })
+		if _, err := pw.Write([]byte("{")); err != nil { // returns once the handler reads the body
+			t.Fatal(err)
+		}
+	}
+	body := textWebhookN(1)
+	if rec := post(h, body, map[string]string{inbound.HeaderHubSignature: sign("k", body)}); rec.Code != http.StatusOK {
+		t.Errorf("signed webhook while two bodies are being read: HTTP %d, want 200", rec.Code)
+	}
+	// Without a well-formed signature header no body is read at all.
+	if rec := post(h, body, nil); rec.Code != http.StatusUnauthorized {
+		t.Errorf("unsigned webhook: HTTP %d, want 401", rec.Code)
+	}
+	for _, pw := range pipes {
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
+	wg.Wait()
+}
+
+// The body buffer grows with what arrives, not with what Content-Length
+// announces.
+func TestHandlerBufferFollowsTheBytes(t *testing.T) {
+	h := newUnitHandler(t, &recordingPublisher{}, func(c *inbound.Config) { c.Token = "tok" })
+	req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(`{"entry":[]}`))
+	req.ContentLength = 4 << 20
+	req.Header.Set("X-Webhook-Token", "tok")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("a 12-byte body declared as 4 MiB allocated %d bytes", got)
+	}
+}
+
+// A body of nothing but empty entries, up to the size limit, is one dead
+// letter (in chunks), not one record per entry; up to MaxDeadItems bad
+// items are still dead-lettered one by one beside the good ones.
+func TestHandlerBoundsDeadLettersPerBody(t *testing.T) {
+	n := (4<<20 - 20) / 3
+	empty := `{"entry":[` + strings.Repeat(`{},`, n-1) + `{}]}`
+	p := &recordingPublisher{}
+	h := newUnitHandler(t, p, func(c *inbound.Config) { c.Token = "tok" })
+	auth := map[string]string{"X-Webhook-Token": "tok"}
+	if rec := post(h, empty, auth); rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d, want 200", rec.Code)
+	}
+	got := p.all()
+	if len(got) == 0 || len(got) > 16 {
+		t.Fatalf("%d dead-letter records for one body of %d empty entries, want its chunks", len(got), n)
+	}
+	for _, m := range got {
+		if r := header(m, inbound.HeaderDLQReason); !strings.Contains(r, inbound.ErrTooManyBadItems.Error()) {
+			t.Fatalf("reason %q, want %q", r, inbound.ErrTooManyBadItems)
+		}
+	}
+
+	p = &recordingPublisher{}
+	h = newUnitHandler(t, p, func(c *inbound.Config) { c.Token = "tok" })
+	few := strings.TrimSuffix(textWebhook, "\n")
+	few = few[:strings.Index(few, `"entry":[`)+len(`"entry":[`)] + strings.Repeat(`{},`, inbound.MaxDeadItems) + few[strings.Index(few, `"entry":[`)+len(`"entry":[`):]
+	if rec := post(h, few, auth); rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d, want 200", rec.Code)
+	}
+	if got := len(p.all()); got != inbound.MaxDeadItems+1 {
+		t.Fatalf("%d records for %d bad entries and one message, want %d", got, inbound.MaxDeadItems, inbound.MaxDeadItems+1)
+	}
+}
