@@ -9,8 +9,9 @@
 #      per run; one send command (`wabridge send`, answered by the built-in 360dialog
 #      stand-in, which posts sent/delivered/read status webhooks back), one command that is
 #      not JSON (raw bytes with a command-id header, by interop/produce_raw.py: rejected and
-#      dead-lettered), one inbound-message webhook and one webhook carrying a change-level
-#      error (inbound/testdata/change_errors.json) posted to /webhook.
+#      dead-lettered), one inbound-message webhook, one webhook carrying a change-level
+#      error (inbound/testdata/change_errors.json) and one Calling API webhook (a user's call,
+#      inbound/testdata/call_user_connect.json) posted to /webhook.
 #   3. interop/check_events.py: Python confluent-kafka (librdkafka) with its
 #      SchemaRegistryClient and AvroDeserializer reads the result, status, message,
 #      webhook-event and dead-letter topics from the beginning and checks the field values
@@ -325,6 +326,8 @@ BAD_KEY="15550003333"
 # Webhook carrying one change-level error (value.errors[]): a WebhookEvent. The fixture is
 # posted byte for byte, so its event_id must be the one inbound's golden file records.
 EVENT_FIXTURE="inbound/testdata/change_errors"
+# Calling API webhook (field calls): a user-initiated connect, a typed call WebhookEvent.
+CALL_FIXTURE="inbound/testdata/call_user_connect"
 
 say "wabridge dev against $KAFKA_BROKERS and $REGISTRY (topics interop.$RUN_ID.*)"
 t=$(date +%s%N)
@@ -402,6 +405,11 @@ cp "$EVENT_FIXTURE.json" "$tmp/webhook-event.json"
 post_webhook "$tmp/webhook-event.json"
 check "POST /webhook with a change-level error answered 200" "$rc" "HTTP $code"
 
+say "Calling API webhook ($CALL_FIXTURE.json) to http://127.0.0.1:$HTTP_PORT/webhook"
+cp "$CALL_FIXTURE.json" "$tmp/call.json"
+post_webhook "$tmp/call.json"
+check "POST /webhook with a user's call answered 200" "$rc" "HTTP $code"
+
 # ------------------------------------------------------------------ 3. independent consumer
 
 say "independent consumer: confluent-kafka + SchemaRegistryClient + AvroDeserializer"
@@ -411,7 +419,8 @@ rc=0
   --commands "$T_COMMANDS" --results "$T_RESULTS" --statuses "$T_STATUSES" --messages "$T_MESSAGES" \
   --webhook-events "$T_WEBHOOK_EVENTS" --dlq "$T_DLQ" \
   --command-id "$COMMAND_ID" --to "$TO" --bad-command "$tmp/bad-command.json" --webhook "$tmp/webhook.json" \
-  --webhook-event "$tmp/webhook-event.json" --webhook-event-golden "$EVENT_FIXTURE.golden" --timeout "$INTEROP_TIMEOUT" \
+  --webhook-event "$tmp/webhook-event.json" --webhook-event-golden "$EVENT_FIXTURE.golden" \
+  --call-webhook "$tmp/call.json" --call-golden "$CALL_FIXTURE.golden" --timeout "$INTEROP_TIMEOUT" \
   | tee "$tmp/consumer.out" || rc=$?
 note "consumer took $(elapsed "$t")"
 c_line="$(grep -E '^consumer: [0-9]+ passed, [0-9]+ failed$' "$tmp/consumer.out" || echo 'consumer: 0 passed, 1 failed')"
@@ -462,6 +471,28 @@ for v in schemas/testdata/v*/; do
     "$REGISTRY/compatibility/subjects/$subj/versions/latest")" || rc3=$?
   ok=1; [[ "$bad" == *'"is_compatible":false'* ]] && ok=0
   check "registry refuses a schema $ver data could not be read with (negative control)" "$ok" "$bad"
+  # Webhook events gained typed calls after v2: readers on either schema read the other's records
+  # (FULL = backward and forward), so consumers upgrade when they like.
+  if [[ -f "$v/webhook_event.avsc" ]]; then
+    subj="interop-$RUN_ID-$ver-webhook-event-value"
+    rc=0; curl -sSf --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+      --data "$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' "$v/webhook_event.avsc")" \
+      "$REGISTRY/subjects/$subj/versions" >/dev/null || rc=$?
+    curl -sS --max-time 10 -X PUT -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+      --data '{"compatibility":"FULL"}' "$REGISTRY/config/$subj" >/dev/null || true
+    rc2=0; res="$(curl -sSf --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+      --data "$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' schemas/webhook_event.avsc)" \
+      "$REGISTRY/compatibility/subjects/$subj/versions/latest")" || rc2=$?
+    ok=1; [[ $rc == 0 && $rc2 == 0 && "$res" == *'"is_compatible":true'* ]] && ok=0
+    check "registry: current webhook_event schema is FULL compatible with released $ver" "$ok" "$res"
+    # Negative control for the forward half: without raw (no default in $ver), $ver readers
+    # could not read the records, though the current schema reads $ver's.
+    bad="$(curl -sS --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+      --data "$("$VENV/bin/python" -c 'import json,sys; s=json.load(open(sys.argv[1])); s["fields"]=[f for f in s["fields"] if f["name"]!="raw"]; print(json.dumps({"schema": json.dumps(s)}))' schemas/webhook_event.avsc)" \
+      "$REGISTRY/compatibility/subjects/$subj/versions/latest")" || true
+    ok=1; [[ "$bad" == *'"is_compatible":false'* ]] && ok=0
+    check "registry refuses a webhook_event schema $ver readers could not read (negative control)" "$ok" "$bad"
+  fi
 done
 fi
 
