@@ -284,3 +284,19 @@ func parseOneItem(t *testing.T, field, key string, item []byte) (body []byte, it
 	checkParsed(t, body, items)
 	return body, items, true
 }
+
+// BenchmarkParseCall parses a user's call webhook (connect with an SDP
+// offer and a contact): go test ./inbound -run XXX -bench ParseCall.
+func BenchmarkParseCall(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "call_user_connect.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Parse(body, goldenReceivedAt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
