@@ -50,10 +50,11 @@ import (
 //     catalog ids) are kept as their decimal text; prices are doubles, as
 //     WhatsApp sends them (no rounding).
 //
-// Unknown keys of a change value (e.g. "calls") become webhook events, one
-// per array element; unknown keys of a message or status are kept in its
-// raw. Keys of the envelope and of an entry other than object, entry, id,
-// time and changes are not kept (the Cloud API has none).
+// Unknown keys of a change value (e.g. "message_echoes_summary", or "calls"
+// outside a calls change) become webhook events, one per array element;
+// unknown keys of a message or status are kept in its raw. Keys of the
+// envelope and of an entry other than object, entry, id, time and changes
+// are not kept (the Cloud API has none).
 
 // Item is one record-to-be taken from a webhook: an inbound message, a
 // status, a webhook event, or something wabridge cannot map, which goes to
