@@ -9,8 +9,9 @@
 #      per run; one send command (`wabridge send`, answered by the built-in 360dialog
 #      stand-in, which posts sent/delivered/read status webhooks back), one command that is
 #      not JSON (raw bytes with a command-id header, by interop/produce_raw.py: rejected and
-#      dead-lettered), one inbound-message webhook and one webhook carrying a change-level
-#      error (inbound/testdata/change_errors.json) posted to /webhook.
+#      dead-lettered), one inbound-message webhook, one webhook carrying a change-level
+#      error (inbound/testdata/change_errors.json) and one Calling API webhook (a user's call,
+#      inbound/testdata/call_user_connect.json) posted to /webhook.
 #   3. interop/check_events.py: Python confluent-kafka (librdkafka) with its
 #      SchemaRegistryClient and AvroDeserializer reads the result, status, message,
 #      webhook-event and dead-letter topics from the beginning and checks the field values
@@ -325,6 +326,8 @@ BAD_KEY="15550003333"
 # Webhook carrying one change-level error (value.errors[]): a WebhookEvent. The fixture is
 # posted byte for byte, so its event_id must be the one inbound's golden file records.
 EVENT_FIXTURE="inbound/testdata/change_errors"
+# Calling API webhook (field calls): a user-initiated connect, a typed call WebhookEvent.
+CALL_FIXTURE="inbound/testdata/call_user_connect"
 
 say "wabridge dev against $KAFKA_BROKERS and $REGISTRY (topics interop.$RUN_ID.*)"
 t=$(date +%s%N)
@@ -402,6 +405,11 @@ cp "$EVENT_FIXTURE.json" "$tmp/webhook-event.json"
 post_webhook "$tmp/webhook-event.json"
 check "POST /webhook with a change-level error answered 200" "$rc" "HTTP $code"
 
+say "Calling API webhook ($CALL_FIXTURE.json) to http://127.0.0.1:$HTTP_PORT/webhook"
+cp "$CALL_FIXTURE.json" "$tmp/call.json"
+post_webhook "$tmp/call.json"
+check "POST /webhook with a user's call answered 200" "$rc" "HTTP $code"
+
 # ------------------------------------------------------------------ 3. independent consumer
 
 say "independent consumer: confluent-kafka + SchemaRegistryClient + AvroDeserializer"
@@ -411,7 +419,8 @@ rc=0
   --commands "$T_COMMANDS" --results "$T_RESULTS" --statuses "$T_STATUSES" --messages "$T_MESSAGES" \
   --webhook-events "$T_WEBHOOK_EVENTS" --dlq "$T_DLQ" \
   --command-id "$COMMAND_ID" --to "$TO" --bad-command "$tmp/bad-command.json" --webhook "$tmp/webhook.json" \
-  --webhook-event "$tmp/webhook-event.json" --webhook-event-golden "$EVENT_FIXTURE.golden" --timeout "$INTEROP_TIMEOUT" \
+  --webhook-event "$tmp/webhook-event.json" --webhook-event-golden "$EVENT_FIXTURE.golden" \
+  --call-webhook "$tmp/call.json" --call-golden "$CALL_FIXTURE.golden" --timeout "$INTEROP_TIMEOUT" \
   | tee "$tmp/consumer.out" || rc=$?
 note "consumer took $(elapsed "$t")"
 c_line="$(grep -E '^consumer: [0-9]+ passed, [0-9]+ failed$' "$tmp/consumer.out" || echo 'consumer: 0 passed, 1 failed')"
@@ -442,26 +451,41 @@ rc=0; out="$(WABRIDGE_TOPIC_RESULTS="$T_RESULTS" WABRIDGE_TOPIC_MESSAGES="$T_MES
   WABRIDGE_TOPIC_DLQ="$T_DLQ" WABRIDGE_TOPIC_COMMANDS="$T_COMMANDS" WABRIDGE_TOPIC_WEBHOOK_EVENTS="$T_WEBHOOK_EVENTS" \
   "$tmp/wabridge" schemas check "${REGISTRY_ARGS[@]}" 2>&1)" || rc=$?
 check "current schemas compatible with the registered subjects" "$rc" "$(echo "$out" | tr '\t\n' ' ;')"
-for v in schemas/testdata/v*/; do
-  ver="$(basename "$v")"
-  subj="interop-$RUN_ID-$ver-send-result-value"
-  # Register the released version, then ask the real registry whether the current schema may follow it.
-  rc=0; curl -sSf --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
-    --data "$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' "$v/send_result.avsc")" \
+# registry_follows NAME SUBJECT LEVEL RELEASED: registers the released schema file under a fresh
+# subject with compatibility LEVEL, asks the real registry whether schemas/NAME.avsc may follow it,
+# then (negative control) whether the same schema changed by the Python expression in $BREAK (on
+# the parsed schema s) may, which must be refused.
+registry_follows() {
+  local name="$1" subj="$2" level="$3" released="$4" rc=0 rc2=0 ok res bad
+  curl -sSf --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data "$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' "$released")" \
     "$REGISTRY/subjects/$subj/versions" >/dev/null || rc=$?
   curl -sS --max-time 10 -X PUT -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
-    --data '{"compatibility":"BACKWARD"}' "$REGISTRY/config/$subj" >/dev/null || true
-  rc2=0; res="$(curl -sSf --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
-    --data "$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' schemas/send_result.avsc)" \
+    --data "{\"compatibility\":\"$level\"}" "$REGISTRY/config/$subj" >/dev/null || true
+  res="$(curl -sSf --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data "$("$VENV/bin/python" -c 'import json,sys; print(json.dumps({"schema": open(sys.argv[1]).read()}))' "schemas/$name.avsc")" \
     "$REGISTRY/compatibility/subjects/$subj/versions/latest")" || rc2=$?
   ok=1; [[ $rc == 0 && $rc2 == 0 && "$res" == *'"is_compatible":true'* ]] && ok=0
-  check "registry: current send_result schema is compatible with released $ver" "$ok" "$res"
-  # Negative control: the same check must refuse a field added without a default.
-  rc3=0; bad="$(curl -sS --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
-    --data "$("$VENV/bin/python" -c 'import json,sys; s=json.load(open(sys.argv[1])); s["fields"].append({"name":"required_new","type":"string"}); print(json.dumps({"schema": json.dumps(s)}))' schemas/send_result.avsc)" \
-    "$REGISTRY/compatibility/subjects/$subj/versions/latest")" || rc3=$?
+  check "registry: current $name schema is $level compatible with released $ver" "$ok" "$res"
+  bad="$(curl -sS --max-time 10 -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data "$("$VENV/bin/python" -c 'import json,sys; s=json.load(open(sys.argv[1])); exec(sys.argv[2]); print(json.dumps({"schema": json.dumps(s)}))' "schemas/$name.avsc" "$BREAK")" \
+    "$REGISTRY/compatibility/subjects/$subj/versions/latest")" || true
   ok=1; [[ "$bad" == *'"is_compatible":false'* ]] && ok=0
-  check "registry refuses a schema $ver data could not be read with (negative control)" "$ok" "$bad"
+  check "registry refuses a $name schema $ver could not follow (negative control: $BREAK)" "$ok" "$bad"
+}
+for v in schemas/testdata/v*/; do
+  ver="$(basename "$v")"
+  # The current schema must read every released version's data; a field added without a default
+  # must be refused.
+  BREAK='s["fields"].append({"name":"required_new","type":"string"})' \
+    registry_follows send_result "interop-$RUN_ID-$ver-send-result-value" BACKWARD "$v/send_result.avsc"
+  # Webhook events gained typed calls after v2: readers on either schema read the other's records
+  # (FULL = backward and forward), so consumers upgrade when they like. Without raw (no default in
+  # the released schema), released readers could not read the records: refused.
+  if [[ -f "$v/webhook_event.avsc" ]]; then
+    BREAK='s["fields"]=[f for f in s["fields"] if f["name"]!="raw"]' \
+      registry_follows webhook_event "interop-$RUN_ID-$ver-webhook-event-value" FULL "$v/webhook_event.avsc"
+  fi
 done
 fi
 

@@ -52,10 +52,11 @@ import (
 //     catalog ids) are kept as their decimal text; prices are doubles, as
 //     WhatsApp sends them (no rounding).
 //
-// Unknown keys of a change value (e.g. "calls") become webhook events, one
-// per array element; unknown keys of a message or status are kept in its
-// raw. Keys of the envelope and of an entry other than object, entry, id,
-// time and changes are not kept (the Cloud API has none).
+// Unknown keys of a change value (e.g. "message_echoes_summary", or "calls"
+// outside a calls change) become webhook events, one per array element;
+// unknown keys of a message or status are kept in its raw. Keys of the
+// envelope and of an entry other than object, entry, id, time and changes
+// are not kept (the Cloud API has none).
 
 // Item is one record-to-be taken from a webhook: an inbound message, a
 // status, a webhook event, or something wabridge cannot map, which goes to
@@ -319,7 +320,7 @@ func (p *parser) change(where loc, ent entryInfo, raw []byte) {
 		return
 	}
 	switch c.field {
-	case "messages", "user_preferences":
+	case "messages", "user_preferences", "calls":
 		p.value(where, c, value)
 	case "message_template_status_update":
 		p.items = append(p.items, templateEvent(c, value, p.receivedAt))
@@ -413,6 +414,10 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 		p.items = append(p.items, it)
 	}
 	for _, s := range statuses {
+		if isCallStatus(c, s) { // see call.go
+			p.items = append(p.items, callEvent(c, "statuses", s, p.receivedAt))
+			continue
+		}
 		if c.phoneNumberID == "" {
 			p.dead(s, "status: "+noNumber)
 			continue
@@ -435,7 +440,12 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 		p.items = append(p.items, userPreferenceEvent(c, u, p.receivedAt))
 	}
 	slices.SortStableFunc(all, func(a, b member) int { return strings.Compare(a.key, b.key) }) // same body, same order
+	calls := 0
 	for _, m := range all {
+		if m.key == "calls" && c.field == "calls" {
+			calls += p.calls(where, c, m.val) // see call.go
+			continue
+		}
 		if m.val[0] == '[' {
 			for _, e := range p.d.elements(m.val) {
 				p.items = append(p.items, genericEvent(c, m.key, e, p.receivedAt))
@@ -446,7 +456,7 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 	}
 	// Contacts are joined into the messages, statuses and user preferences
 	// of their value; without any, they are the only thing the change says.
-	if len(messages) == 0 && len(statuses) == 0 && len(prefs) == 0 && !isNullSpan(contacts) {
+	if len(messages) == 0 && len(statuses) == 0 && len(prefs) == 0 && calls == 0 && !isNullSpan(contacts) {
 		elems := [][]byte{contacts}
 		if contacts[0] == '[' {
 			elems = p.d.elements(contacts)
@@ -691,6 +701,7 @@ func baseEvent(c *changeCtx, eventType, valueKey string, raw []byte, receivedAt 
 		"template_status":      nil,
 		"mapping_error":        nil,
 		"raw":                  string(raw),
+		"call":                 nil,
 	}
 }
 

@@ -397,6 +397,16 @@ func TestParseShapes(t *testing.T) {
 		{fixture: "change_field_unknown", kinds: "ee", keys: []string{"109876543210987", "109876543210987"}},
 		{fixture: "value_unknown_key", kinds: "eee", keys: []string{"100000000000001", "100000000000001", "100000000000001"}},
 		{fixture: "contacts_only", kinds: "e", keys: []string{"100000000000001"}},
+		{fixture: "call_user_connect", kinds: "e", keys: []string{jane}},
+		{fixture: "call_user_connect_no_direction", kinds: "e", keys: []string{jane}},
+		{fixture: "call_user_terminate", kinds: "e", keys: []string{jane}},
+		{fixture: "call_business_connect", kinds: "e", keys: []string{"15550002222"}},
+		{fixture: "call_business_terminate_failed", kinds: "e", keys: []string{"15550002222"}},
+		{fixture: "call_statuses", kinds: "eee", keys: []string{"15550002222", "15550002222", "US.13491208655302741918"}},
+		{fixture: "call_status_under_messages", kinds: "es", keys: []string{"15550002222", jane}},
+		{fixture: "call_bsuid_only", kinds: "e", keys: []string{"US.13491208655302741918"}},
+		{fixture: "call_bad_shapes", kinds: "eeeeeeeede",
+			keys: []string{"100000000000001", "100000000000001", "100000000000001", jane, jane, jane, "100000000000001", jane, jane}},
 		{fixture: "change_value_null", kinds: "ddm", keys: []string{jane}},
 		{fixture: "change_value_not_object", kinds: "d"},
 		{fixture: "entry_nulls", kinds: "dddd"},
@@ -543,13 +553,9 @@ func TestParseMapsFields(t *testing.T) {
 	// reference so that an -update cannot silently bless a regression.
 	parseOne := func(t *testing.T, fixture string, index int) map[string]any {
 		t.Helper()
-		body, err := os.ReadFile(filepath.Join("testdata", fixture+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		items, err := Parse(body, goldenReceivedAt)
-		if err != nil || len(items) <= index {
-			t.Fatalf("Parse(%s) = %d items, %v", fixture, len(items), err)
+		items := parseFixture(t, fixture)
+		if len(items) <= index {
+			t.Fatalf("Parse(%s) = %d items", fixture, len(items))
 		}
 		return items[index].Native
 	}
@@ -1098,13 +1104,6 @@ func FuzzMapping(f *testing.F) {
 		if isStatus {
 			key = "statuses"
 		}
-		body := []byte(`{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{` +
-			`"metadata":{"phone_number_id":"PN","display_phone_number":"1"},"contacts":[{"profile":{"name":"N"},"wa_id":"1"}],"` +
-			key + `":[` + string(item) + `]}}]}]}`)
-		items, err := Parse(body, goldenReceivedAt)
-		if err != nil {
-			return // item was not one JSON value; the envelope parser's business
-		}
-		checkParsed(t, body, items)
+		parseOneItem(t, "messages", key, item)
 	})
 }

@@ -23,7 +23,8 @@ type WindowRecorder interface {
 }
 
 // recordWindows writes what the request's items mean for windows and
-// consent, before the items are published: a reply command produced by
+// consent (messages and user-initiated calls open windows), before the
+// items are published: a reply command produced by
 // someone who read the message event then always finds the window open.
 // An error fails the request (503), so 360dialog retries it. ctx carries
 // the request's Kafka deadline, which the publishing shares.
@@ -72,6 +73,12 @@ func (h *Handler) recordWindows(ctx context.Context, items []Item) error {
 			}
 		case schemas.WebhookEvent:
 			n := it.Native
+			if m, ok := callWindow(n); ok { // a user's call, see call.go
+				if err := h.cfg.Window.Inbound(ctx, m); err != nil {
+					return fmt.Errorf("recording the window of call %s: %w", unionStr(unionRec(n["call"])["call_id"]), err)
+				}
+				continue
+			}
 			up := unionRec(n["user_preference"])
 			if up == nil {
 				continue

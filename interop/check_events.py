@@ -6,8 +6,8 @@ and dead-letter topics from the beginning; its SchemaRegistryClient and AvroDese
 decode the values (Confluent wire format: magic byte 0, 4-byte schema id, Avro binary) with
 the writer schema fetched from the registry. The script then checks the decoded field values
 against what .ci/interop.sh sent: one send command, one command that is not JSON (written
-raw by interop/produce_raw.py), one inbound-message webhook and one webhook carrying a
-change-level error.
+raw by interop/produce_raw.py), one inbound-message webhook, one webhook carrying a
+change-level error and one Calling API webhook (a user's call).
 
 Prints one line per check ("ok ..." or "FAIL ..."), then "consumer: N passed, M failed".
 Exit status 0 only when nothing failed. Every wait is bounded by --timeout.
@@ -81,6 +81,9 @@ def main() -> int:
                    help="file with the posted webhook body carrying one change-level error (value.errors[0])")
     p.add_argument("--webhook-event-golden",
                    help="the .golden beside the fixture that body was copied from: its event_id must match")
+    p.add_argument("--call-webhook", required=True,
+                   help="file with the posted Calling API webhook (field calls, one user-initiated connect)")
+    p.add_argument("--call-golden", help="the .golden beside the fixture that body was copied from: its event_id must match")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for all records")
     a = p.parse_args()
 
@@ -102,6 +105,15 @@ def main() -> int:
     if a.webhook_event_golden:
         with open(a.webhook_event_golden, encoding="utf-8") as f:
             golden_event_id = json.load(f)["items"][0]["event_id"]
+
+    with open(a.call_webhook, encoding="utf-8") as f:
+        call_hook = json.load(f)
+    call_value = call_hook["entry"][0]["changes"][0]["value"]
+    posted_call = call_value["calls"][0]
+    call_golden_id = None
+    if a.call_golden:
+        with open(a.call_golden, encoding="utf-8") as f:
+            call_golden_id = json.load(f)["items"][0]["event_id"]
 
     with open(a.bad_command, encoding="utf-8") as f:
         bad = json.load(f)
@@ -149,7 +161,7 @@ def main() -> int:
         c.ok("list topics", False, str(e))
     got: dict[str, list] = {t: [] for t in topics}
     # Results: the send command's and the bad command's (rejected).
-    want_counts = {a.results: 2, a.statuses: 3, a.messages: 1, a.webhook_events: 1, a.dlq: 1}
+    want_counts = {a.results: 2, a.statuses: 3, a.messages: 1, a.webhook_events: 2, a.dlq: 1}
     deadline = time.monotonic() + a.timeout
     decode_errors = 0
     try:
@@ -305,7 +317,13 @@ def main() -> int:
              not bad_h, f"differ: {bad_h!r}" if bad_h else ", ".join(f"{k}={v}" for k, v in want_h.items() if k != "dlq-reason"))
 
     # --- the change-level error posted to /webhook
-    for msg, _, r in got[a.webhook_events]:
+    by_type: dict[str, list] = {}
+    for item in got[a.webhook_events]:
+        by_type.setdefault(item[2].get("event_type"), []).append(item)
+    c.ok("webhook events: one change_error and one call",
+         sorted(by_type) == ["call", "change_error"] and all(len(v) == 1 for v in by_type.values()),
+         repr({k: len(v) for k, v in by_type.items()}))
+    for msg, _, r in by_type.get("change_error", []):
         eid = r.get("event_id") or ""
         c.fields(f"webhook event {eid}", r, {
             "event_type": "change_error",
@@ -322,6 +340,7 @@ def main() -> int:
             "user_preference": None,
             "template_status": None,
             "mapping_error": None,
+            "call": None,
         })
         c.fields("webhook event error", r.get("error") or {}, {
             "code": ev_error["code"],
@@ -346,6 +365,48 @@ def main() -> int:
              repr(r.get("received_at")))
         c.ok("webhook event key is the phone_number_id",
              msg.key() == ev_value["metadata"]["phone_number_id"].encode(), repr(msg.key()))
+
+    # --- the user's call posted to /webhook (field calls): a typed CallEvent in a WebhookEvent
+    contact = call_value["contacts"][0]
+    for msg, _, r in by_type.get("call", []):
+        eid = r.get("event_id") or ""
+        c.fields(f"call event {eid}", r, {
+            "event_type": "call",
+            "field": "calls",
+            "value_key": "calls",
+            "waba_id": call_hook["entry"][0]["id"],
+            "phone_number_id": call_value["metadata"]["phone_number_id"],
+            "wa_id": posted_call["from"],
+            "user_id": None,
+            "profile_name": contact["profile"]["name"],
+            "timestamp": dt.datetime.fromtimestamp(int(posted_call["timestamp"]), dt.timezone.utc),
+            "mapping_error": None,
+        })
+        call = r.get("call") or {}
+        c.fields("call event call", call, {
+            "call_id": posted_call["id"],
+            "event": "connect",
+            "direction": "user_initiated",
+            "opens_window": True,
+            "from": posted_call["from"],
+            "to": posted_call["to"],
+            "status": None,
+            "duration_seconds": None,
+            "sdp_type": posted_call["session"]["sdp_type"],
+            "sdp": posted_call["session"]["sdp"],
+            "errors": [],
+        })
+        c.ok("call event event_id is event: + 32 hex digits", re.fullmatch(r"event:[0-9a-f]{32}", eid) is not None, repr(eid))
+        if call_golden_id is not None:
+            c.ok("call event event_id equals the Go golden's for the same fixture", eid == call_golden_id,
+                 f"{eid!r}, golden {call_golden_id!r}")
+        c.ok("call event key is the caller's wa_id (as the caller's messages are keyed)",
+             msg.key() == posted_call["from"].encode(), repr(msg.key()))
+        try:
+            raw_item = json.loads(r.get("raw") or "")
+        except ValueError:
+            raw_item = None
+        c.ok("call event raw is the posted calls[0] JSON", raw_item == posted_call, repr(r.get("raw"))[:120])
 
     print(f"consumer: {c.passed} passed, {c.failed} failed", flush=True)
     return 0 if c.failed == 0 and decode_errors == 0 else 1

@@ -6,8 +6,10 @@
 //
 // # The rules
 //
-// Every message a user sends opens or refreshes a 24-hour customer service
-// window with the business number it was sent to. Inside it any message may
+// Every message a user sends, and every call a user places (the connect
+// event of a user-initiated call, see inbound/call.go), opens or refreshes a
+// 24-hour customer service window with the business number it was sent to.
+// Inside it any message may
 // be sent; outside it only templates (whatsapp-api.md §7). A business must
 // also hold the user's opt-in before business-initiated (template)
 // messaging; the API does not check that, so wabridge can.

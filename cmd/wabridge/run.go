@@ -47,7 +47,7 @@ type BridgeFlags struct {
 	TopicMessages      string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages (Avro InboundMessage)."`
 	TopicStatuses      string `env:"WABRIDGE_TOPIC_STATUSES" default:"wabridge.statuses" help:"Topic of message statuses (Avro MessageStatus)."`
 	TopicDeadLetter    string `env:"WABRIDGE_TOPIC_DLQ" default:"wabridge.dlq" help:"Dead-letter topic: original bytes and headers plus the reason."`
-	TopicWebhookEvents string `env:"WABRIDGE_TOPIC_WEBHOOK_EVENTS" default:"wabridge.webhook-events" help:"Topic of webhook events: change-level errors, user preferences, template status updates, unknown fields (Avro WebhookEvent)."`
+	TopicWebhookEvents string `env:"WABRIDGE_TOPIC_WEBHOOK_EVENTS" default:"wabridge.webhook-events" help:"Topic of webhook events: change-level errors, user preferences, template status updates, calls (typed, see docs/calls.md), unknown fields (Avro WebhookEvent)."`
 	TopicLedger        string `env:"WABRIDGE_TOPIC_LEDGER" default:"wabridge.ledger" help:"Send ledger (compacted; as many partitions as the command topic; created at start)."`
 	TopicPartitions    int32  `env:"WABRIDGE_TOPIC_PARTITIONS" default:"6" help:"Partitions of topics created at start."`
 	TopicReplication   int16  `env:"WABRIDGE_TOPIC_REPLICATION" default:"-1" help:"Replication factor of topics created at start (-1: broker default)."`

@@ -15,10 +15,11 @@ import (
 	"github.com/wabridge/wabridge/internal/kafkatest"
 )
 
-// Two instances: A takes the webhook of a user's message (inbound half),
-// B sends the replies (outbound half, window enforced). B honours the window
-// A saw; a user who never wrote is refused without calling the API; after
-// B restarts, the restored state still says the same.
+// Two instances: A takes the webhooks of a user's message and of a user's
+// call (inbound half), B sends the replies (outbound half, window enforced).
+// B honours the windows A saw; a user who never wrote or called, and a user
+// the business called, are refused without calling the API; after B
+// restarts, the restored state still says the same.
 func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	registry, dec := testRegistry(t)
@@ -51,16 +52,28 @@ func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 		}
 	}
 
-	hook := `{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{
-	 "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550009999","phone_number_id":"100000000000001"},
-	 "messages":[{"from":"4917000000001","id":"wamid.W1","timestamp":"` + fmt.Sprint(time.Now().Unix()) + `","type":"text","text":{"body":"hello?"}}]}}]}]}`
-	req, _ := http.NewRequest(http.MethodPost, "http://"+httpA+"/webhook", strings.NewReader(hook))
-	req.Header.Set("X-Webhook-Token", "tok")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("webhook to A: %v %v", err, resp)
+	now := fmt.Sprint(time.Now().Unix())
+	meta := `"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550009999","phone_number_id":"100000000000001"}`
+	for _, hook := range []string{
+		`{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{` + meta + `,
+		 "messages":[{"from":"4917000000001","id":"wamid.W1","timestamp":"` + now + `","type":"text","text":{"body":"hello?"}}]}}]}]}`,
+		// The user calls (Calling API, user-initiated connect).
+		`{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"calls","value":{` + meta + `,
+		 "calls":[{"id":"wacid.C1","from":"4917000000003","to":"15550009999","event":"connect","timestamp":"` + now + `",
+		  "direction":"USER_INITIATED","session":{"sdp_type":"offer","sdp":"v=0\r\n"}}]}}]}]}`,
+		// The business calls another user: that opens no window.
+		`{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"calls","value":{` + meta + `,
+		 "calls":[{"id":"wacid.C2","from":"15550009999","to":"4917000000004","event":"connect","timestamp":"` + now + `",
+		  "direction":"BUSINESS_INITIATED","session":{"sdp_type":"answer","sdp":"v=0\r\n"}}]}}]}]}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+httpA+"/webhook", strings.NewReader(hook))
+		req.Header.Set("X-Webhook-Token", "tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("webhook to A: %v %v", err, resp)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 
 	send := func(id, to string) {
 		kafkatest.Produce(t, brokers, commands, kafka.Message{Key: []byte(to),
@@ -86,13 +99,16 @@ func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 	}
 	send("to-writer", "4917000000001")
 	send("to-stranger", "4917000000002")
-	got := outcomes(2)
-	if got["to-writer"] != "accepted " || got["to-stranger"] != "rejected outside_customer_service_window" {
+	send("to-caller", "4917000000003")
+	send("to-called", "4917000000004")
+	got := outcomes(4)
+	const refused = "rejected outside_customer_service_window"
+	if got["to-writer"] != "accepted " || got["to-caller"] != "accepted " || got["to-stranger"] != refused || got["to-called"] != refused {
 		t.Fatalf("outcomes %v", got)
 	}
 	for _, r := range api.Requests() {
-		if strings.Contains(string(r.Body), "to-stranger") {
-			t.Errorf("the message outside the window reached the API")
+		if strings.Contains(string(r.Body), "to-stranger") || strings.Contains(string(r.Body), "to-called") {
+			t.Errorf("a message outside the window reached the API: %s", r.Body)
 		}
 	}
 
@@ -101,7 +117,8 @@ func TestWindowOpenedOnOneInstanceIsHonouredByAnother(t *testing.T) {
 	b2 := start(t, append(common, "WABRIDGE_ADMIN_ADDR="+adminB), "run", "--only", "outbound")
 	waitReady(t, b2, adminB)
 	send("after-restart", "4917000000001")
-	if got := outcomes(3); got["after-restart"] != "accepted " {
+	send("caller-after-restart", "4917000000003")
+	if got := outcomes(6); got["after-restart"] != "accepted " || got["caller-after-restart"] != "accepted " {
 		t.Errorf("after B restarted: %v", got)
 	}
 	b2.stop(t)
