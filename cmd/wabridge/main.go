@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,26 +56,72 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var cli CLI
-	parser, err := kong.New(&cli,
-		kong.BindTo(ctx, (*context.Context)(nil)),
-		kong.Name("wabridge"),
-		kong.Description("Kafka <-> WhatsApp Business Platform (360dialog) bridge. Every flag can also be set by the environment variable shown beside it."),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	parser, err := newParser(ctx, &cli)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wabridge:", err)
 		os.Exit(2)
 	}
 	kctx, err := parser.Parse(os.Args[1:])
 	if err != nil {
-		// Usage errors (unknown flag, bad value) exit 2, like the tools'.
 		parser.Errorf("%s", err)
-		os.Exit(2)
+		os.Exit(parseExitCode(err))
 	}
 	logger := newLogger(kctx.Command(), cli.LogLevel, cli.LogFormat, os.Stdout, os.Stderr)
 	err = kctx.Run(&Globals{Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
-	kctx.FatalIfErrorf(err)
+	if err != nil {
+		parser.Errorf("%s", err)
+		os.Exit(runExitCode(err))
+	}
+}
+
+// Exit codes, the same for every command (README, "Exit codes"):
+const (
+	exitOK      = 0 // done; for send --wait, accepted
+	exitFailure = 1 // runtime or configuration failure, or a rejected/failed outcome
+	exitUsage   = 2 // the command line is wrong
+)
+
+// exitCodesHelp is the table --help shows.
+const exitCodesHelp = `Exit codes (every command):
+  0  done (send --wait: accepted; bulk: every row produced, and with --wait accepted)
+  1  runtime or configuration failure: Kafka, registry or API unreachable, a bad environment variable, rejected rows, a rejected or failed outcome, no result in time
+  2  usage: unknown command or flag, a bad flag value, flags that do not go together`
+
+// parseExitCode is the exit code of a command line that did not parse: a
+// usage error, unless the bad value came from the environment, which is
+// configuration (kong names the variable: "(from envar NAME=...)").
+func parseExitCode(err error) int {
+	if strings.Contains(err.Error(), "(from envar ") {
+		return exitFailure
+	}
+	return exitUsage
+}
+
+// runExitCode is the exit code of a command that returned err: the code an
+// error carries (usageError), else 1.
+func runExitCode(err error) int {
+	var ec interface{ ExitCode() int }
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ec):
+		return ec.ExitCode()
+	}
+	return exitFailure
+}
+
+// newParser returns the command-line parser of cli; tests parse with the
+// same one.
+func newParser(ctx context.Context, cli *CLI, opts ...kong.Option) (*kong.Kong, error) {
+	return kong.New(cli, append([]kong.Option{
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.Name("wabridge"),
+		kong.Description("Kafka <-> WhatsApp Business Platform (360dialog) bridge. Every flag can also be set by the environment variable shown beside it.\n\n" + exitCodesHelp),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		// A flag's value may start with a hyphen: --offset -20, --max-rejects -1.
+		kong.WithHyphenPrefixedParameters(true),
+	}, opts...)...)
 }
 
 // newLogger builds the logger of command. The bridge (run, dev) logs JSON
