@@ -31,3 +31,8 @@ func (r registryFlags) decoder() (*render.Decoder, error) {
 	}
 	return render.NewDecoder(schemas.NewDecoder(reg)), nil
 }
+
+// writeJSON prints v indented, through the one renderer (a URL's & stays &).
+func writeJSON(w io.Writer, v any) error {
+	return render.NewPrinter(w, render.Options{Pretty: true}).Print(v)
+}

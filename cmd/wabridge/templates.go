@@ -436,9 +436,3 @@ func (c *TemplatesDeleteCmd) Run(ctx context.Context, g *Globals) error {
 	fmt.Fprintf(g.Stdout, "deleted %s\n", c.Name)
 	return nil
 }
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
