@@ -63,7 +63,7 @@ type BulkCmd struct {
 
 // Help is shown by --help.
 func (BulkCmd) Help() string {
-	return `Sends one template message per row of a contact list. First every row is validated (recipient format, duplicate recipients, each parameter's value, and the mapping against the template from the account's catalogue when D360_API_KEY is set, else against --template-def); rejected rows go to the rejects file with their line and reason. Then one command per valid row is produced with the id bulk:CAMPAIGN:RECIPIENT. Re-running the same campaign (after a crash, Ctrl-C, or with a corrected file) skips every recipient already produced: they are read from the progress file and from the command topic itself before anything is produced. Exit code 0 when every row went out (and, with --wait, was accepted); 1 when rows were rejected, results failed or the wait timed out; 2 for usage errors.
+	return `Sends one template message per row of a contact list. First every row is validated (recipient format, duplicate recipients, each parameter's value, and the mapping against the template from the account's catalogue when D360_API_KEY is set, else against --template-def); rejected rows go to the rejects file with their line and reason. Then one command per valid row is produced with the id bulk:CAMPAIGN:RECIPIENT. Re-running the same campaign (after a crash, Ctrl-C, or with a corrected file) skips every recipient already produced: they are read from the progress file and from the command topic itself before anything is produced. Exit code 0 when every row went out (and, with --wait, was accepted); 1 when rows were rejected (with or without --wait, and in a dry run; --max-rejects -1 only lets the valid rows go out), results failed or the wait timed out; 2 for usage errors.
 
 Examples:
 
@@ -181,8 +181,12 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 			fmt.Fprintf(g.Stdout, "first command (id %s):\n%s\n", v.FirstID, pretty.String())
 		}
 		fmt.Fprintf(g.Stdout, "dry run: %d commands would be produced to %s\n", v.Valid, c.Topic)
-		if tooMany {
+		switch {
+		case tooMany:
 			return &exitError{code: 1, err: fmt.Errorf("%d rows rejected (more than --max-rejects %d): fix them or raise --max-rejects", v.Rejected, c.MaxRejects)}
+		case v.Rejected > 0:
+			// As the real run would: rows rejected exit 1.
+			return &exitError{code: 1, err: fmt.Errorf("%d rows rejected (see %s)", v.Rejected, rejectsPath)}
 		}
 		return nil
 	}

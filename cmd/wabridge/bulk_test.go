@@ -52,8 +52,8 @@ func TestBulkDryRunWritesRejects(t *testing.T) {
 		"15550003333,Ann\n"+
 		"15550004444,Zoe,46\n")
 	r := runCLI(t, testCtx(t), bulkArgs(dir, file, "--dry-run", "--max-rejects=-1")...)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stderr)
+	if r.code != 1 || !strings.Contains(r.err.Error(), "4 rows rejected (see") {
+		t.Fatalf("exit %d: %v, want 1 for the rejected rows\n%s", r.code, r.err, r.stderr)
 	}
 	if !strings.Contains(r.stdout, "dry run: 2 commands would be produced") || !strings.Contains(r.stdout, "Smith, Jane") || !strings.Contains(r.stdout, "bulk:c1:15550001111") {
 		t.Errorf("stdout:\n%s", r.stdout)
@@ -334,5 +334,33 @@ func TestBulkWaitSummarisesResults(t *testing.T) {
 	r = runCLI(t, testCtx(t), args...)
 	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "produced 0 commands") {
 		t.Errorf("re-run: stdout %q\n%s", r.stdout, r.stderr)
+	}
+
+	// The exit code does not depend on --wait: a row rejected before
+	// producing exits 1 with and without it, though every command produced
+	// was accepted; a clean file exits 0.
+	campaign := func(name string, rows string, extra ...string) cliResult {
+		t.Helper()
+		file := writeFile(t, dir, name+".jsonl", rows)
+		a := append([]string{"bulk", file, "--campaign=" + name, "--template=order_update", "--language=en_US",
+			"--param=header=order", "--param=body.1=name", "--set=body.2=shipped", "--param=button.0=order",
+			"--max-rejects", "-1", "--progress=never", "--rate=0", "--wait-timeout=90s",
+			"--rejects=" + filepath.Join(dir, name+".rejects.jsonl"), "--state=" + filepath.Join(dir, name+".state")},
+			append(e.kafkaFlags("")[1:], e.apiFlags(testKey)...)...)
+		return runCLI(t, testCtx(t), append(a, extra...)...)
+	}
+	clean := `{"phone":"15550000101","name":"A","order":1}` + "\n" + `{"phone":"15550000102","name":"B","order":2}` + "\n"
+	mixed := `{"phone":"15550000201","name":"A","order":1}` + "\n" + `{"phone":"15550000299","order":2}` + "\n"
+	if r := campaign("w2", mixed, "--wait"); r.code != 1 || !strings.Contains(r.stdout, "accepted 1, rejected 1 (invalid row: 1), failed 0") || !strings.Contains(r.err.Error(), "1 rows rejected") {
+		t.Errorf("rejected row with --wait: exit %d err %v stdout %q", r.code, r.err, r.stdout)
+	}
+	if r := campaign("w3", strings.ReplaceAll(mixed, "02", "03")); r.code != 1 || !strings.Contains(r.err.Error(), "1 rows rejected") {
+		t.Errorf("rejected row without --wait: exit %d err %v", r.code, r.err)
+	}
+	if r := campaign("w4", clean, "--wait"); r.code != 0 || !strings.Contains(r.stdout, "accepted 2, rejected 0, failed 0") {
+		t.Errorf("clean file with --wait: exit %d err %v stdout %q", r.code, r.err, r.stdout)
+	}
+	if r := campaign("w5", strings.ReplaceAll(clean, "01", "05")); r.code != 0 {
+		t.Errorf("clean file without --wait: exit %d err %v", r.code, r.err)
 	}
 }

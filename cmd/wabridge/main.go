@@ -63,8 +63,9 @@ func main() {
 	}
 	kctx, err := parser.Parse(os.Args[1:])
 	if err != nil {
-		parser.Errorf("%s", err)
-		os.Exit(parseExitCode(err))
+		msg, code := parseError(parser, os.Args[1:], err)
+		parser.Errorf("%s", msg)
+		os.Exit(code)
 	}
 	logger := newLogger(kctx.Command(), cli.LogLevel, cli.LogFormat, os.Stdout, os.Stderr)
 	err = kctx.Run(&Globals{Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
@@ -88,14 +89,42 @@ const exitCodesHelp = `Exit codes (every command):
   1  runtime or configuration failure: Kafka, registry or API unreachable, a bad environment variable, rejected rows, a rejected or failed outcome, no result in time
   2  usage: unknown command or flag, a bad flag value, flags that do not go together`
 
-// parseExitCode is the exit code of a command line that did not parse: a
-// usage error, unless the bad value came from the environment, which is
-// configuration (kong names the variable: "(from envar NAME=...)").
-func parseExitCode(err error) int {
-	if strings.Contains(err.Error(), "(from envar ") {
-		return exitFailure
+// parseError is the message and exit code of a command line that did not
+// parse: a usage error (2), unless the bad value came from the environment,
+// which is configuration (1): the flag the error names ("--log-level ...")
+// was not on the command line and its environment variable is set; the
+// message then names the variable.
+func parseError(parser *kong.Kong, args []string, err error) (string, int) {
+	msg := err.Error()
+	if strings.Contains(msg, "(from envar ") { // kong names the variable in some errors
+		return msg, exitFailure
 	}
-	return exitUsage
+	name, ok := strings.CutPrefix(msg, "--")
+	if !ok {
+		return msg, exitUsage
+	}
+	name, _, _ = strings.Cut(name, " ")
+	name = strings.TrimSuffix(name, ":")
+	for _, a := range args {
+		if a == "--"+name || strings.HasPrefix(a, "--"+name+"=") {
+			return msg, exitUsage
+		}
+	}
+	env := ""
+	_ = kong.Visit(parser.Model, func(n kong.Visitable, next kong.Next) error {
+		if f, ok := n.(*kong.Flag); ok && f.Name == name {
+			for _, e := range f.Envs {
+				if v, set := os.LookupEnv(e); set && v != "" {
+					env = e
+				}
+			}
+		}
+		return next(nil)
+	})
+	if env != "" {
+		return msg + " (from the environment variable " + env + ")", exitFailure
+	}
+	return msg, exitUsage
 }
 
 // runExitCode is the exit code of a command that returned err: the code an

@@ -47,7 +47,8 @@ func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
 		return cliResult{stdout: stdout.String(), code: exit}
 	}
 	if err != nil {
-		return cliResult{stderr: err.Error(), code: parseExitCode(err), err: err}
+		msg, code := parseError(parser, args, err)
+		return cliResult{stderr: msg, code: code, err: err}
 	}
 	err = kctx.Run(&Globals{Logger: slog.New(slog.DiscardHandler), Stdout: &stdout, Stderr: &stderr})
 	return cliResult{stdout: stdout.String(), stderr: stderr.String(), err: err, code: runExitCode(err)}
