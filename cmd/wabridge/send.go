@@ -60,7 +60,8 @@ Examples:
     wabridge send --to 15550001111 --template order_update --language en_US \
         --param header=42 --param Jane --param "on its way" --param button.0=42 --wait
     wabridge send --to 15550001111 --template welcome --language en --param body.first_name=Jane
-    wabridge send --to 15550001111 --template promo --language en --param "body.1:currency=USD 19.99"
+    wabridge send --to 15550001111 --template promo --language en \
+        --param header=https://example.com/banner.jpg --param "body.1:currency=USD 19.99"
     echo '{"to":"15550001111","type":"text","text":{"body":"hi"}}' | wabridge send --json - --wait -o json`
 }
 

@@ -43,7 +43,7 @@ Examples:
     wabridge tail wabridge.results wabridge.statuses
     wabridge tail wabridge.statuses --user "+1 555 000 1111" --since 2h
     wabridge tail wabridge.messages --kind inbound_message --from-end
-    wabridge tail wabridge.results --command-id cli-a2d7 --max 1
+    wabridge tail wabridge.results --command-id cli-a2d7 -e
     wabridge tail wabridge.dlq --offset -20 -e
     wabridge tail wabridge.results -o s@2026-03-01T09:00:00Z -e --fields offset,command_id,outcome,error.reason`
 }
