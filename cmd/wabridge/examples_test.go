@@ -99,6 +99,7 @@ func runScript(t *testing.T, dir string, env []string, lines []string) string {
 	if err != nil {
 		t.Errorf("examples failed: %v\n%s", err, out)
 	}
+	t.Logf("%s", out)
 	return string(out)
 }
 
@@ -191,6 +192,184 @@ func TestDocumentedExamplesRun(t *testing.T) {
 	for cmd := range examples {
 		if cmd != "topics" && !strings.Contains(strings.Join(order, " "), cmd) {
 			t.Errorf("the examples of %s --help are not run", cmd)
+		}
+	}
+}
+
+// readmeBlocks returns the commands of the README's ```sh blocks, by the
+// heading above each block, continuation lines joined.
+func readmeBlocks(t *testing.T) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	heading, in, joined := "", false, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case !in && strings.HasPrefix(line, "#"):
+			heading = strings.TrimLeft(line, "# ")
+		case !in && line == "```sh":
+			in = true
+		case in && line == "```":
+			in = false
+		case in:
+			if l, more := strings.CutSuffix(strings.TrimRight(line, " "), `\`); more {
+				joined += strings.TrimSpace(l) + " "
+				continue
+			}
+			out[heading] = append(out[heading], joined+strings.TrimSpace(line))
+			joined = ""
+		}
+	}
+	return out
+}
+
+// runFromReadme starts `wabridge run` with the environment the README's
+// "Run it for real" block exports, each variable given the dev stack's
+// value (hosts and keys of the example do not exist here), and waits until
+// it is ready: the snippet names every variable run needs.
+func runFromReadme(t *testing.T, d *devStack, lines []string) {
+	t.Helper()
+	dev := map[string]string{"WABRIDGE_PHONE_NUMBER_ID": "100000000000001", "WEBHOOK_TOKEN": "readme-token"}
+	for _, kv := range d.env {
+		k, v, _ := strings.Cut(kv, "=")
+		dev[k] = v
+	}
+	var env []string
+	ran := false
+	for _, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "export "); ok {
+			name, _, _ := strings.Cut(rest, "=")
+			v, ok := dev[name]
+			if !ok {
+				t.Fatalf("the README exports %s, which the test cannot give a value", name)
+			}
+			env = append(env, name+"="+v)
+			continue
+		}
+		if strings.HasPrefix(l, "wabridge run") {
+			ran = true
+		}
+	}
+	if !ran {
+		t.Fatalf("no `wabridge run` in the block: %q", lines)
+	}
+	// The API's address: the README's default is the production API.
+	env = append(env, "D360_BASE_URL="+dev["D360_BASE_URL"])
+	admin := freeAddr(t)
+	p := start(t, append(env, "WABRIDGE_ADMIN_ADDR="+admin, "WABRIDGE_HTTP_ADDR="+freeAddr(t), "WABRIDGE_GROUP_ID=readme-run"), "run")
+	waitReady(t, p, admin)
+	p.stop(t)
+}
+
+// The README's tour runs as written against dev; its run snippet starts.
+func TestReadmeExamplesRun(t *testing.T) {
+	blocks := readmeBlocks(t)
+	tour, real := blocks["A five-minute tour"], blocks["Run it for real"]
+	if len(tour) < 5 || len(real) < 2 {
+		t.Fatalf("README blocks moved? tour %q, run %q", tour, real)
+	}
+	d := startDev(t)
+	dir, env := workDir(t, d)
+	var lines []string
+	for _, l := range tour {
+		// The export and alias lines set up what workDir's environment
+		// already has: the banner's values and wabridge on PATH.
+		if strings.HasPrefix(l, "export ") || strings.HasPrefix(l, "alias ") {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	out := runScript(t, dir, env, lines)
+	if !strings.Contains(out, "campaign tour: accepted 2, rejected 0, failed 0") {
+		t.Errorf("the tour's campaign did not end accepted:\n%s", out)
+	}
+	runFromReadme(t, d, real)
+}
+
+// The README's exit code table is --help's.
+func TestReadmeExitCodes(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{"0", "1", "2"} {
+		row := regexp.MustCompile(`(?m)^\| ` + code + ` \| (.*) \|$`).FindStringSubmatch(string(b))
+		help := regexp.MustCompile(`(?m)^  ` + code + `  (.*)$`).FindStringSubmatch(exitCodesHelp)
+		if row == nil || help == nil {
+			t.Fatalf("exit code %s: README row %q, --help line %q", code, row, help)
+		}
+		// The first words agree: "done", "runtime or configuration
+		// failure", "usage".
+		first := strings.FieldsFunc(help[1], func(r rune) bool { return r == ';' || r == ':' || r == '(' })[0]
+		if !strings.HasPrefix(row[1], strings.TrimSpace(first)) {
+			t.Errorf("exit code %s: README says %q, --help %q", code, row[1], help[1])
+		}
+	}
+}
+
+// mdLink matches a Markdown link's target.
+var mdLink = regexp.MustCompile(`\]\(([^)#]*)(#[^)]*)?\)`)
+
+// Every link of the README and docs/ is a public URL or a file of the
+// repository; nothing names a document outside it.
+func TestDocsLinks(t *testing.T) {
+	root, _ := filepath.Abs("../..")
+	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	files = append(files, filepath.Join(root, "README.md"))
+	// Written on other branches at the same time; the links are right once
+	// those merge.
+	pending := map[string]bool{"docs/outbound.md": true, "docs/faults.md": true}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, f)
+		for _, bad := range []string{"/work/", "whatsapp-api.md", "../shared"} {
+			if strings.Contains(string(b), bad) {
+				t.Errorf("%s names %q, outside the repository", rel, bad)
+			}
+		}
+		for _, m := range mdLink.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if target == "" || strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "http://") {
+				continue
+			}
+			path := filepath.Join(filepath.Dir(f), target)
+			inRepo, _ := filepath.Rel(root, path)
+			if strings.HasPrefix(inRepo, "..") {
+				t.Errorf("%s links %s, outside the repository", rel, target)
+				continue
+			}
+			if _, err := os.Stat(path); err != nil && !pending[filepath.ToSlash(inRepo)] {
+				t.Errorf("%s links %s, which does not exist", rel, target)
+			}
+		}
+	}
+}
+
+// The Kafka versions the README names are the ones compose and
+// deploy/local-kafka.sh run.
+func TestReadmeKafkaVersions(t *testing.T) {
+	readme, _ := os.ReadFile("../../README.md")
+	compose, _ := os.ReadFile("../../docker-compose.yml")
+	pom, _ := os.ReadFile("../../deploy/kafka/pom.xml")
+	image := regexp.MustCompile(`image: apache/kafka:(\S+)`).FindSubmatch(compose)
+	local := regexp.MustCompile(`<kafka\.version>([^<]+)<`).FindSubmatch(pom)
+	if image == nil || local == nil {
+		t.Fatal("no Kafka version in docker-compose.yml or deploy/kafka/pom.xml")
+	}
+	for what, v := range map[string][]byte{"docker compose": image[1], "deploy/local-kafka.sh": local[1]} {
+		if !strings.Contains(string(readme), "Apache Kafka "+string(v)+" ") {
+			t.Errorf("%s runs Apache Kafka %s; the README does not say so", what, v)
+		}
+	}
+	for _, v := range regexp.MustCompile(`Apache Kafka (\d+\.\d+(\.\d+)?)`).FindAllStringSubmatch(string(readme), -1) {
+		if v[1] != string(image[1]) && v[1] != string(local[1]) {
+			t.Errorf("the README names Apache Kafka %s, which nothing here runs", v[1])
 		}
 	}
 }
