@@ -88,7 +88,10 @@ func TestExitCodesOfTheBinary(t *testing.T) {
 	}{
 		{"bad flag value", nil, []string{"tail", "x", "--max=many"}, 2, "--max"},
 		{"bad environment value", []string{"WABRIDGE_LOG_LEVEL=loud"}, []string{"version"}, 1, "WABRIDGE_LOG_LEVEL"},
-		{"runtime failure", nil, []string{"schemas", "show", "bogus"}, 2, "schemas list"},
+		{"unknown kind", nil, []string{"schemas", "show", "bogus"}, 2, "schemas list"},
+		// No client library line before the tool's own error.
+		{"kafka unreachable", nil, []string{"tail", "x", "--brokers=" + freeAddr(t), "-e"}, 1, "not reachable"},
+		{"kafka unreachable for send", nil, []string{"send", "--to=15550001111", "--text=hi", "--brokers=" + freeAddr(t)}, 1, "not reachable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wabridge/wabridge/internal/d360"
+	"github.com/wabridge/wabridge/internal/follow"
 	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/render"
 	"github.com/wabridge/wabridge/outbound"
@@ -114,12 +115,11 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 			return err
 		}
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.DefaultProduceTopic(c.Topic),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2, as wabridge and Java producers
-		kgo.WithLogger(kafkaio.KgoLogger(g.Logger)),
-	)
+	}, follow.ClientLogs(g.Logger)...)...)
 	if err != nil {
 		return err
 	}

@@ -292,8 +292,7 @@ func newCommandProducer(ctx context.Context, brokers []string, topic string, log
 		// murmur2 on the key like the Java client and the bridge itself.
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(time.Millisecond),
-		kgo.WithLogger(kafkaio.KgoLogger(log)),
-	}, opts...)...)
+	}, append(follow.ClientLogs(log), opts...)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", brokers, err)
 	}

@@ -20,8 +20,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
 type startKind int
@@ -140,15 +138,14 @@ func Open(ctx context.Context, cfg Config) (*Follower, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.DialTimeout(5*time.Second),
-		kgo.FetchMaxWait(250*time.Millisecond),
+		kgo.DialTimeout(5 * time.Second),
+		kgo.FetchMaxWait(250 * time.Millisecond),
 		// Transaction markers are kept so the end of a partition that ends
 		// with one is seen; Next skips them.
 		kgo.KeepControlRecords(),
-		kgo.WithLogger(kafkaio.KgoLogger(cfg.Logger)),
-	)
+	}, ClientLogs(cfg.Logger)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}

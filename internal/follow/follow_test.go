@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,4 +133,43 @@ func TestFollowerFollowsNewRecords(t *testing.T) {
 	if err != nil || string(r.Value) != "new" {
 		t.Fatalf("got %v, %v", r, err)
 	}
+}
+
+// A tool's client logs nothing before its first connection: the tool's
+// own error is the one line the user sees. (logs_test.go: after it, logs pass.)
+func TestClientLogsStartAtTheFirstConnection(t *testing.T) {
+	var buf syncBuf
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	if _, err := follow.Open(ctx, follow.Config{Brokers: []string{closed}, Topics: []string{"t"}, Timeout: 2 * time.Second, Logger: log}); err == nil {
+		t.Fatal("open on a closed port succeeded")
+	}
+	if buf.String() != "" {
+		t.Errorf("logged before any connection:\n%s", buf.String())
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
