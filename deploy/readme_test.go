@@ -16,11 +16,12 @@ type configRow struct {
 
 var backticked = regexp.MustCompile("`([^`]*)`")
 
-// readmeConfigTable reads the table under "### Configuration" in the
-// README: env var | flag | default | meaning.
-func readmeConfigTable(t *testing.T) []configRow {
+// readmeConfigTable reads the table under the heading "### Configuration"
+// (the README's essentials) or "# Configuration" (docs/configuration.md,
+// every setting) of path: env var | flag | default | meaning.
+func readmeConfigTable(t *testing.T, path string, minRows int) []configRow {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +30,11 @@ func readmeConfigTable(t *testing.T) []configRow {
 	for i, line := range strings.Split(string(b), "\n") {
 		switch {
 		case strings.HasPrefix(line, "#"):
-			in = line == "### Configuration"
+			in = line == "### Configuration" || line == "# Configuration"
 		case in && strings.HasPrefix(line, "| `"):
 			cols := strings.Split(strings.Trim(line, "|"), " | ")
 			if len(cols) < 4 {
-				t.Fatalf("README.md:%d: want 4 columns: %s", i+1, line)
+				t.Fatalf("%s:%d: want 4 columns: %s", path, i+1, line)
 			}
 			r := configRow{line: i + 1}
 			for _, m := range backticked.FindAllStringSubmatch(cols[0], -1) {
@@ -45,20 +46,34 @@ func readmeConfigTable(t *testing.T) []configRow {
 			rows = append(rows, r)
 		}
 	}
-	if len(rows) < 10 {
-		t.Fatalf("README.md: found %d rows under ### Configuration; has the table moved?", len(rows))
+	if len(rows) < minRows {
+		t.Fatalf("%s: found %d rows under its Configuration heading; has the table moved?", path, len(rows))
 	}
 	return rows
 }
 
-// TestReadmeConfigTable checks the README's configuration table against
-// `run --help` and `dev --help`: every variable it names is one run or dev
-// reads, every variable run reads is in it, and a default it states as a
-// value is the binary's.
+// TestReadmeConfigTable checks the configuration tables against `run
+// --help` and `dev --help`: every variable the README's or
+// docs/configuration.md's table names is one run or dev reads, with the
+// binary's default where it states one as a value, and every variable run
+// reads is in docs/configuration.md.
 func TestReadmeConfigTable(t *testing.T) {
+	checkConfigTable(t, readmeConfigTable(t, "../README.md", 10))
+	listed := checkConfigTable(t, readmeConfigTable(t, "../docs/configuration.md", 40))
+	for name := range commands["run"].env {
+		if !listed[name] {
+			t.Errorf("`wabridge run` reads %s, which docs/configuration.md does not list", name)
+		}
+	}
+}
+
+// checkConfigTable checks each row's variables and defaults against the
+// binary and returns the variables listed.
+func checkConfigTable(t *testing.T, rows []configRow) map[string]bool {
+	t.Helper()
 	run, dev := commands["run"], commands["dev"]
 	listed := map[string]bool{}
-	for _, r := range readmeConfigTable(t) {
+	for _, r := range rows {
 		for i, name := range r.env {
 			listed[name] = true
 			def, ok := run.env[name]
@@ -66,7 +81,7 @@ func TestReadmeConfigTable(t *testing.T) {
 				def, ok = dev.env[name]
 			}
 			if !ok {
-				t.Errorf("README.md:%d: %s is read by neither `wabridge run` nor `wabridge dev`", r.line, name)
+				t.Errorf("line %d: %s is read by neither `wabridge run` nor `wabridge dev`", r.line, name)
 				continue
 			}
 			// Defaults are compared where the binary states one (not for
@@ -76,13 +91,9 @@ func TestReadmeConfigTable(t *testing.T) {
 				continue
 			}
 			if r.defaults[i] != def {
-				t.Errorf("README.md:%d: default of %s is `%s`; the binary says %q", r.line, name, r.defaults[i], def)
+				t.Errorf("line %d: default of %s is `%s`; the binary says %q", r.line, name, r.defaults[i], def)
 			}
 		}
 	}
-	for name := range run.env {
-		if !listed[name] {
-			t.Errorf("`wabridge run` reads %s, which the README's configuration table does not list", name)
-		}
-	}
+	return listed
 }

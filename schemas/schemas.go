@@ -214,6 +214,16 @@ func (d *Decoder) JSON(ctx context.Context, b []byte) ([]byte, error) {
 	return codec.TextualFromNative(nil, native)
 }
 
+// Schema returns the JSON text of the writer schema with id, as the
+// registry holds it (fields in their declared order).
+func (d *Decoder) Schema(ctx context.Context, id int) (string, error) {
+	c, err := d.codec(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return c.Schema(), nil
+}
+
 func (d *Decoder) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 	d.mu.Lock()
 	c, ok := d.codecs[id]

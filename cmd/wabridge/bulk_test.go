@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,187 +17,6 @@ import (
 	"github.com/wabridge/wabridge/internal/kafkatest"
 	"github.com/wabridge/wabridge/outbound"
 )
-
-// readAll reads every row of data and renders each as "line:fields|error".
-func readAll(t *testing.T, data, format string) ([]string, error) {
-	t.Helper()
-	rr, err := newRowReader(strings.NewReader(data), format, ',')
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	if rr.header != nil {
-		out = append(out, "header:"+strings.Join(rr.header, ","))
-	}
-	for {
-		r, err := rr.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		s := fmt.Sprintf("%d:%s%s", r.line, strings.Join(r.fields, ","), r.raw)
-		if r.err != nil {
-			s += "|" + r.err.Error()
-		}
-		out = append(out, s)
-	}
-}
-
-func TestRowReader(t *testing.T) {
-	tests := []struct {
-		name, format, data string
-		want               []string
-		err                string
-	}{
-		{name: "plain", format: "csv", data: "phone,name\n15550001111,Jane\n", want: []string{"header:phone,name", "2:15550001111,Jane"}},
-		{name: "byte-order mark and CRLF", format: "csv", data: "\xEF\xBB\xBFphone,name\r\n15550001111,Jane\r\n", want: []string{"header:phone,name", "2:15550001111,Jane"}},
-		{name: "quoted comma, quote and newline", format: "csv", data: "phone,name\n15550001111,\"Smith, \"\"J\"\"\nJane\"\n15550002222,Bob\n",
-			want: []string{"header:phone,name", "2:15550001111,Smith, \"J\"\nJane", "4:15550002222,Bob"}},
-		{name: "empty and blank lines", format: "csv", data: "\n\nphone,name\n\n15550001111,Jane\n,\n  ,  \n15550002222,Bob", want: []string{"header:phone,name", "5:15550001111,Jane", "8:15550002222,Bob"}},
-		{name: "header names trimmed", format: "csv", data: " phone , name \n1,2\n", want: []string{"header:phone,name", "2:1,2"}},
-		{name: "too few and too many fields", format: "csv", data: "phone,name\n15550001111\n1,2,3\n4,5\n",
-			want: []string{"header:phone,name", "2:15550001111|1 fields, the header has 2 (a comma inside a value needs quotes: \"Smith, Jane\")",
-				"3:1,2,3|3 fields, the header has 2 (a comma inside a value needs quotes: \"Smith, Jane\")", "4:4,5"}},
-		{name: "bare quote is one bad row", format: "csv", data: "phone,name\n1,Ja\"ne\n2,Bob\n",
-			want: []string{"header:phone,name", "2:1|a \" inside an unquoted value (at character 5): quote the whole value and double the quote, e.g. \"say \"\"hi\"\"\"", "3:2,Bob"}},
-		{name: "unclosed quote", format: "csv", data: "phone,name\n1,\"Jane\n2,Bob\n",
-			want: []string{"header:phone,name", "2:1|a quoted value is not closed, or a \" is followed by text (at character 7); the quote opened on line 2"}},
-		{name: "semicolons are one field", format: "csv", data: "phone;name\n1;2\n", want: []string{"header:phone;name", "2:1;2"}},
-		{name: "empty file", format: "csv", data: "", err: "the file is empty"},
-		{name: "only blank lines", format: "csv", data: "\n \n", err: "the file is empty"},
-		{name: "UTF-16", format: "csv", data: "\xFF\xFEp\x00", err: "UTF-16"},
-		{name: "header not UTF-8", format: "csv", data: "ph\xF6ne\n1\n", err: "not valid UTF-8"},
-		{name: "jsonl", format: "jsonl", data: "\xEF\xBB\xBF{\"phone\":\"1\"}\n\n  \n{\"phone\":2}\r\n", want: []string{"1:{\"phone\":\"1\"}", "4:{\"phone\":2}"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := readAll(t, tt.data, tt.format)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("error = %v, want %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
-	}
-}
-
-func TestJSONLLineTooLong(t *testing.T) {
-	data := `{"phone":"1"}` + "\n" + `{"x":"` + strings.Repeat("a", maxLine) + `"}` + "\n"
-	_, err := readAll(t, data, "jsonl")
-	if err == nil || !strings.Contains(err.Error(), "line 2 is longer than") {
-		t.Fatalf("error = %v, want line 2 too long", err)
-	}
-}
-
-// testPlan is the plan of order_update with a header, two body parameters
-// (one from a column, one set) and a url button.
-func testPlan(t testing.TB, format string, columns []string) *plan {
-	t.Helper()
-	p, err := newPlan(planConfig{
-		campaign: "c1", template: "order_update", language: "en_US", format: format, delim: ',', columns: columns,
-		mapping: bulkMapping{
-			Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"},
-			Set:    map[string]string{"body.2": "on its way"},
-		},
-		spec: orderUpdate(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestPlanRowErrorsNameTheColumn(t *testing.T) {
-	p := testPlan(t, "csv", []string{"phone", "first_name", "order_id"})
-	tests := []struct {
-		fields []string
-		err    string
-	}{
-		{[]string{"+1 (555) 000-1111", "Jane", "42"}, ""},
-		{[]string{"123", "Jane", "42"}, `column "phone" (recipient): must have 8 to 15 digits`},
-		{[]string{"", "Jane", "42"}, `column "phone" (recipient) is empty`},
-		{[]string{"15550001111", "", "42"}, `column "first_name" (body.1): empty value`},
-		{[]string{"15550001111", strings.Repeat("x", 1025), "42"}, `column "first_name" (body.1): at most 1024 characters`},
-		{[]string{"15550001111", "Jane", strings.Repeat("9", 61)}, `column "order_id" (header): at most 60 characters`},
-		{[]string{"15550001111", "Jane\xff", "42"}, `column "first_name" is not valid UTF-8`},
-		{[]string{"US.13491208655302741918", "Jane", "42"}, ""},
-	}
-	for _, tt := range tests {
-		r := row{line: 2, fields: tt.fields}
-		key, id, body, err := p.build(&r)
-		if tt.err == "" {
-			if err != nil {
-				t.Errorf("%q: %v", tt.fields, err)
-				continue
-			}
-			if id != "bulk:c1:"+key || !bytes.Contains(body, []byte(`"biz_opaque_callback_data":"bulk:c1:`)) {
-				t.Errorf("%q: id %s body %s", tt.fields, id, body)
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), tt.err) {
-			t.Errorf("%q: error %v, want %q", tt.fields, err, tt.err)
-		}
-	}
-}
-
-func TestPlanMappingErrors(t *testing.T) {
-	cols := []string{"phone", "first_name", "order_id"}
-	tests := []struct {
-		name    string
-		mapping bulkMapping
-		cols    []string
-		err     string
-	}{
-		{name: "unknown column", mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "firstname", "button.0": "order_id"}, Set: map[string]string{"body.2": "x"}},
-			err: `unknown column "firstname": the header has phone, first_name, order_id (did you mean "first_name"?)`},
-		{name: "no recipient column", cols: []string{"tel", "first_name", "order_id"}, mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"}, Set: map[string]string{"body.2": "x"}},
-			err: "no recipient column"},
-		{name: "duplicate header", cols: []string{"phone", "order_id", "first_name", "order_id"}, mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"}, Set: map[string]string{"body.2": "x"}},
-			err: `column "order_id" appears twice`},
-		{name: "too few body parameters", mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"}},
-			err: "mapping does not fit template order_update (en_US): body takes 2 parameters, the send gives 1"},
-		{name: "not a slot", mapping: bulkMapping{Params: map[string]string{"first_name": "first_name"}}, err: `"first_name" is not a slot`},
-		{name: "body without position", mapping: bulkMapping{Params: map[string]string{"body": "first_name"}}, err: "say which body parameter"},
-		{name: "bad set value", mapping: bulkMapping{Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0": "order_id"}, Set: map[string]string{"body.2:currency": "lots"}},
-			err: "--set body.2:currency"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := cols
-			if tt.cols != nil {
-				c = tt.cols
-			}
-			_, err := newPlan(planConfig{campaign: "c", template: "order_update", language: "en_US", format: "csv", delim: ',', columns: c, mapping: tt.mapping, spec: orderUpdate()})
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Fatalf("error = %v, want %q", err, tt.err)
-			}
-		})
-	}
-}
-
-func TestRecipientHash(t *testing.T) {
-	seen := map[uint64]string{}
-	for _, k := range []string{"15550001111", "015550001111", "1555000111", "US.13491208655302741918", "US.13491208655302741919", "1", "12345678901234567", "123456789012345678"} {
-		h := recipientHash(k)
-		if other, dup := seen[h]; dup {
-			t.Errorf("%s and %s share a hash", k, other)
-		}
-		seen[h] = k
-	}
-	if recipientHash("15550001111") != recipientHash(outbound.UserKey("+1 555 000 1111")) {
-		t.Errorf("a number written two ways hashes differently")
-	}
-}
 
 func writeFile(t *testing.T, dir, name, data string) string {
 	t.Helper()
@@ -234,8 +52,8 @@ func TestBulkDryRunWritesRejects(t *testing.T) {
 		"15550003333,Ann\n"+
 		"15550004444,Zoe,46\n")
 	r := runCLI(t, testCtx(t), bulkArgs(dir, file, "--dry-run", "--max-rejects=-1")...)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %v\n%s", r.code, r.err, r.stderr)
+	if r.code != 1 || !strings.Contains(r.err.Error(), "4 rows rejected (see") {
+		t.Fatalf("exit %d: %v, want 1 for the rejected rows\n%s", r.code, r.err, r.stderr)
 	}
 	if !strings.Contains(r.stdout, "dry run: 2 commands would be produced") || !strings.Contains(r.stdout, "Smith, Jane") || !strings.Contains(r.stdout, "bulk:c1:15550001111") {
 		t.Errorf("stdout:\n%s", r.stdout)
@@ -470,11 +288,13 @@ func TestBulkWaitSummarisesResults(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d err %v, want 1 (one failed)\n%s", r.code, r.err, r.stderr)
 	}
-	want := "campaign w1: accepted 11, rejected 0, failed 1 (131026 Message undeliverable: 1)"
+	// The row rejected before producing counts as rejected.
+	want := "campaign w1: accepted 11, rejected 1 (invalid row: 1), failed 1 (131026 Message undeliverable: 1)\n"
 	if !strings.Contains(r.stdout, want) {
 		t.Errorf("stdout %q, want %q", r.stdout, want)
 	}
-	if !strings.Contains(r.stderr, "producing") || !strings.Contains(r.stderr, "rows") {
+	// The summary has a line of its own: the bar ended its line.
+	if !strings.Contains(r.stderr, "producing") || !strings.Contains(r.stderr, "rows") || strings.HasSuffix(r.stderr, "]") {
 		t.Errorf("no progress bar on stderr:\n%s", r.stderr)
 	}
 	rej, _ := os.ReadFile(filepath.Join(dir, "rejects.jsonl"))
@@ -515,65 +335,32 @@ func TestBulkWaitSummarisesResults(t *testing.T) {
 	if !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "produced 0 commands") {
 		t.Errorf("re-run: stdout %q\n%s", r.stdout, r.stderr)
 	}
-}
 
-// FuzzBulkRows feeds arbitrary files through the row reader and the plan,
-// as CSV and as JSONL: no panic, rows in line order, every row either a
-// valid command or a reason.
-func FuzzBulkRows(f *testing.F) {
-	f.Add([]byte("phone,first_name,order_id\n15550001111,Jane,42\n"), false)
-	f.Add([]byte("\xEF\xBB\xBFphone,first_name,order_id\r\n\"+1 555 000 1111\",\"Smith, \"\"J\"\"\",4\n\n1,2\n"), false)
-	f.Add([]byte("phone,first_name,order_id\n1,\"unclosed\n2,b\"x,3\n"), false)
-	f.Add([]byte(`{"phone":"15550001111","first_name":"Jane","order_id":42}`+"\n\n"+`{"phone":1}`+"\n"+`[1]`+"\nnull\n"), true)
-	f.Add([]byte(`{"phone":"US.1349","first_name":{"a":1},"order_id":true}`), true)
-	f.Fuzz(func(t *testing.T, data []byte, jsonl bool) {
-		format := "csv"
-		if jsonl {
-			format = "jsonl"
-		}
-		rr, err := newRowReader(bytes.NewReader(data), format, ',')
-		if err != nil {
-			return
-		}
-		cols := []string{"phone", "first_name", "order_id"}
-		if rr.header != nil {
-			cols = rr.header
-		}
-		p, err := newPlan(planConfig{campaign: "f", template: "order_update", language: "en_US", format: format, delim: ',', columns: cols,
-			mapping: bulkMapping{To: "phone", Params: map[string]string{"header": "order_id", "body.1": "first_name", "button.0:url": "order_id"}, Set: map[string]string{"body.2": "x"}}})
-		if err != nil {
-			return // the header lacks the columns
-		}
-		last := 0
-		seen := keySet{}
-		for n := 0; n < 10000; n++ {
-			r, err := rr.next()
-			if err != nil {
-				return
-			}
-			if r.line <= last {
-				t.Fatalf("row on line %d after line %d", r.line, last)
-			}
-			last = r.line
-			key, id, body, reason := p.build(&r)
-			if reason != nil {
-				continue
-			}
-			if id != "bulk:f:"+key || !json.Valid(body) {
-				t.Fatalf("row %d: id %q body %s", r.line, id, body)
-			}
-			seen[recipientHash(key)] = int32(r.line)
-		}
-	})
-}
-
-func BenchmarkBulkBuild(b *testing.B) {
-	p := testPlan(b, "csv", []string{"phone", "first_name", "order_id"})
-	r := row{line: 2}
-	for i := 0; b.Loop(); i++ {
-		r.fields = []string{"1555" + fmt.Sprintf("%07d", i%10_000_000), "Jane", "42"}
-		if _, _, _, err := p.build(&r); err != nil {
-			b.Fatal(err)
-		}
+	// The exit code does not depend on --wait: a row rejected before
+	// producing exits 1 with and without it, though every command produced
+	// was accepted; a clean file exits 0.
+	campaign := func(name string, rows string, extra ...string) cliResult {
+		t.Helper()
+		file := writeFile(t, dir, name+".jsonl", rows)
+		a := append([]string{"bulk", file, "--campaign=" + name, "--template=order_update", "--language=en_US",
+			"--param=header=order", "--param=body.1=name", "--set=body.2=shipped", "--param=button.0=order",
+			"--max-rejects", "-1", "--progress=never", "--rate=0", "--wait-timeout=90s",
+			"--rejects=" + filepath.Join(dir, name+".rejects.jsonl"), "--state=" + filepath.Join(dir, name+".state")},
+			append(e.kafkaFlags("")[1:], e.apiFlags(testKey)...)...)
+		return runCLI(t, testCtx(t), append(a, extra...)...)
+	}
+	clean := `{"phone":"15550000101","name":"A","order":1}` + "\n" + `{"phone":"15550000102","name":"B","order":2}` + "\n"
+	mixed := `{"phone":"15550000201","name":"A","order":1}` + "\n" + `{"phone":"15550000299","order":2}` + "\n"
+	if r := campaign("w2", mixed, "--wait"); r.code != 1 || !strings.Contains(r.stdout, "accepted 1, rejected 1 (invalid row: 1), failed 0") || !strings.Contains(r.err.Error(), "1 rows rejected") {
+		t.Errorf("rejected row with --wait: exit %d err %v stdout %q", r.code, r.err, r.stdout)
+	}
+	if r := campaign("w3", strings.ReplaceAll(mixed, "02", "03")); r.code != 1 || !strings.Contains(r.err.Error(), "1 rows rejected") {
+		t.Errorf("rejected row without --wait: exit %d err %v", r.code, r.err)
+	}
+	if r := campaign("w4", clean, "--wait"); r.code != 0 || !strings.Contains(r.stdout, "accepted 2, rejected 0, failed 0") {
+		t.Errorf("clean file with --wait: exit %d err %v stdout %q", r.code, r.err, r.stdout)
+	}
+	if r := campaign("w5", strings.ReplaceAll(clean, "01", "05")); r.code != 0 {
+		t.Errorf("clean file without --wait: exit %d err %v", r.code, r.err)
 	}
 }

@@ -350,7 +350,7 @@ func TestDevEmbeddedDefault(t *testing.T) {
 		fmt.Sprintf("--standin-port=%d", standinPort), fmt.Sprintf("--http-addr=127.0.0.1:%d", httpPort),
 		"--admin-addr="+admin)
 	waitReady(t, p, admin)
-	if out := p.out.String(); !strings.Contains(out, "kcat -P") || !strings.Contains(out, "wabridge tail") {
+	if out := p.out.String(); !strings.Contains(out, binary+" send --to") || !strings.Contains(out, binary+" tail") || !strings.Contains(out, "export KAFKA_BROKERS=") {
 		t.Errorf("dev did not print how to send and watch:\n%s", out)
 	}
 	brokers := fmt.Sprintf("--brokers=127.0.0.1:%d", kafkaPort)

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,26 +56,101 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var cli CLI
-	parser, err := kong.New(&cli,
-		kong.BindTo(ctx, (*context.Context)(nil)),
-		kong.Name("wabridge"),
-		kong.Description("Kafka <-> WhatsApp Business Platform (360dialog) bridge. Every flag can also be set by the environment variable shown beside it."),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	parser, err := newParser(ctx, &cli)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wabridge:", err)
 		os.Exit(2)
 	}
 	kctx, err := parser.Parse(os.Args[1:])
 	if err != nil {
-		// Usage errors (unknown flag, bad value) exit 2, like the tools'.
-		parser.Errorf("%s", err)
-		os.Exit(2)
+		msg, code := parseError(parser, os.Args[1:], err)
+		parser.Errorf("%s", msg)
+		os.Exit(code)
 	}
 	logger := newLogger(kctx.Command(), cli.LogLevel, cli.LogFormat, os.Stdout, os.Stderr)
 	err = kctx.Run(&Globals{Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
-	kctx.FatalIfErrorf(err)
+	if err != nil {
+		parser.Errorf("%s", err)
+		os.Exit(runExitCode(err))
+	}
+}
+
+// Exit codes, the same for every command (README, "Exit codes"):
+const (
+	exitOK      = 0 // done; for send --wait, accepted
+	exitFailure = 1 // runtime or configuration failure, or a rejected/failed outcome
+	exitUsage   = 2 // the command line is wrong
+)
+
+// exitCodesHelp is the table --help shows.
+const exitCodesHelp = `Exit codes (every command):
+  0  done (send --wait: accepted; bulk: every row produced, and with --wait accepted)
+  1  runtime or configuration failure: Kafka, registry or API unreachable, a bad environment variable, rejected rows, a rejected or failed outcome, no result in time
+  2  usage: unknown command or flag, a bad flag value, flags that do not go together`
+
+// parseError is the message and exit code of a command line that did not
+// parse: a usage error (2), unless the bad value came from the environment,
+// which is configuration (1): the flag the error names ("--log-level ...")
+// was not on the command line and its environment variable is set; the
+// message then names the variable.
+func parseError(parser *kong.Kong, args []string, err error) (string, int) {
+	msg := err.Error()
+	if strings.Contains(msg, "(from envar ") { // kong names the variable in some errors
+		return msg, exitFailure
+	}
+	name, ok := strings.CutPrefix(msg, "--")
+	if !ok {
+		return msg, exitUsage
+	}
+	name, _, _ = strings.Cut(name, " ")
+	name = strings.TrimSuffix(name, ":")
+	for _, a := range args {
+		if a == "--"+name || strings.HasPrefix(a, "--"+name+"=") {
+			return msg, exitUsage
+		}
+	}
+	env := ""
+	_ = kong.Visit(parser.Model, func(n kong.Visitable, next kong.Next) error {
+		if f, ok := n.(*kong.Flag); ok && f.Name == name {
+			for _, e := range f.Envs {
+				if v, set := os.LookupEnv(e); set && v != "" {
+					env = e
+				}
+			}
+		}
+		return next(nil)
+	})
+	if env != "" {
+		return msg + " (from the environment variable " + env + ")", exitFailure
+	}
+	return msg, exitUsage
+}
+
+// runExitCode is the exit code of a command that returned err: the code an
+// error carries (usageError), else 1.
+func runExitCode(err error) int {
+	var ec interface{ ExitCode() int }
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ec):
+		return ec.ExitCode()
+	}
+	return exitFailure
+}
+
+// newParser returns the command-line parser of cli; tests parse with the
+// same one.
+func newParser(ctx context.Context, cli *CLI, opts ...kong.Option) (*kong.Kong, error) {
+	return kong.New(cli, append([]kong.Option{
+		kong.BindTo(ctx, (*context.Context)(nil)),
+		kong.Name("wabridge"),
+		kong.Description("Kafka <-> WhatsApp Business Platform (360dialog) bridge. Every flag can also be set by the environment variable shown beside it.\n\n" + exitCodesHelp),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		// A flag's value may start with a hyphen: --offset -20, --max-rejects -1.
+		kong.WithHyphenPrefixedParameters(true),
+	}, opts...)...)
 }
 
 // newLogger builds the logger of command. The bridge (run, dev) logs JSON

@@ -28,10 +28,12 @@ func (MediaCmd) Help() string {
 Examples:
 
     wabridge media upload banner.jpg                 # prints the media id
-    wabridge send --to 15550001111 --template promo --language en --param header=$(wabridge media upload banner.jpg)
+    wabridge send --to 15550001111 --template promo --language en \
+        --param header=$(wabridge media upload banner.jpg) --param "body.1:currency=USD 19.99"
     wabridge media upload report.bin --mime application/pdf
-    wabridge media info 1234567890 -o json
-    wabridge media delete 1234567890`
+    id=$(wabridge media upload banner.jpg)
+    wabridge media info $id -o json
+    wabridge media delete $id`
 }
 
 // MediaUploadCmd uploads a file.

@@ -104,6 +104,10 @@ func TestMediaUploadInfoDelete(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &info) != nil || info["mime_type"] != "image/png" || info["sha256"] != ups[0].SHA256 {
 		t.Errorf("info: exit %d %s", r.code, r.stdout)
 	}
+	// The URL prints as it is: & is not escaped to \u0026.
+	if !strings.Contains(r.stdout, "&ext=0&hash=") {
+		t.Errorf("info -o json escapes the URL: %s", r.stdout)
+	}
 	r = runCLI(t, ctx, append([]string{"media", "delete", id}, api...)...)
 	if r.code != 0 || len(s.Uploads()) != 0 {
 		t.Errorf("delete: exit %d err %v", r.code, r.err)

@@ -13,7 +13,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/wabridge/wabridge/internal/d360"
+	"github.com/wabridge/wabridge/internal/follow"
 	"github.com/wabridge/wabridge/internal/kafkaio"
+	"github.com/wabridge/wabridge/internal/render"
+	"github.com/wabridge/wabridge/outbound"
 	"github.com/wabridge/wabridge/window"
 )
 
@@ -44,7 +48,7 @@ type OptinTarget struct {
 // optinChange is what add and remove share.
 type optinChange struct {
 	OptinTarget `embed:""`
-	Number      string   `required:"" placeholder:"PHONE_NUMBER_ID" help:"Business number (its phone_number_id) the consent is given to."`
+	Number      string   `required:"" env:"WABRIDGE_PHONE_NUMBER_ID" placeholder:"PHONE_NUMBER_ID" help:"Business number (its phone_number_id) the consent is given to."`
 	Users       []string `arg:"" name:"user" help:"Users: phone numbers (their wa_id, e.g. 15550001111) or business-scoped user ids."`
 	Category    string   `placeholder:"CATEGORY" help:"Only this template category (marketing, utility, authentication); the rest of the user's consent stays. Default: everything."`
 	Source      string   `default:"cli" help:"Where the decision came from; stored with it."`
@@ -93,10 +97,10 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 	}
 	keys := map[string]bool{}
 	for _, u := range c.Users {
-		if u = strings.TrimSpace(u); u == "" || strings.Contains(u, "|") {
-			return usageError("user %q: want a phone number or a business-scoped user id", u)
+		if err := checkUser(u); err != nil {
+			return usageError("%v", err)
 		}
-		keys[window.Key(c.Number, u)] = true
+		keys[window.Key(c.Number, strings.TrimSpace(u))] = true
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -111,12 +115,11 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 			return err
 		}
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.DefaultProduceTopic(c.Topic),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2, as wabridge and Java producers
-		kgo.WithLogger(kafkaio.KgoLogger(g.Logger)),
-	)
+	}, follow.ClientLogs(g.Logger)...)...)
 	if err != nil {
 		return err
 	}
@@ -142,7 +145,7 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 // OptinListCmd prints the registry.
 type OptinListCmd struct {
 	OptinTarget `embed:""`
-	Number      string `placeholder:"PHONE_NUMBER_ID" help:"Only this business number."`
+	Number      string `env:"WABRIDGE_PHONE_NUMBER_ID" placeholder:"PHONE_NUMBER_ID" help:"Only this business number."`
 	User        string `placeholder:"USER" help:"Only this user (phone number or business-scoped user id)."`
 }
 
@@ -221,19 +224,14 @@ func newOptinLine(key string, c window.Consent) optinLine {
 	v := c.Value()
 	l := optinLine{Number: n, User: u, OptedIn: v.OptedIn, Categories: v.Categories, Source: c.Source}
 	if !c.At.IsZero() {
-		l.At = c.At.UTC().Format(time.RFC3339Nano)
+		l.At = render.Time(c.At)
 	}
 	return l
 }
 
 func (l optinLine) print(w io.Writer) error {
-	b, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
-	if err != nil {
-		return errors.New("writing output: " + err.Error())
+	if err := render.NewPrinter(w, render.Options{}).Print(l); err != nil {
+		return fmt.Errorf("writing output: %w", err)
 	}
 	return nil
 }
@@ -245,4 +243,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkUser checks a user as the bridge checks a send command's recipient
+// (outbound.Validate): a phone number of 8 to 15 digits with country code,
+// or a business-scoped user id.
+func checkUser(u string) error {
+	u = strings.TrimSpace(u)
+	if u == "" || strings.Contains(u, "|") {
+		return fmt.Errorf("user %q: want a phone number or a business-scoped user id", u)
+	}
+	field := "to"
+	if d360.IsBSUID(u) {
+		field = "recipient"
+	}
+	to, _ := json.Marshal(u)
+	cmd := map[string]json.RawMessage{field: to, "type": json.RawMessage(`"text"`), "text": json.RawMessage(`{"body":"-"}`)}
+	if err := outbound.Validate(cmd); err != nil {
+		var ie *outbound.InvalidError
+		if errors.As(err, &ie) {
+			return fmt.Errorf("user %q: %s", u, ie.Rule)
+		}
+		return fmt.Errorf("user %q: %w", u, err)
+	}
+	return nil
 }

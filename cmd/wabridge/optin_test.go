@@ -67,7 +67,7 @@ func TestOptinCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := lines(t, out)
-	if len(got) != 2 || got[0]["user"] != "15550001111" || got[0]["opted_in"] != true || got[0]["source"] != "web-form" || got[0]["at"] != "2026-03-01T09:00:00Z" {
+	if len(got) != 2 || got[0]["user"] != "15550001111" || got[0]["opted_in"] != true || got[0]["source"] != "web-form" || got[0]["at"] != "2026-03-01T09:00:00.000Z" {
 		t.Fatalf("add printed %s", out)
 	}
 
@@ -131,6 +131,8 @@ func TestOptinCommandErrors(t *testing.T) {
 		{"optin", "remove", "--number", "1"},    // users are required
 		{"optin", "list", "--brokers", "a:b:c"}, // not host:port
 		{"optin", "remove", "--number", "1", "--category", "marketting", "15550001111", "--brokers", "127.0.0.1:1"},
+		{"optin", "add", "--number", "1", "12", "--brokers", "127.0.0.1:1"}, // too few digits
+		{"optin", "add", "--number", "1", "+1 555 000 1111", "1234567890123456", "--brokers", "127.0.0.1:1"},
 	} {
 		_, err := runOptin(t, args...)
 		if err == nil {
@@ -144,5 +146,15 @@ func TestOptinCommandErrors(t *testing.T) {
 		if !errors.As(err, &pe) && (!errors.As(err, &ec) || ec.ExitCode() != 2) {
 			t.Errorf("%q: %v, want a usage error (exit 2)", args, err)
 		}
+	}
+}
+
+// --number reads WABRIDGE_PHONE_NUMBER_ID, as run does; the user is checked
+// as a send's recipient.
+func TestOptinNumberFromTheEnvironment(t *testing.T) {
+	t.Setenv("WABRIDGE_PHONE_NUMBER_ID", "100000000000001")
+	_, err := runOptin(t, "optin", "add", "12", "--brokers", "127.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), `user "12": must have 8 to 15 digits`) {
+		t.Fatalf("optin add 12 with the number from the environment: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -72,8 +73,7 @@ func (c *SchemasListCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KIND\tTOPIC\tSUBJECT")
+	w := newTable(g.Stdout, "KIND", "TOPIC", "SUBJECT")
 	for _, s := range all {
 		topic := c.topic(s.Kind)
 		subject := "-"
@@ -96,7 +96,7 @@ type SchemasShowCmd struct {
 func (c *SchemasShowCmd) Run(g *Globals) error {
 	s, err := schemas.Lookup(schemas.Kind(c.Kind))
 	if err != nil {
-		return fmt.Errorf("%w; see wabridge schemas list", err)
+		return usageError("%v; see wabridge schemas list", err)
 	}
 	fmt.Fprintln(g.Stdout, strings.TrimSpace(s.Text))
 	return nil
@@ -136,14 +136,27 @@ type SchemasRegisterCmd struct {
 
 // Run registers and prints the ids.
 func (c *SchemasRegisterCmd) Run(ctx context.Context, g *Globals) error {
-	return c.each(func(cl *sr.Client, s schemas.Schema, topic string) error {
+	w := newTable(g.Stdout, "KIND", "SUBJECT", "ID")
+	err := c.each(func(cl *sr.Client, s schemas.Schema, topic string) error {
 		enc, err := schemas.Resolve(ctx, cl, topic, s.Kind, true)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(g.Stdout, "%s\t%s\tid %d\n", s.Kind, schemas.Subject(topic), enc.ID)
+		fmt.Fprintf(w, "%s\t%s\t%d\n", s.Kind, schemas.Subject(topic), enc.ID)
 		return nil
 	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// newTable starts an aligned table with a header row: list, register and
+// check print the same way.
+func newTable(out io.Writer, columns ...string) *tabwriter.Writer {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, strings.Join(columns, "\t"))
+	return w
 }
 
 // SchemasCheckCmd checks compatibility with the registry.
@@ -154,23 +167,27 @@ type SchemasCheckCmd struct {
 // Run checks each subject against its latest version.
 func (c *SchemasCheckCmd) Run(ctx context.Context, g *Globals) error {
 	bad := 0
+	w := newTable(g.Stdout, "KIND", "SUBJECT", "STATUS")
 	err := c.each(func(cl *sr.Client, s schemas.Schema, topic string) error {
 		subject := schemas.Subject(topic)
 		res, err := cl.CheckCompatibility(ctx, subject, -1, sr.Schema{Schema: s.Text, Type: sr.TypeAvro})
 		var re *sr.ResponseError
 		switch {
 		case errors.As(err, &re) && re.StatusCode == 404:
-			fmt.Fprintf(g.Stdout, "%s\t%s\tnot registered yet (nothing to be compatible with)\n", s.Kind, subject)
+			fmt.Fprintf(w, "%s\t%s\tnot registered yet (nothing to be compatible with)\n", s.Kind, subject)
 		case err != nil:
 			return fmt.Errorf("checking %s: %w", subject, err)
 		case res.Is:
-			fmt.Fprintf(g.Stdout, "%s\t%s\tcompatible\n", s.Kind, subject)
+			fmt.Fprintf(w, "%s\t%s\tcompatible\n", s.Kind, subject)
 		default:
 			bad++
-			fmt.Fprintf(g.Stdout, "%s\t%s\tINCOMPATIBLE: %s\n", s.Kind, subject, strings.Join(res.Messages, "; "))
+			fmt.Fprintf(w, "%s\t%s\tINCOMPATIBLE: %s\n", s.Kind, subject, strings.Join(res.Messages, "; "))
 		}
 		return nil
 	})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
 	if err != nil {
 		return err
 	}

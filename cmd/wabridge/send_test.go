@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +16,6 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/d360/d360test"
 	"github.com/wabridge/wabridge/internal/kafkatest"
 )
@@ -36,9 +35,7 @@ func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
 	var cli CLI
 	var stdout, stderr syncBuffer
 	exit := -1
-	parser, err := kong.New(&cli,
-		kong.Name("wabridge"),
-		kong.BindTo(ctx, (*context.Context)(nil)),
+	parser, err := newParser(ctx, &cli,
 		kong.Writers(&stdout, &stderr),
 		kong.Exit(func(code int) { exit = code }),
 	)
@@ -50,19 +47,11 @@ func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
 		return cliResult{stdout: stdout.String(), code: exit}
 	}
 	if err != nil {
-		return cliResult{stderr: err.Error(), code: 80, err: err}
+		msg, code := parseError(parser, args, err)
+		return cliResult{stderr: msg, code: code, err: err}
 	}
 	err = kctx.Run(&Globals{Logger: slog.New(slog.DiscardHandler), Stdout: &stdout, Stderr: &stderr})
-	res := cliResult{stdout: stdout.String(), stderr: stderr.String(), err: err}
-	var ec interface{ ExitCode() int }
-	switch {
-	case err == nil:
-	case errors.As(err, &ec):
-		res.code = ec.ExitCode()
-	default:
-		res.code = 1
-	}
-	return res
+	return cliResult{stdout: stdout.String(), stderr: stderr.String(), err: err, code: runExitCode(err)}
 }
 
 // env is a bridge environment: Kafka (kafkatest), a schema registry
@@ -123,151 +112,6 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func TestParseSlot(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    slot
-		notSlot bool
-		err     string
-	}{
-		{in: "body.1", want: slot{comp: "body", pos: 1, given: true, raw: "body.1"}},
-		{in: "body.first_name", want: slot{comp: "body", name: "first_name", given: true, raw: "body.first_name"}},
-		{in: "body.2:currency", want: slot{comp: "body", pos: 2, typ: "currency", given: true, raw: "body.2:currency"}},
-		{in: "header", want: slot{comp: "header", pos: 1, raw: "header"}},
-		{in: "header:image", want: slot{comp: "header", pos: 1, typ: "image", raw: "header:image"}},
-		{in: "button.0", want: slot{comp: "button", pos: 0, given: true, raw: "button.0"}},
-		{in: "button.3:payload", want: slot{comp: "button", pos: 3, typ: "payload", given: true, raw: "button.3:payload"}},
-		{in: "Jane", notSlot: true},
-		{in: "price=9", notSlot: true},
-		{in: "footer.1", notSlot: true},
-		{in: "body.0", err: "numbered from 1"},
-		{in: "header.2", err: "at most 1 parameter"},
-		{in: "button", err: "needs the button's index"},
-		{in: "button.x", err: "needs the button's index"},
-		{in: "button.10", err: "0 to 9"},
-		{in: "body.1:money", err: "unknown parameter type"},
-		{in: "body.a_very_long_parameter_name_x", err: "at most 20"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, ok, err := parseSlot(tt.in)
-			switch {
-			case tt.err != "":
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("parseSlot(%q) error = %v, want one containing %q", tt.in, err, tt.err)
-				}
-			case tt.notSlot:
-				if ok || err != nil {
-					t.Fatalf("parseSlot(%q) = %v, %v, %v; want not a slot", tt.in, got, ok, err)
-				}
-			default:
-				if err != nil || !ok || got != tt.want {
-					t.Fatalf("parseSlot(%q) = %+v, %v, %v; want %+v", tt.in, got, ok, err, tt.want)
-				}
-			}
-		})
-	}
-}
-
-func orderUpdate() *d360.TemplateParams {
-	var tmpl d360.Template
-	b, _ := json.Marshal(d360test.DefaultTemplates()[1])
-	if err := json.Unmarshal(b, &tmpl); err != nil {
-		panic(err)
-	}
-	p := tmpl.Params()
-	return &p
-}
-
-func TestSendParamsBuildTheTemplate(t *testing.T) {
-	tests := []struct {
-		name   string
-		params []string
-		spec   *d360.TemplateParams
-		want   string // the template object
-		err    string
-	}{
-		{
-			name:   "bare values fill the body in order",
-			params: []string{"Jane", "on its way"},
-			want:   `{"components":[{"parameters":[{"text":"Jane","type":"text"},{"text":"on its way","type":"text"}],"type":"body"}],"language":{"code":"en_US"},"name":"t"}`,
-		},
-		{
-			name:   "slots with the catalogue's types",
-			params: []string{"header=42", "body.2=on its way", "body.1=Jane", "button.0=42"},
-			spec:   orderUpdate(),
-			want:   `{"components":[{"parameters":[{"text":"42","type":"text"}],"type":"header"},{"parameters":[{"text":"Jane","type":"text"},{"text":"on its way","type":"text"}],"type":"body"},{"index":"0","parameters":[{"text":"42","type":"text"}],"sub_type":"url","type":"button"}],"language":{"code":"en_US"},"name":"t"}`,
-		},
-		{
-			name:   "named, currency, media and payload",
-			params: []string{"header:image=https://example.com/a.jpg", "body.first_name=Jane", "body.price:currency=USD 19.99", "button.1:payload=STOP"},
-			want:   `{"components":[{"parameters":[{"image":{"link":"https://example.com/a.jpg"},"type":"image"}],"type":"header"},{"parameters":[{"parameter_name":"first_name","text":"Jane","type":"text"},{"currency":{"amount_1000":19990,"code":"USD","fallback_value":"USD 19.99"},"parameter_name":"price","type":"currency"}],"type":"body"},{"index":"1","parameters":[{"payload":"STOP","type":"payload"}],"sub_type":"quick_reply","type":"button"}],"language":{"code":"en_US"},"name":"t"}`,
-		},
-		{name: "a value with = that is no slot", params: []string{"a=b"}, want: `{"components":[{"parameters":[{"text":"a=b","type":"text"}],"type":"body"}],"language":{"code":"en_US"},"name":"t"}`},
-		{name: "gap", params: []string{"body.2=x"}, err: "body.1 is missing"},
-		{name: "twice", params: []string{"body.1=x", "body.1=y"}, err: "given twice"},
-		{name: "named and positional mixed", params: []string{"body.1=x", "body.name=y"}, err: "either named or positional"},
-		{name: "button type unknown without catalogue", params: []string{"button.0=42"}, err: "say the button's parameter type"},
-		{name: "body parameter cannot be media", params: []string{"body.1:image=x"}, err: "text, currency or date_time"},
-		{name: "too few for the template", params: []string{"header=42", "Jane", "button.0=42"}, spec: orderUpdate(), err: "body takes 2 parameters, the send gives 1"},
-		{name: "header missing for the template", params: []string{"Jane", "x", "button.0=42"}, spec: orderUpdate(), err: "header needs 1 parameter"},
-		{name: "url button parameter missing", params: []string{"header=1", "Jane", "x"}, spec: orderUpdate(), err: "button 0 (url) needs 1 parameter"},
-		{name: "bad money", params: []string{"body.1:currency=19.99"}, err: "CODE AMOUNT"},
-		{name: "empty value", params: []string{"body.1="}, err: "empty value"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			shape, values, err := parseSendParams(tt.params, tt.spec)
-			var body []byte
-			if err == nil {
-				body, err = shape.command("t", "en_US", "15550001111", func(i int) string { return values[i] })
-			}
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("error = %v, want one containing %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var msg map[string]any
-			if err := json.Unmarshal(body, &msg); err != nil {
-				t.Fatalf("command %s is not JSON: %v", body, err)
-			}
-			if got, _ := json.Marshal(msg["template"]); string(got) != tt.want { // map keys sorted
-				t.Errorf("template =\n%s\nwant\n%s", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestParseMoney(t *testing.T) {
-	tests := []struct {
-		in     string
-		code   string
-		amount int64
-		bad    bool
-	}{
-		{"USD 19.99", "USD", 19990, false},
-		{"19.99 EUR", "EUR", 19990, false},
-		{"jpy 500", "JPY", 500000, false},
-		{"USD 0.001", "USD", 1, false},
-		{"USD 0", "", 0, true},
-		{"USD 1.2345", "", 0, true},
-		{"USD -3", "", 0, true},
-		{"US 3", "", 0, true},
-		{"19.99", "", 0, true},
-		{"USD 1,000.00", "", 0, true},
-	}
-	for _, tt := range tests {
-		code, amount, err := parseMoney(tt.in)
-		if tt.bad != (err != nil) || code != tt.code || amount != tt.amount {
-			t.Errorf("parseMoney(%q) = %q, %d, %v", tt.in, code, amount, err)
-		}
-	}
-}
-
 func TestSendUsageErrorsExitTwo(t *testing.T) {
 	ctx := testCtx(t)
 	dir := t.TempDir()
@@ -316,6 +160,10 @@ func TestSendWaitPrintsTheOutcome(t *testing.T) {
 	r = runCLI(t, ctx, append(e.kafkaFlags("send"), "--api-key=", "--to=15550009999", "--template=hello_world", "--language=en_US", "--command-id=c-fail", "--wait", "-o", "json")...)
 	if r.code != 1 {
 		t.Fatalf("failed send: exit %d, want 1; stdout %q err %v", r.code, r.stdout, r.err)
+	}
+	// The same rendering as tail's: schema order, ISO 8601 UTC times.
+	if !regexp.MustCompile(`^\{"event_id":"result:c-fail","command_id":"c-fail","outcome":"failed","produced_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","to":"15550009999",`).MatchString(r.stdout) {
+		t.Errorf("-o json printed %s", r.stdout)
 	}
 	var res map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {

@@ -92,8 +92,40 @@ func TestTailFilters(t *testing.T) {
 		t.Errorf("--command-id: %v", got)
 	}
 	// The last record of each partition that has records.
+	// The last record of each partition that has records, in both flag
+	// forms.
 	if got := tail(len(parts), "--offset=-1"); len(got) != len(parts) {
 		t.Errorf("--offset=-1: %v", got)
+	}
+	if got := tail(len(parts), "--offset", "-1"); len(got) != len(parts) {
+		t.Errorf("--offset -1: %v", got)
+	}
+	// -e stops at the end: no --max, no --idle.
+	exit := func(extra ...string) (string, int) {
+		t.Helper()
+		r := runCLI(t, ctx, append(append(append([]string{}, base...), "-e"), extra...)...)
+		if r.code != 0 {
+			t.Fatalf("tail -e %v: exit %d err %v", extra, r.code, r.err)
+		}
+		return r.stdout, strings.Count(r.stdout, "\n")
+	}
+	if _, n := exit(); n != 10 {
+		t.Errorf("-e: %d records", n)
+	}
+	if _, n := exit("-o", "-2"); n != 2*len(parts) {
+		t.Errorf("-e -o -2: %d records, want %d", n, 2*len(parts))
+	}
+	if _, n := exit("-o", "end"); n != 0 {
+		t.Errorf("-e -o end: %d records", n)
+	}
+	if _, n := exit("--offset", "s@"+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)); n != 10 {
+		t.Errorf("-e --offset s@an hour ago: %d records", n)
+	}
+	if out, _ := exit("--command-id", "cmd-4", "--fields", "offset,n,headers.command-id"); !strings.HasSuffix(out, `,"n":4,"headers.command-id":"cmd-4"}`+"\n") {
+		t.Errorf("--fields: %s", out)
+	}
+	if out, _ := exit("--command-id", "cmd-4", "--pretty"); !strings.Contains(out, "\n  \"value\": {\n    \"n\": 4\n  }\n}") {
+		t.Errorf("--pretty: %s", out)
 	}
 	if got := tail(0, "--offset=1000"); len(got) != 0 {
 		t.Errorf("--offset past the end: %v", got)
@@ -107,6 +139,14 @@ func TestTailFilters(t *testing.T) {
 	r := runCLI(t, ctx, append(append([]string{}, base...), "--since=1h", "--offset=3")...)
 	if r.code != 2 {
 		t.Errorf("--since with --offset: exit %d", r.code)
+	}
+	r = runCLI(t, ctx, append(append([]string{}, base...), "--offset", "last")...)
+	if r.code != 2 || !strings.Contains(r.err.Error(), "s@TIME") {
+		t.Errorf("--offset last: exit %d err %v", r.code, r.err)
+	}
+	r = runCLI(t, ctx, append(append([]string{}, base...), "--fields", "a,,b")...)
+	if r.code != 2 || !strings.Contains(r.err.Error(), "--fields") {
+		t.Errorf("--fields a,,b: exit %d err %v", r.code, r.err)
 	}
 	r = runCLI(t, ctx, append(append([]string{}, base...), "--since=yesterday")...)
 	if r.code != 2 || !strings.Contains(r.err.Error(), "RFC 3339") {

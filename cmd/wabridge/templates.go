@@ -72,11 +72,11 @@ Examples:
 
     wabridge templates list --status approved
     wabridge templates show order_update --language en_US
-    wabridge templates create --name order_update --category UTILITY --language en_US \
+    wabridge templates create --name order_shipped --category UTILITY --language en_US \
         --body "Hi {{1}}, your order {{2}} is on its way." --body-example Jane --body-example 42 \
         --button "URL:Track:https://example.com/t/{{1}}"
     wabridge templates create --file template.json --dry-run
-    wabridge templates delete order_update --yes`
+    wabridge templates delete order_shipped --yes`
 }
 
 // TemplatesListCmd lists templates.
@@ -435,10 +435,4 @@ func (c *TemplatesDeleteCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	fmt.Fprintf(g.Stdout, "deleted %s\n", c.Name)
 	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
