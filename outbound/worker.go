@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -161,8 +162,12 @@ type Worker struct {
 	gen      uint64                    // the last generation given out
 	running  map[int32]*sync.WaitGroup // running jobs per partition
 
-	cl    *kgo.Client
+	// cl is the client, stored once it exists (callbacks use their own
+	// argument: they can run before NewClient has returned).
+	cl    atomic.Pointer[kgo.Client]
 	queue *keyQueue
+	// fail stops Run with an error (a partition that cannot be taken on).
+	fail context.CancelCauseFunc
 	// writes counts result writes not yet acknowledged, and their retries
 	// (write).
 	writes sync.WaitGroup
@@ -171,6 +176,14 @@ type Worker struct {
 	dones chan *kgo.Record
 	// workCtx outlives Run's ctx by ShutdownGrace.
 	workCtx context.Context
+
+	hooks hooks
+}
+
+// hooks let tests stop the worker at points of its lifecycle.
+type hooks struct {
+	clientCreated func() // Run's Kafka client exists
+	assigned      func() // the assignment callback starts
 }
 
 type numberSender struct {
@@ -259,16 +272,31 @@ func New(cfg Config) (*Worker, error) {
 
 // Run consumes commands until ctx ends, then lets in-flight commands finish
 // for ShutdownGrace, commits what finished, leaves the group and returns nil.
+// It returns an error when it cannot start, or when a partition it was
+// given cannot be taken on (its send ledger cannot be restored): the caller
+// should stop (and be restarted), not run on without outbound. Run once.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.ensureLedger(ctx); err != nil {
 		return err
 	}
+	// Everything the client's callbacks (assigned, revoked) can touch is
+	// made before the client: it joins the group, and may be given
+	// partitions, as soon as kgo.NewClient returns.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	w.workCtx = workCtx
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancelWork) })
 	defer stop()
 	w.queue = newKeyQueue(w.run, w.cfg.MaxInFlight)
+	// The intake pauses and resumes fetching only for partitions it was
+	// assigned, by which time assigned has stored the client.
+	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
+		func(p int32) { w.cl.Load().PauseFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) },
+		func(p int32) { w.cl.Load().ResumeFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) })
+	w.dones = make(chan *kgo.Record, 4096)
+	pollCtx, stopPolling := context.WithCancelCause(ctx)
+	defer stopPolling(nil)
+	w.fail = stopPolling
 
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(w.cfg.Brokers...),
@@ -296,11 +324,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
-	w.cl = cl
-	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
-		func(p int32) { cl.PauseFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) },
-		func(p int32) { cl.ResumeFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) })
-	w.dones = make(chan *kgo.Record, 4096)
+	if w.hooks.clientCreated != nil {
+		w.hooks.clientCreated()
+	}
+	w.cl.Store(cl)
+
+	// The goroutines, each stopped below in the reverse order of its start.
 	donesDone := make(chan struct{})
 	go func() {
 		defer close(donesDone)
@@ -308,13 +337,6 @@ func (w *Worker) Run(ctx context.Context) error {
 			cl.Produce(workCtx, r, nil)
 		}
 	}()
-	admitCtx, stopAdmitting := context.WithCancel(ctx)
-	admitDone := make(chan struct{})
-	go func() {
-		defer close(admitDone)
-		w.admitLoop(admitCtx)
-	}()
-
 	commitDone := make(chan struct{})
 	commitCtx, stopCommits := context.WithCancel(context.Background())
 	go func() {
@@ -326,25 +348,37 @@ func (w *Worker) Run(ctx context.Context) error {
 			case <-commitCtx.Done():
 				return
 			case <-t.C:
-				w.commit(commitCtx, nil)
+				w.commit(commitCtx, cl, nil)
 			}
 		}
 	}()
+	admitCtx, stopAdmitting := context.WithCancel(pollCtx)
+	admitDone := make(chan struct{})
+	go func() {
+		defer close(admitDone)
+		w.admitLoop(admitCtx)
+	}()
 
-	runErr := w.poll(ctx)
+	runErr := w.poll(pollCtx)
+	if cause := context.Cause(pollCtx); ctx.Err() == nil && cause != nil {
+		runErr = cause // a partition could not be taken on
+	}
 	stopAdmitting()
 	<-admitDone
 
 	// Shutdown: no more polling; let the admitted commands finish (jobs are
 	// cancelled when the grace ends), then commit and leave.
+	if runErr != nil {
+		time.AfterFunc(w.cfg.ShutdownGrace, cancelWork)
+	}
 	w.queue.wait()
 	w.writes.Wait()
-	close(w.dones)
-	<-donesDone
 	stopCommits()
 	<-commitDone
+	close(w.dones)
+	<-donesDone
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	w.commit(fctx, nil)
+	w.commit(fctx, cl, nil)
 	if err := cl.Flush(fctx); err != nil { // the last "done" entries
 		w.log.Warn("flushing the last ledger entries", "err", err)
 	}
@@ -368,14 +402,15 @@ const (
 // (BlockRebalanceOnPoll): records of a partition revoked meanwhile, and
 // perhaps assigned again, must not join its new ownership's queue.
 func (w *Worker) poll(ctx context.Context) error {
+	cl := w.cl.Load()
 	for {
-		fs := w.cl.PollRecords(ctx, pollMax)
+		fs := cl.PollRecords(ctx, pollMax)
 		if ctx.Err() != nil {
-			w.cl.AllowRebalance()
+			cl.AllowRebalance()
 			return nil
 		}
 		if fs.IsClientClosed() {
-			w.cl.AllowRebalance()
+			cl.AllowRebalance()
 			return errors.New("outbound kafka client closed")
 		}
 		fs.EachError(func(t string, p int32, err error) {
@@ -385,7 +420,7 @@ func (w *Worker) poll(ctx context.Context) error {
 			w.track.highWatermark(p.Partition, p.HighWatermark)
 			w.in.add(p.Partition, p.Records)
 		})
-		w.cl.AllowRebalance()
+		cl.AllowRebalance()
 	}
 }
 
@@ -686,7 +721,7 @@ func (w *Worker) writeAttempt(j job, recs []*kgo.Record, ledgerRec *kgo.Record, 
 	// partition, so a revoked partition's cancelled write would fail the
 	// results of partitions still owned.
 	for _, r := range recs {
-		w.cl.Produce(w.workCtx, r, promise)
+		w.cl.Load().Produce(w.workCtx, r, promise)
 	}
 }
 
@@ -843,7 +878,7 @@ func (w *Worker) writeIntent(ctx context.Context, j job) error {
 	for attempt := 1; ; attempt++ {
 		intent := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
 		acked := make(chan error, 1)
-		w.cl.Produce(w.workCtx, intent.record(w.cfg.LedgerTopic), func(_ *kgo.Record, err error) { acked <- err })
+		w.cl.Load().Produce(w.workCtx, intent.record(w.cfg.LedgerTopic), func(_ *kgo.Record, err error) { acked <- err })
 		var err error
 		select {
 		case err = <-acked:
@@ -901,7 +936,7 @@ func (w *Worker) backoff(attempt int) time.Duration {
 }
 
 // commit commits the finished prefix of the partitions in only (all when nil).
-func (w *Worker) commit(ctx context.Context, only map[int32]bool) {
+func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool) {
 	points := w.track.toCommit(only)
 	if len(points) == 0 {
 		return
@@ -911,7 +946,7 @@ func (w *Worker) commit(ctx context.Context, only map[int32]bool) {
 		offs[p] = kgo.EpochOffset{Epoch: -1, Offset: at}
 	}
 	var cerr error
-	w.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{w.cfg.CommandTopic: offs}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{w.cfg.CommandTopic: offs}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			cerr = err
 			return
@@ -937,6 +972,10 @@ func (w *Worker) commit(ctx context.Context, only map[int32]bool) {
 // assigned restores the ledger of new partitions before their records are
 // fetched.
 func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	if w.hooks.assigned != nil {
+		w.hooks.assigned()
+	}
+	w.cl.Store(cl)
 	parts := assigned[w.cfg.CommandTopic]
 	if len(parts) == 0 {
 		return
@@ -955,11 +994,11 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		w.log.Warn("fetching committed offsets for the ledger restore; restoring from the ledger's start", "err", err)
 	}
 	// Without the ledger, redelivered commands could go out twice: do not
-	// process the partition; leave the group so another member (or a
-	// restart) takes over.
+	// process the partition; stop Run with the error, so the process stops
+	// (and is restarted) rather than stays up without outbound.
 	failed := func(p int32, err error) {
-		w.log.Error("restoring the send ledger failed; leaving the group", "partition", p, "err", err)
-		go cl.LeaveGroupContext(context.Background())
+		w.log.Error("restoring the send ledger failed; stopping", "partition", p, "err", err)
+		w.fail(fmt.Errorf("restoring the send ledger of partition %d of %s: %w", p, w.cfg.CommandTopic, err))
 	}
 	starts, ends, err := listLedger(rctx, adm, w.cfg.LedgerTopic)
 	if err != nil {
@@ -1039,7 +1078,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	w.commit(cctx, gone)
+	w.commit(cctx, cl, gone)
 	cancel()
 	w.mu.Lock()
 	for _, p := range parts {
