@@ -819,16 +819,35 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		}
 		attempt++
 		t0 := time.Now()
-		resp, err := j.sender.Send(ctx, j.cmd.Body)
+		// The call runs on workCtx, not ctx: a revocation does not cut a
+		// call short and leave its outcome unknown; the answer is kept
+		// (see keep) until it is durable.
+		resp, err := j.sender.Send(w.workCtx, j.cmd.Body)
 		w.m.APILatency.Observe(time.Since(t0).Seconds())
-		if err == nil {
+		if err == nil || d360.Accepted(err) {
 			limit.succeeded(time.Now())
+			if err != nil {
+				w.log.Warn("the API accepted the command (2xx) but its answer could not be read; counted as accepted, without a message id",
+					"command_id", j.cmd.ID, "err", err)
+			}
 			return outcome{status: "accepted", resp: resp, attempts: attempt}, nil
+		}
+		if w.workCtx.Err() != nil {
+			return outcome{attempts: attempt}, w.workCtx.Err()
+		}
+		lastErr = err
+		if d360.Ambiguous(err) {
+			// The request was written and no answer came: the API may have
+			// sent the message. Never retried blindly.
+			w.m.UnknownOutcomes.Inc()
+			if !w.cfg.ResendUnknown {
+				return outcome{status: "failed", reason: "unknown_outcome", details: "no answer after the request was written (" + err.Error() + "); not sent again (set resend-unknown to send it again)", attempts: attempt}, nil
+			}
+			w.log.Warn("no answer after the request was written: outcome unknown; sending again (resend-unknown)", "command_id", j.cmd.ID, "err", err)
 		}
 		if ctx.Err() != nil {
 			return outcome{attempts: attempt}, ctx.Err()
 		}
-		lastErr = err
 		var apiErr *d360.APIError
 		errors.As(err, &apiErr)
 		if d360.NeedsAlert(err) {
