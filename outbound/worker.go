@@ -177,6 +177,9 @@ type Worker struct {
 	// workCtx outlives Run's ctx by ShutdownGrace.
 	workCtx context.Context
 
+	keptMu sync.Mutex
+	kept   map[keptKey]*kept
+
 	hooks hooks
 }
 
@@ -259,6 +262,7 @@ func New(cfg Config) (*Worker, error) {
 		partCtxs: map[int32]context.Context{},
 		gens:     map[int32]uint64{},
 		running:  map[int32]*sync.WaitGroup{},
+		kept:     map[keptKey]*kept{},
 	}
 	burst := max(1, int(cfg.Rate/10))
 	if cfg.Sender != nil {
@@ -319,6 +323,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.RecordPartitioner(partitioner{ledger: w.cfg.LedgerTopic}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
+		// A write the brokers do not take within this fails (and is written
+		// again while its partition is owned): a revocation never waits
+		// longer than this for a command's records.
+		kgo.RecordDeliveryTimeout(writeTimeout),
 		kgo.WithLogger(kafkaio.KgoLogger(w.log)),
 	)
 	if err != nil {
@@ -387,6 +395,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	return runErr
 }
 
+// writeTimeout bounds one attempt to write a record.
+const writeTimeout = 10 * time.Second
+
 // pollMax is the most records one poll returns; a partition's fetching
 // pauses while pauseAt of its records wait for admission (and resumes when
 // half as many do: at 10,000 commands/s that is 50 ms of work left, half of
@@ -451,6 +462,11 @@ type job struct {
 	ctx    context.Context // cancelled when the partition is revoked
 	// replay is the ledger entry of a command the API already accepted.
 	replay *ledgerEntry
+	// kept is the outcome this process got from the API for the command
+	// under an earlier ownership of its partition, not yet on Kafka.
+	kept *kept
+	// out is the outcome whose records are being written.
+	out *outcome
 	// unknown: an earlier send of this command has an unknown outcome.
 	unknown bool
 	// turn is the run token the job holds while it runs (keyQueue).
@@ -523,7 +539,9 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	w.running[r.Partition].Add(1)
 	w.m.CommandsRead.Inc()
 	w.m.InFlight.Inc()
-	if e, ok := w.ledger[r.Partition][cmd.ID]; ok {
+	if k := w.takeKept(r.Partition, r.Offset); k != nil {
+		j.kept, j.err = k, nil
+	} else if e, ok := w.ledger[r.Partition][cmd.ID]; ok {
 		switch e.State {
 		case ledgerDone:
 			w.m.LedgerSkips.WithLabelValues("done").Inc()
@@ -541,7 +559,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 				"command_id", cmd.ID, "resend", w.cfg.ResendUnknown, "partition", r.Partition, "offset", r.Offset)
 		}
 	}
-	if j.err != nil || j.replay != nil {
+	if j.err != nil || j.replay != nil || j.kept != nil {
 		j.key = "cmd:" + cmd.ID // no order to keep: run at once
 	} else {
 		j.key = j.number + "|" + UserKey(cmd.To)
@@ -603,6 +621,15 @@ func (w *Worker) run(j job) {
 		w.replay(j)
 		return
 	}
+	if k := j.kept; k != nil {
+		w.log.Info("writing the outcome the API gave before the partition was revoked; not sent again", "command_id", j.cmd.ID, "outcome", k.out.status)
+		j.out = &k.out
+		w.write(j, k.recs, nil, func() {
+			w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
+			w.finished(j, k.out)
+		})
+		return
+	}
 	var out outcome
 	switch {
 	case j.err != nil:
@@ -658,6 +685,7 @@ func (w *Worker) run(j job) {
 	if out.status != "accepted" {
 		recs = append(recs, w.deadLetter(j, out))
 	}
+	j.out = &out
 	w.writeResult(j, out, recs, ledgerRec)
 }
 
@@ -741,8 +769,59 @@ func (w *Worker) rewrite(j job, failed []*kgo.Record, written func(), attempt in
 		case <-j.ctx.Done():
 		}
 	}
-	w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
+	if j.out != nil {
+		w.keep(j, failed)
+		w.log.Warn("writing result failed and the partition was revoked; the outcome is kept for when the command is read again", "command_id", j.cmd.ID, "outcome", j.out.status, "err", err)
+	} else {
+		w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
+	}
 	w.abandon(j)
+}
+
+// kept is an outcome the API gave whose records could not be written while
+// the command's partition was owned.
+type kept struct {
+	out  outcome
+	recs []*kgo.Record // the records still to write
+	at   time.Time
+}
+
+// keptFor is how long a kept outcome waits for its command to be read
+// again by this process (if another member took the partition, it never is).
+const keptFor = time.Hour
+
+type keptKey struct {
+	partition int32
+	offset    int64
+}
+
+// keep holds j's outcome and its unwritten records: if this process reads
+// the command again (its partition handed back after a reconnect), it
+// writes them instead of calling the API a second time.
+func (w *Worker) keep(j job, recs []*kgo.Record) {
+	now := time.Now()
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	for k, v := range w.kept {
+		if now.Sub(v.at) > keptFor {
+			delete(w.kept, k)
+		}
+	}
+	w.kept[keptKey{j.rec.Partition, j.rec.Offset}] = &kept{out: *j.out, recs: recs, at: now}
+	w.m.KeptOutcomes.Set(float64(len(w.kept)))
+}
+
+// takeKept removes and returns the kept outcome of the command at offset of
+// p, if any.
+func (w *Worker) takeKept(p int32, offset int64) *kept {
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	k := w.kept[keptKey{p, offset}]
+	if k != nil {
+		delete(w.kept, keptKey{p, offset})
+		w.m.KeptOutcomes.Set(float64(len(w.kept)))
+	}
+	return k
 }
 
 // markDone queues the ledger's "done" entry of a command whose result is
