@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/d360"
@@ -632,6 +634,8 @@ func (w *Worker) run(j job) {
 	}
 	var out outcome
 	switch {
+	case errors.As(j.err, new(*registryRefusedError)):
+		out = outcome{status: "failed", reason: "schema_registry_refused", details: j.err.Error()}
 	case j.err != nil:
 		out = outcome{status: "rejected", reason: "invalid_command", details: j.err.Error()}
 	case !j.cmd.ExpiresAt.IsZero() && time.Now().After(j.cmd.ExpiresAt):
@@ -1445,6 +1449,16 @@ func (w *Worker) checkTemplate(ctx context.Context, j job) *outcome {
 	return nil
 }
 
+// registryRefusedError: the schema registry refused wabridge's credentials
+// (HTTP 401 or 403) when asked for a typed command's schema. It is not
+// schemas.ErrRegistryUnavailable: nothing is gained by waiting.
+type registryRefusedError struct{ err *sr.ResponseError }
+
+func (e *registryRefusedError) Error() string {
+	return "the schema registry refused the credentials (fix SCHEMA_REGISTRY_USER/PASSWORD, then replay the dead letter): " + e.err.Error()
+}
+func (e *registryRefusedError) Unwrap() error { return e.err }
+
 // typed turns an Avro SendCommand record into its JSON form.
 func (w *Worker) typed(ctx context.Context, m kafka.Message) (kafka.Message, error) {
 	if w.cfg.CommandDecoder == nil {
@@ -1453,6 +1467,12 @@ func (w *Worker) typed(ctx context.Context, m kafka.Message) (kafka.Message, err
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	native, id, err := w.cfg.CommandDecoder.Decode(dctx, m.Value)
+	var re *sr.ResponseError
+	if errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden) {
+		// Refused credentials are no outage to wait out: waiting would hold
+		// up every command behind this one, JSON ones too.
+		return m, &registryRefusedError{err: re}
+	}
 	if errors.Is(err, schemas.ErrRegistryUnavailable) {
 		return m, err
 	}
