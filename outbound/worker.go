@@ -666,10 +666,15 @@ func (w *Worker) run(j job) {
 			return
 		}
 	}
-	result, err := w.result(j, out, time.Since(start))
-	if err != nil {
-		w.log.Error("encoding result; command dead-lettered", "command_id", j.cmd.ID, "err", err)
-		out = outcome{status: "failed", reason: "result_encoding", details: err.Error(), attempts: out.attempts}
+	result, encodeErr := w.result(j, out, time.Since(start))
+	if err := encodeErr; err != nil {
+		// The outcome stands (an accepted command was sent); the result
+		// goes out without the fields that would not encode, and the whole
+		// outcome to the dead-letter topic.
+		w.log.Error("encoding the result; writing it without its optional fields, the full outcome to the dead-letter topic", "command_id", j.cmd.ID, "outcome", out.status, "err", err)
+		if result, err = w.bareResult(j, out, time.Since(start)); err != nil {
+			w.log.Error("encoding the bare result too; only the dead letter is written", "command_id", j.cmd.ID, "err", err)
+		}
 	}
 	// The ledger's "accepted" entry and the result are written together, in
 	// one round trip: if the entry is lost and the process stops before the
@@ -678,7 +683,7 @@ func (w *Worker) run(j job) {
 	// result written from the entry.
 	var recs []*kgo.Record
 	var ledgerRec *kgo.Record
-	if out.status == "accepted" {
+	if out.status == "accepted" && result != nil {
 		e := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerAccepted, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, Result: result.Value, ResultKey: result.Key, At: time.Now().UTC()}
 		ledgerRec = e.record(w.cfg.LedgerTopic)
 		recs = append(recs, ledgerRec)
@@ -686,8 +691,12 @@ func (w *Worker) run(j job) {
 	if result != nil {
 		recs = append(recs, result)
 	}
-	if out.status != "accepted" {
-		recs = append(recs, w.deadLetter(j, out))
+	if out.status != "accepted" || encodeErr != nil {
+		dl := out
+		if out.status == "accepted" {
+			dl.reason, dl.details = "result_encoding", fmt.Sprintf("accepted by the API as message %q; the result could not be encoded", out.resp.MessageID)
+		}
+		recs = append(recs, w.deadLetter(j, dl))
 	}
 	j.out = &out
 	w.writeResult(j, out, recs, ledgerRec)
@@ -1290,6 +1299,26 @@ func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record,
 		key = []byte(UserKey(j.cmd.To))
 	}
 	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID)}, nil
+}
+
+// bareResult is the result of j with only the fields that cannot fail to
+// encode: ids, outcome, counts and the source position.
+func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
+	native := map[string]any{
+		"event_id": "result:" + j.cmd.ID, "command_id": j.cmd.ID, "outcome": out.status,
+		"produced_at": time.Now().UTC().Truncate(time.Millisecond),
+		"to":          nil, "wa_id": nil, "message_id": nil, "message_status": nil,
+		"attempts": int32(out.attempts), "latency_ms": latency.Milliseconds(), "error": nil,
+		"source_topic": j.rec.Topic, "source_partition": j.rec.Partition, "source_offset": j.rec.Offset,
+	}
+	if out.status != "accepted" {
+		native["error"] = schemas.Optional("io.wabridge.events.SendError", map[string]any{"reason": out.reason, "code": nil, "http_status": nil, "title": nil, "details": nil})
+	}
+	value, err := w.cfg.ResultEncoder.Encode(native)
+	if err != nil {
+		return nil, fmt.Errorf("encoding bare result of command %s: %w", j.cmd.ID, err)
+	}
+	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID)}, nil
 }
 
 func resultHeaders(commandID string) []kgo.RecordHeader {
