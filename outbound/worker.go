@@ -179,6 +179,8 @@ type Worker struct {
 	// workCtx outlives Run's ctx by ShutdownGrace.
 	workCtx context.Context
 
+	commitMu sync.Mutex // one commit at a time (commit)
+
 	keptMu sync.Mutex
 	kept   map[keptKey]*kept
 
@@ -1047,7 +1049,14 @@ func (w *Worker) backoff(attempt int) time.Duration {
 }
 
 // commit commits the finished prefix of the partitions in only (all when nil).
+//
+// Commits are taken one at a time, from computing their offsets to the
+// broker's answer: the ticker's commit could otherwise compute offsets,
+// let a revocation commit newer ones, and then move the group's offsets
+// back with its older ones.
 func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool) {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
 	points := w.track.toCommit(only)
 	if len(points) == 0 {
 		return
