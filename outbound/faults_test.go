@@ -1,7 +1,10 @@
 package outbound_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -25,11 +28,13 @@ func TestWorkerAPIFaults(t *testing.T) {
 			{Status: 400, Body: `{"error":{"code":130429,"title":"Rate limit hit"}}`},
 			{Status: 400, Body: `{"error":{"code":130429,"title":"Rate limit hit"}}`},
 		},
-		"5xx-burst":      {{Status: 502, Body: `bad gateway`}, {Status: 500, Body: ``}, {Status: 503, Body: `{"error":{"code":2,"title":"Service temporarily unavailable"}}`}},
-		"timeout":        {{Status: 200, Body: `{"messages":[{"id":"wamid.LATE"}]}`, Delay: 2 * time.Second}},
-		"401":            {{Status: 401, Body: `{"meta":{"success":false,"http_code":401,"developer_message":"Invalid api_key"}}`}},
-		"endpoint-limit": {{Status: 400, Body: `{"meta":{"success":false,"http_code":400,"developer_message":"You have exceeded the endpoint rate limit"}}`}},
-		"window-closed":  {{Status: 400, Body: `{"error":{"code":131047,"title":"Re-engagement message","error_data":{"details":"more than 24 hours"}}}`}},
+		"5xx-burst":       {{Status: 502, Body: `bad gateway`}, {Status: 500, Body: ``}, {Status: 503, Body: `{"error":{"code":2,"title":"Service temporarily unavailable"}}`}},
+		"timeout":         {{Status: 200, Body: `{"messages":[{"id":"wamid.LATE"}]}`, Delay: 2 * time.Second}},
+		"2xx-unparseable": {{Status: 200, Body: `<html>OK</html>`}},
+		"2xx-cut":         {{Status: 200, Body: `{"messages":[{"id":"wamid.CUT"}]}`}},
+		"401":             {{Status: 401, Body: `{"meta":{"success":false,"http_code":401,"developer_message":"Invalid api_key"}}`}},
+		"endpoint-limit":  {{Status: 400, Body: `{"meta":{"success":false,"http_code":400,"developer_message":"You have exceeded the endpoint rate limit"}}`}},
+		"window-closed":   {{Status: 400, Body: `{"error":{"code":131047,"title":"Re-engagement message","error_data":{"details":"more than 24 hours"}}}`}},
 	}
 	want := map[string]struct {
 		outcome  string
@@ -40,10 +45,14 @@ func TestWorkerAPIFaults(t *testing.T) {
 		"429-no-retry-after": {"accepted", 2, nil},
 		"130429-storm":       {"accepted", 4, nil},
 		"5xx-burst":          {"accepted", 4, nil},
-		"timeout":            {"accepted", 2, nil},
-		"401":                {"failed", 1, nil},
-		"endpoint-limit":     {"accepted", 2, nil},
-		"window-closed":      {"failed", 1, int32(131047)},
+		// The request was written and no answer came: unknown, not retried.
+		"timeout": {"failed", 1, nil},
+		// 2xx is accepted, whatever its body says or however it ends.
+		"2xx-unparseable": {"accepted", 1, nil},
+		"2xx-cut":         {"accepted", 1, nil},
+		"401":             {"failed", 1, nil},
+		"endpoint-limit":  {"accepted", 2, nil},
+		"window-closed":   {"failed", 1, int32(131047)},
 	}
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -61,7 +70,7 @@ func TestWorkerAPIFaults(t *testing.T) {
 		}
 		return nil
 	}
-	f := newFixture(t, reply)
+	f := newFixtureWrapped(t, reply, cutBody("2xx-cut"))
 	var msgs []kafka.Message
 	i := 0
 	for name := range scripts {
@@ -77,6 +86,13 @@ func TestWorkerAPIFaults(t *testing.T) {
 		c.Sender = timeoutClient(t, f.apiURL, 500*time.Millisecond)
 	})
 	res := f.readResults(t, len(scripts))
+	mu.Lock()
+	for _, name := range []string{"timeout", "2xx-unparseable", "2xx-cut"} {
+		if seen[name] != 1 {
+			t.Errorf("%s: the API was called %d times, want 1 (its outcome was not a refusal)", name, seen[name])
+		}
+	}
+	mu.Unlock()
 	for name, w := range want {
 		r := res[name]
 		if r["outcome"] != w.outcome || r["attempts"] != w.attempts {
@@ -88,4 +104,41 @@ func TestWorkerAPIFaults(t *testing.T) {
 			}
 		}
 	}
+}
+
+// cutBody answers a request whose body contains name with a 200 whose body
+// is cut short (the connection closes mid-body); others go to next.
+func cutBody(name string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			next.ServeHTTP(&cutWriter{ResponseWriter: w, cut: strings.Contains(string(body), `"`+name+`"`)}, r)
+		})
+	}
+}
+
+// cutWriter writes a header promising more than it sends, then closes.
+type cutWriter struct {
+	http.ResponseWriter
+	cut bool
+}
+
+func (c *cutWriter) WriteHeader(code int) {
+	if c.cut {
+		c.Header().Set("Content-Length", "1000")
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *cutWriter) Write(b []byte) (int, error) {
+	if !c.cut {
+		return c.ResponseWriter.Write(b)
+	}
+	n, err := c.ResponseWriter.Write(b[:len(b)/2])
+	c.ResponseWriter.(http.Flusher).Flush()
+	if conn, _, herr := http.NewResponseController(c.ResponseWriter).Hijack(); herr == nil {
+		conn.Close()
+	}
+	return n, err
 }

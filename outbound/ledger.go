@@ -131,8 +131,11 @@ func listLedger(ctx context.Context, adm *kadm.Client, topic string) (starts, en
 // concern uncommitted commands).
 func restoreLedger(ctx context.Context, brokers []string, starts, ends kadm.ListedOffsets, topic, commandTopic string, p int32, committed, window int64, log *slog.Logger) (map[string]ledgerEntry, int, error) {
 	end, ok := ends.Lookup(topic, p)
-	if !ok || end.Err != nil {
-		return nil, 0, fmt.Errorf("ledger %s has no partition %d (it needs as many partitions as the command topic): %v", topic, p, end.Err)
+	if !ok {
+		return nil, 0, fmt.Errorf("ledger %s has no partition %d: it needs as many partitions as the command topic", topic, p)
+	}
+	if end.Err != nil {
+		return nil, 0, fmt.Errorf("end offset of ledger %s partition %d: %w", topic, p, end.Err)
 	}
 	first, _ := starts.Lookup(topic, p)
 	if end.Offset <= first.Offset {

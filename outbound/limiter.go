@@ -59,6 +59,8 @@ type recipientPacer struct {
 	base  time.Duration
 	mu    sync.Mutex
 	until map[string]pause
+	// swept is when the pauses past remembering were last dropped.
+	swept time.Time
 }
 
 type pause struct {
@@ -74,8 +76,18 @@ func newRecipientPacer(base time.Duration) *recipientPacer {
 func (r *recipientPacer) hit(key string, now time.Time) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if now.Sub(r.swept) > time.Minute {
+		// A recipient paused once and never written to again would stay
+		// for ever: drop the pauses whose strikes no longer count.
+		for k, p := range r.until {
+			if r.forgotten(p, now) {
+				delete(r.until, k)
+			}
+		}
+		r.swept = now
+	}
 	p := r.until[key]
-	if now.After(p.until.Add(time.Minute + r.base)) {
+	if r.forgotten(p, now) {
 		p.strike = 0 // quiet for a while: start over
 	}
 	d := r.base << min(p.strike, 6) // 6 s, 12 s, 24 s, ... ≤ 6.4 min by default
@@ -83,6 +95,12 @@ func (r *recipientPacer) hit(key string, now time.Time) time.Duration {
 	p.until = now.Add(d)
 	r.until[key] = p
 	return d
+}
+
+// forgotten: p ended long enough before now that its strikes no longer
+// count.
+func (r *recipientPacer) forgotten(p pause, now time.Time) bool {
+	return now.After(p.until.Add(time.Minute + r.base))
 }
 
 // pausedFor is how long key stays paused (0: not paused).

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/kafkatest"
@@ -141,5 +144,44 @@ func TestWorkerTypedCommandSendsFromItsBusinessNumber(t *testing.T) {
 	})
 	if r := f.readResults(t, 1)["typed-number"]; r["outcome"] != "accepted" {
 		t.Errorf("typed-number: %v %v, want accepted (sent with number 222's key)", r["outcome"], r["error"])
+	}
+}
+
+// A registry that refuses the credentials (401/403) is no outage: the typed
+// command fails with its reason at once, and the JSON commands behind it are
+// not held up.
+func TestWorkerTypedCommandFailsWhenTheRegistryRefusesCredentials(t *testing.T) {
+	f := newFixture(t, nil)
+	v := typedEncoder(t, f)(map[string]any{
+		"command_id": goavro.Union("string", "typed-refused"), "to": goavro.Union("string", "4917000000009"),
+		"type": goavro.Union("string", "text"), "text": goavro.Union("io.wabridge.commands.Text", map[string]any{"body": "x", "preview_url": false}),
+	})
+	locked := srfake.New(srfake.WithAuth("Basic c29tZW9uZTplbHNl"))
+	t.Cleanup(locked.Close)
+	cl, err := sr.NewClient(sr.URLs(locked.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []kafka.Message{{Key: []byte("k"), Value: v}}
+	for i := range 5 {
+		msgs = append(msgs, kafka.Message{Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"to":"4917000000010","type":"text","text":{"body":"json %d"}}`, i)),
+			Headers: []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte(fmt.Sprintf("json-%d", i))}}})
+	}
+	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
+	f.startWith(t, func(c *outbound.Config) { c.CommandDecoder = schemas.NewDecoder(cl) })
+	res := f.readResults(t, len(msgs))
+	var typed map[string]any // its id is its position: it could not be decoded
+	for id, r := range res {
+		if !strings.HasPrefix(id, "json-") {
+			typed = r
+		}
+	}
+	if e, _ := union(typed["error"]).(map[string]any); typed["outcome"] != "failed" || e["reason"] != "schema_registry_refused" {
+		t.Errorf("typed command: %v %v, want failed with reason schema_registry_refused", typed["outcome"], typed["error"])
+	}
+	for i := range 5 {
+		if id := fmt.Sprintf("json-%d", i); res[id]["outcome"] != "accepted" {
+			t.Errorf("%s: %v, want accepted", id, res[id]["outcome"])
+		}
 	}
 }

@@ -21,9 +21,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -31,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/d360"
@@ -161,8 +164,12 @@ type Worker struct {
 	gen      uint64                    // the last generation given out
 	running  map[int32]*sync.WaitGroup // running jobs per partition
 
-	cl    *kgo.Client
+	// cl is the client, stored once it exists (callbacks use their own
+	// argument: they can run before NewClient has returned).
+	cl    atomic.Pointer[kgo.Client]
 	queue *keyQueue
+	// fail stops Run with an error (a partition that cannot be taken on).
+	fail context.CancelCauseFunc
 	// writes counts result writes not yet acknowledged, and their retries
 	// (write).
 	writes sync.WaitGroup
@@ -171,6 +178,19 @@ type Worker struct {
 	dones chan *kgo.Record
 	// workCtx outlives Run's ctx by ShutdownGrace.
 	workCtx context.Context
+
+	commitMu sync.Mutex // one commit at a time (commit)
+
+	keptMu sync.Mutex
+	kept   map[keptKey]*kept
+
+	hooks hooks
+}
+
+// hooks let tests stop the worker at points of its lifecycle.
+type hooks struct {
+	clientCreated func() // Run's Kafka client exists
+	assigned      func() // the assignment callback starts
 }
 
 type numberSender struct {
@@ -246,6 +266,7 @@ func New(cfg Config) (*Worker, error) {
 		partCtxs: map[int32]context.Context{},
 		gens:     map[int32]uint64{},
 		running:  map[int32]*sync.WaitGroup{},
+		kept:     map[keptKey]*kept{},
 	}
 	burst := max(1, int(cfg.Rate/10))
 	if cfg.Sender != nil {
@@ -259,16 +280,31 @@ func New(cfg Config) (*Worker, error) {
 
 // Run consumes commands until ctx ends, then lets in-flight commands finish
 // for ShutdownGrace, commits what finished, leaves the group and returns nil.
+// It returns an error when it cannot start, or when a partition it was
+// given cannot be taken on (its send ledger cannot be restored): the caller
+// should stop (and be restarted), not run on without outbound. Run once.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.ensureLedger(ctx); err != nil {
 		return err
 	}
+	// Everything the client's callbacks (assigned, revoked) can touch is
+	// made before the client: it joins the group, and may be given
+	// partitions, as soon as kgo.NewClient returns.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	w.workCtx = workCtx
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancelWork) })
 	defer stop()
 	w.queue = newKeyQueue(w.run, w.cfg.MaxInFlight)
+	// The intake pauses and resumes fetching only for partitions it was
+	// assigned, by which time assigned has stored the client.
+	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
+		func(p int32) { w.cl.Load().PauseFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) },
+		func(p int32) { w.cl.Load().ResumeFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) })
+	w.dones = make(chan *kgo.Record, 4096)
+	pollCtx, stopPolling := context.WithCancelCause(ctx)
+	defer stopPolling(nil)
+	w.fail = stopPolling
 
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(w.cfg.Brokers...),
@@ -291,16 +327,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.RecordPartitioner(partitioner{ledger: w.cfg.LedgerTopic}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
+		// A write the brokers do not take within this fails (and is written
+		// again while its partition is owned): a revocation never waits
+		// longer than this for a command's records.
+		kgo.RecordDeliveryTimeout(writeTimeout),
 		kgo.WithLogger(kafkaio.KgoLogger(w.log)),
 	)
 	if err != nil {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
-	w.cl = cl
-	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
-		func(p int32) { cl.PauseFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) },
-		func(p int32) { cl.ResumeFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) })
-	w.dones = make(chan *kgo.Record, 4096)
+	if w.hooks.clientCreated != nil {
+		w.hooks.clientCreated()
+	}
+	w.cl.Store(cl)
+
+	// The goroutines, each stopped below in the reverse order of its start.
 	donesDone := make(chan struct{})
 	go func() {
 		defer close(donesDone)
@@ -308,13 +349,6 @@ func (w *Worker) Run(ctx context.Context) error {
 			cl.Produce(workCtx, r, nil)
 		}
 	}()
-	admitCtx, stopAdmitting := context.WithCancel(ctx)
-	admitDone := make(chan struct{})
-	go func() {
-		defer close(admitDone)
-		w.admitLoop(admitCtx)
-	}()
-
 	commitDone := make(chan struct{})
 	commitCtx, stopCommits := context.WithCancel(context.Background())
 	go func() {
@@ -326,25 +360,37 @@ func (w *Worker) Run(ctx context.Context) error {
 			case <-commitCtx.Done():
 				return
 			case <-t.C:
-				w.commit(commitCtx, nil)
+				w.commit(commitCtx, cl, nil)
 			}
 		}
 	}()
+	admitCtx, stopAdmitting := context.WithCancel(pollCtx)
+	admitDone := make(chan struct{})
+	go func() {
+		defer close(admitDone)
+		w.admitLoop(admitCtx)
+	}()
 
-	runErr := w.poll(ctx)
+	runErr := w.poll(pollCtx)
+	if cause := context.Cause(pollCtx); ctx.Err() == nil && cause != nil {
+		runErr = cause // a partition could not be taken on
+	}
 	stopAdmitting()
 	<-admitDone
 
 	// Shutdown: no more polling; let the admitted commands finish (jobs are
 	// cancelled when the grace ends), then commit and leave.
+	if runErr != nil {
+		time.AfterFunc(w.cfg.ShutdownGrace, cancelWork)
+	}
 	w.queue.wait()
 	w.writes.Wait()
-	close(w.dones)
-	<-donesDone
 	stopCommits()
 	<-commitDone
+	close(w.dones)
+	<-donesDone
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	w.commit(fctx, nil)
+	w.commit(fctx, cl, nil)
 	if err := cl.Flush(fctx); err != nil { // the last "done" entries
 		w.log.Warn("flushing the last ledger entries", "err", err)
 	}
@@ -352,6 +398,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	cl.Close() // leaves the group; revoked() runs with nothing left to do
 	return runErr
 }
+
+// writeTimeout bounds one attempt to write a record.
+const writeTimeout = 10 * time.Second
 
 // pollMax is the most records one poll returns; a partition's fetching
 // pauses while pauseAt of its records wait for admission (and resumes when
@@ -368,14 +417,15 @@ const (
 // (BlockRebalanceOnPoll): records of a partition revoked meanwhile, and
 // perhaps assigned again, must not join its new ownership's queue.
 func (w *Worker) poll(ctx context.Context) error {
+	cl := w.cl.Load()
 	for {
-		fs := w.cl.PollRecords(ctx, pollMax)
+		fs := cl.PollRecords(ctx, pollMax)
 		if ctx.Err() != nil {
-			w.cl.AllowRebalance()
+			cl.AllowRebalance()
 			return nil
 		}
 		if fs.IsClientClosed() {
-			w.cl.AllowRebalance()
+			cl.AllowRebalance()
 			return errors.New("outbound kafka client closed")
 		}
 		fs.EachError(func(t string, p int32, err error) {
@@ -385,7 +435,7 @@ func (w *Worker) poll(ctx context.Context) error {
 			w.track.highWatermark(p.Partition, p.HighWatermark)
 			w.in.add(p.Partition, p.Records)
 		})
-		w.cl.AllowRebalance()
+		cl.AllowRebalance()
 	}
 }
 
@@ -416,6 +466,11 @@ type job struct {
 	ctx    context.Context // cancelled when the partition is revoked
 	// replay is the ledger entry of a command the API already accepted.
 	replay *ledgerEntry
+	// kept is the outcome this process got from the API for the command
+	// under an earlier ownership of its partition, not yet on Kafka.
+	kept *kept
+	// out is the outcome whose records are being written.
+	out *outcome
 	// unknown: an earlier send of this command has an unknown outcome.
 	unknown bool
 	// turn is the run token the job holds while it runs (keyQueue).
@@ -488,7 +543,9 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	w.running[r.Partition].Add(1)
 	w.m.CommandsRead.Inc()
 	w.m.InFlight.Inc()
-	if e, ok := w.ledger[r.Partition][cmd.ID]; ok {
+	if k := w.takeKept(r.Partition, r.Offset); k != nil {
+		j.kept, j.err = k, nil
+	} else if e, ok := w.ledger[r.Partition][cmd.ID]; ok {
 		switch e.State {
 		case ledgerDone:
 			w.m.LedgerSkips.WithLabelValues("done").Inc()
@@ -506,7 +563,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 				"command_id", cmd.ID, "resend", w.cfg.ResendUnknown, "partition", r.Partition, "offset", r.Offset)
 		}
 	}
-	if j.err != nil || j.replay != nil {
+	if j.err != nil || j.replay != nil || j.kept != nil {
 		j.key = "cmd:" + cmd.ID // no order to keep: run at once
 	} else {
 		j.key = j.number + "|" + UserKey(cmd.To)
@@ -568,8 +625,19 @@ func (w *Worker) run(j job) {
 		w.replay(j)
 		return
 	}
+	if k := j.kept; k != nil {
+		w.log.Info("writing the outcome the API gave before the partition was revoked; not sent again", "command_id", j.cmd.ID, "outcome", k.out.status)
+		j.out = &k.out
+		w.write(j, k.recs, nil, func() {
+			w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
+			w.finished(j, k.out)
+		})
+		return
+	}
 	var out outcome
 	switch {
+	case errors.As(j.err, new(*registryRefusedError)):
+		out = outcome{status: "failed", reason: "schema_registry_refused", details: j.err.Error()}
 	case j.err != nil:
 		out = outcome{status: "rejected", reason: "invalid_command", details: j.err.Error()}
 	case !j.cmd.ExpiresAt.IsZero() && time.Now().After(j.cmd.ExpiresAt):
@@ -600,10 +668,15 @@ func (w *Worker) run(j job) {
 			return
 		}
 	}
-	result, err := w.result(j, out, time.Since(start))
-	if err != nil {
-		w.log.Error("encoding result; command dead-lettered", "command_id", j.cmd.ID, "err", err)
-		out = outcome{status: "failed", reason: "result_encoding", details: err.Error(), attempts: out.attempts}
+	result, encodeErr := w.result(j, out, time.Since(start))
+	if err := encodeErr; err != nil {
+		// The outcome stands (an accepted command was sent); the result
+		// goes out without the fields that would not encode, and the whole
+		// outcome to the dead-letter topic.
+		w.log.Error("encoding the result; writing it without its optional fields, the full outcome to the dead-letter topic", "command_id", j.cmd.ID, "outcome", out.status, "err", err)
+		if result, err = w.bareResult(j, out, time.Since(start)); err != nil {
+			w.log.Error("encoding the bare result too; only the dead letter is written", "command_id", j.cmd.ID, "err", err)
+		}
 	}
 	// The ledger's "accepted" entry and the result are written together, in
 	// one round trip: if the entry is lost and the process stops before the
@@ -612,7 +685,7 @@ func (w *Worker) run(j job) {
 	// result written from the entry.
 	var recs []*kgo.Record
 	var ledgerRec *kgo.Record
-	if out.status == "accepted" {
+	if out.status == "accepted" && result != nil {
 		e := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerAccepted, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, Result: result.Value, ResultKey: result.Key, At: time.Now().UTC()}
 		ledgerRec = e.record(w.cfg.LedgerTopic)
 		recs = append(recs, ledgerRec)
@@ -620,9 +693,14 @@ func (w *Worker) run(j job) {
 	if result != nil {
 		recs = append(recs, result)
 	}
-	if out.status != "accepted" {
-		recs = append(recs, w.deadLetter(j, out))
+	if out.status != "accepted" || encodeErr != nil {
+		dl := out
+		if out.status == "accepted" {
+			dl.reason, dl.details = "result_encoding", fmt.Sprintf("accepted by the API as message %q; the result could not be encoded", out.resp.MessageID)
+		}
+		recs = append(recs, w.deadLetter(j, dl))
 	}
+	j.out = &out
 	w.writeResult(j, out, recs, ledgerRec)
 }
 
@@ -686,7 +764,7 @@ func (w *Worker) writeAttempt(j job, recs []*kgo.Record, ledgerRec *kgo.Record, 
 	// partition, so a revoked partition's cancelled write would fail the
 	// results of partitions still owned.
 	for _, r := range recs {
-		w.cl.Produce(w.workCtx, r, promise)
+		w.cl.Load().Produce(w.workCtx, r, promise)
 	}
 }
 
@@ -706,8 +784,59 @@ func (w *Worker) rewrite(j job, failed []*kgo.Record, written func(), attempt in
 		case <-j.ctx.Done():
 		}
 	}
-	w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
+	if j.out != nil {
+		w.keep(j, failed)
+		w.log.Warn("writing result failed and the partition was revoked; the outcome is kept for when the command is read again", "command_id", j.cmd.ID, "outcome", j.out.status, "err", err)
+	} else {
+		w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
+	}
 	w.abandon(j)
+}
+
+// kept is an outcome the API gave whose records could not be written while
+// the command's partition was owned.
+type kept struct {
+	out  outcome
+	recs []*kgo.Record // the records still to write
+	at   time.Time
+}
+
+// keptFor is how long a kept outcome waits for its command to be read
+// again by this process (if another member took the partition, it never is).
+const keptFor = time.Hour
+
+type keptKey struct {
+	partition int32
+	offset    int64
+}
+
+// keep holds j's outcome and its unwritten records: if this process reads
+// the command again (its partition handed back after a reconnect), it
+// writes them instead of calling the API a second time.
+func (w *Worker) keep(j job, recs []*kgo.Record) {
+	now := time.Now()
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	for k, v := range w.kept {
+		if now.Sub(v.at) > keptFor {
+			delete(w.kept, k)
+		}
+	}
+	w.kept[keptKey{j.rec.Partition, j.rec.Offset}] = &kept{out: *j.out, recs: recs, at: now}
+	w.m.KeptOutcomes.Set(float64(len(w.kept)))
+}
+
+// takeKept removes and returns the kept outcome of the command at offset of
+// p, if any.
+func (w *Worker) takeKept(p int32, offset int64) *kept {
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	k := w.kept[keptKey{p, offset}]
+	if k != nil {
+		delete(w.kept, keptKey{p, offset})
+		w.m.KeptOutcomes.Set(float64(len(w.kept)))
+	}
+	return k
 }
 
 // markDone queues the ledger's "done" entry of a command whose result is
@@ -784,16 +913,35 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		}
 		attempt++
 		t0 := time.Now()
-		resp, err := j.sender.Send(ctx, j.cmd.Body)
+		// The call runs on workCtx, not ctx: a revocation does not cut a
+		// call short and leave its outcome unknown; the answer is kept
+		// (see keep) until it is durable.
+		resp, err := j.sender.Send(w.workCtx, j.cmd.Body)
 		w.m.APILatency.Observe(time.Since(t0).Seconds())
-		if err == nil {
+		if err == nil || d360.Accepted(err) {
 			limit.succeeded(time.Now())
+			if err != nil {
+				w.log.Warn("the API accepted the command (2xx) but its answer could not be read; counted as accepted, without a message id",
+					"command_id", j.cmd.ID, "err", err)
+			}
 			return outcome{status: "accepted", resp: resp, attempts: attempt}, nil
+		}
+		if w.workCtx.Err() != nil {
+			return outcome{attempts: attempt}, w.workCtx.Err()
+		}
+		lastErr = err
+		if d360.Ambiguous(err) {
+			// The request was written and no answer came: the API may have
+			// sent the message. Never retried blindly.
+			w.m.UnknownOutcomes.Inc()
+			if !w.cfg.ResendUnknown {
+				return outcome{status: "failed", reason: "unknown_outcome", details: "no answer after the request was written (" + err.Error() + "); not sent again (set resend-unknown to send it again)", attempts: attempt}, nil
+			}
+			w.log.Warn("no answer after the request was written: outcome unknown; sending again (resend-unknown)", "command_id", j.cmd.ID, "err", err)
 		}
 		if ctx.Err() != nil {
 			return outcome{attempts: attempt}, ctx.Err()
 		}
-		lastErr = err
 		var apiErr *d360.APIError
 		errors.As(err, &apiErr)
 		if d360.NeedsAlert(err) {
@@ -843,7 +991,7 @@ func (w *Worker) writeIntent(ctx context.Context, j job) error {
 	for attempt := 1; ; attempt++ {
 		intent := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
 		acked := make(chan error, 1)
-		w.cl.Produce(w.workCtx, intent.record(w.cfg.LedgerTopic), func(_ *kgo.Record, err error) { acked <- err })
+		w.cl.Load().Produce(w.workCtx, intent.record(w.cfg.LedgerTopic), func(_ *kgo.Record, err error) { acked <- err })
 		var err error
 		select {
 		case err = <-acked:
@@ -901,7 +1049,14 @@ func (w *Worker) backoff(attempt int) time.Duration {
 }
 
 // commit commits the finished prefix of the partitions in only (all when nil).
-func (w *Worker) commit(ctx context.Context, only map[int32]bool) {
+//
+// Commits are taken one at a time, from computing their offsets to the
+// broker's answer: the ticker's commit could otherwise compute offsets,
+// let a revocation commit newer ones, and then move the group's offsets
+// back with its older ones.
+func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool) {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
 	points := w.track.toCommit(only)
 	if len(points) == 0 {
 		return
@@ -911,7 +1066,7 @@ func (w *Worker) commit(ctx context.Context, only map[int32]bool) {
 		offs[p] = kgo.EpochOffset{Epoch: -1, Offset: at}
 	}
 	var cerr error
-	w.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{w.cfg.CommandTopic: offs}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{w.cfg.CommandTopic: offs}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			cerr = err
 			return
@@ -937,6 +1092,10 @@ func (w *Worker) commit(ctx context.Context, only map[int32]bool) {
 // assigned restores the ledger of new partitions before their records are
 // fetched.
 func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	if w.hooks.assigned != nil {
+		w.hooks.assigned()
+	}
+	w.cl.Store(cl)
 	parts := assigned[w.cfg.CommandTopic]
 	if len(parts) == 0 {
 		return
@@ -955,11 +1114,11 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		w.log.Warn("fetching committed offsets for the ledger restore; restoring from the ledger's start", "err", err)
 	}
 	// Without the ledger, redelivered commands could go out twice: do not
-	// process the partition; leave the group so another member (or a
-	// restart) takes over.
+	// process the partition; stop Run with the error, so the process stops
+	// (and is restarted) rather than stays up without outbound.
 	failed := func(p int32, err error) {
-		w.log.Error("restoring the send ledger failed; leaving the group", "partition", p, "err", err)
-		go cl.LeaveGroupContext(context.Background())
+		w.log.Error("restoring the send ledger failed; stopping", "partition", p, "err", err)
+		w.fail(fmt.Errorf("restoring the send ledger of partition %d of %s: %w", p, w.cfg.CommandTopic, err))
 	}
 	starts, ends, err := listLedger(rctx, adm, w.cfg.LedgerTopic)
 	if err != nil {
@@ -1039,7 +1198,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	w.commit(cctx, gone)
+	w.commit(cctx, cl, gone)
 	cancel()
 	w.mu.Lock()
 	for _, p := range parts {
@@ -1149,6 +1308,26 @@ func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record,
 		key = []byte(UserKey(j.cmd.To))
 	}
 	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID)}, nil
+}
+
+// bareResult is the result of j with only the fields that cannot fail to
+// encode: ids, outcome, counts and the source position.
+func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
+	native := map[string]any{
+		"event_id": "result:" + j.cmd.ID, "command_id": j.cmd.ID, "outcome": out.status,
+		"produced_at": time.Now().UTC().Truncate(time.Millisecond),
+		"to":          nil, "wa_id": nil, "message_id": nil, "message_status": nil,
+		"attempts": int32(out.attempts), "latency_ms": latency.Milliseconds(), "error": nil,
+		"source_topic": j.rec.Topic, "source_partition": j.rec.Partition, "source_offset": j.rec.Offset,
+	}
+	if out.status != "accepted" {
+		native["error"] = schemas.Optional("io.wabridge.events.SendError", map[string]any{"reason": out.reason, "code": nil, "http_status": nil, "title": nil, "details": nil})
+	}
+	value, err := w.cfg.ResultEncoder.Encode(native)
+	if err != nil {
+		return nil, fmt.Errorf("encoding bare result of command %s: %w", j.cmd.ID, err)
+	}
+	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID)}, nil
 }
 
 func resultHeaders(commandID string) []kgo.RecordHeader {
@@ -1308,6 +1487,16 @@ func (w *Worker) checkTemplate(ctx context.Context, j job) *outcome {
 	return nil
 }
 
+// registryRefusedError: the schema registry refused wabridge's credentials
+// (HTTP 401 or 403) when asked for a typed command's schema. It is not
+// schemas.ErrRegistryUnavailable: nothing is gained by waiting.
+type registryRefusedError struct{ err *sr.ResponseError }
+
+func (e *registryRefusedError) Error() string {
+	return "the schema registry refused the credentials (fix SCHEMA_REGISTRY_USER/PASSWORD, then replay the dead letter): " + e.err.Error()
+}
+func (e *registryRefusedError) Unwrap() error { return e.err }
+
 // typed turns an Avro SendCommand record into its JSON form.
 func (w *Worker) typed(ctx context.Context, m kafka.Message) (kafka.Message, error) {
 	if w.cfg.CommandDecoder == nil {
@@ -1316,6 +1505,12 @@ func (w *Worker) typed(ctx context.Context, m kafka.Message) (kafka.Message, err
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	native, id, err := w.cfg.CommandDecoder.Decode(dctx, m.Value)
+	var re *sr.ResponseError
+	if errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden) {
+		// Refused credentials are no outage to wait out: waiting would hold
+		// up every command behind this one, JSON ones too.
+		return m, &registryRefusedError{err: re}
+	}
 	if errors.Is(err, schemas.ErrRegistryUnavailable) {
 		return m, err
 	}

@@ -497,3 +497,39 @@ func TestWorkerSkipsRedeliveredRejectedCommand(t *testing.T) {
 		t.Errorf("%d dead letters, want 1", n)
 	}
 }
+
+// pickyEncoder fails to encode a result that carries a message id.
+type pickyEncoder struct{ outbound.Encoder }
+
+func (p pickyEncoder) Encode(native map[string]any) ([]byte, error) {
+	if native["message_id"] != nil {
+		return nil, fmt.Errorf("message_id: not encodable")
+	}
+	return p.Encoder.Encode(native)
+}
+
+// A result that cannot be encoded does not turn a command the API accepted
+// into a failure: its result is written without the fields that would not
+// encode, still accepted, and the full outcome goes to the dead-letter topic.
+func TestWorkerKeepsTheOutcomeWhenItsResultCannotBeEncoded(t *testing.T) {
+	f := newFixture(t, nil)
+	kafkatest.Produce(t, f.brokers, f.commands, cmd("enc-1", `{"to":"15550001005","type":"text","text":{"body":"hi"}}`))
+	f.startWith(t, func(c *outbound.Config) { c.ResultEncoder = pickyEncoder{f.encoder} })
+	res := f.readResults(t, 1)
+	if got := res["enc-1"]["outcome"]; got != "accepted" {
+		t.Errorf("outcome %v (%v), want accepted", got, res["enc-1"]["error"])
+	}
+	dl := kafkatest.ReadN(t, f.brokers, f.dlq, 1, 30*time.Second)[0]
+	if reason := headerValue(dl, "dlq-reason"); !strings.HasPrefix(reason, "result_encoding: accepted by the API") {
+		t.Errorf("dead letter reason %q, want result_encoding: accepted by the API ...", reason)
+	}
+}
+
+func headerValue(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

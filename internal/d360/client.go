@@ -324,17 +324,24 @@ func (c *Client) request(ctx context.Context, method, u string, body io.Reader, 
 // answer's status and body, read up to limit bytes; a non-2xx answer is an
 // *APIError, a transport failure a *TransportError.
 func (c *Client) exchange(req *http.Request, p *pool, limit int64) (int, []byte, error) {
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	}))
 	resp, err := c.do(req, p)
 	if err != nil {
 		if err := req.Context().Err(); err != nil {
 			return 0, nil, err
 		}
-		return 0, nil, &TransportError{Err: err}
+		return 0, nil, &TransportError{Err: err, Written: wrote.Load()}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return 0, nil, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err)}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return 0, nil, parseAPIError(resp.StatusCode, resp.Header, raw) // refused, whatever the rest said
+		}
+		return 0, nil, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", resp.StatusCode, err), Written: true, StatusCode: resp.StatusCode}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return 0, nil, parseAPIError(resp.StatusCode, resp.Header, raw)
@@ -343,8 +350,16 @@ func (c *Client) exchange(req *http.Request, p *pool, limit int64) (int, []byte,
 }
 
 // TransportError is a failure to get an answer (connection refused, reset,
-// timeout). The request may or may not have reached the API.
-type TransportError struct{ Err error }
+// timeout). The request may or may not have reached the API: see Written.
+type TransportError struct {
+	Err error
+	// Written: the request was written in full before the failure, so the
+	// API may have acted on it (the outcome is unknown).
+	Written bool
+	// StatusCode of an answer whose body could not be read; 0 when no
+	// answer came.
+	StatusCode int
+}
 
 func (e *TransportError) Error() string { return "calling 360dialog: " + e.Err.Error() }
 func (e *TransportError) Unwrap() error { return e.Err }

@@ -96,6 +96,27 @@ func Classify(err error) Class {
 	return Permanent
 }
 
+// Accepted reports whether err still says the API accepted the request: a
+// 2xx answer whose body could not be read or understood. HTTP 2xx means
+// the message was taken (RFC 9110, section 15.3), so it must not be sent
+// again.
+func Accepted(err error) bool {
+	var te *TransportError
+	if errors.As(err, &te) {
+		return te.StatusCode >= 200 && te.StatusCode <= 299
+	}
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode >= 200 && ae.StatusCode <= 299
+}
+
+// Ambiguous reports whether err leaves the outcome of a send unknown: the
+// request was written in full and no answer came (a reset, a timeout). A
+// retry could send the message twice.
+func Ambiguous(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te) && te.Written && te.StatusCode == 0
+}
+
 // NeedsAlert reports whether err says the deployment (key, account,
 // payment) is broken rather than one message.
 func NeedsAlert(err error) bool {

@@ -30,6 +30,7 @@ type Metrics struct {
 	// Send ledger.
 	LedgerSkips       *prometheus.CounterVec   // redelivered commands not sent again, by ledger state
 	LedgerUnconfirmed prometheus.Counter       // API accepted but the ledger write failed: a redelivery would send twice
+	KeptOutcomes      prometheus.Gauge         // API outcomes held for commands whose partition was revoked before their records were written
 	AbandonedSends    prometheus.Counter       // commands abandoned after at least one API call (revocation/shutdown): may go out twice
 	LedgerRestore     prometheus.Histogram     // seconds to restore one partition's ledger
 	UnknownOutcomes   prometheus.Counter       // redelivered commands found mid-send in the ledger
@@ -90,6 +91,9 @@ func New() *Metrics {
 	}, []string{"state"})
 	m.LedgerUnconfirmed = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_ledger_unconfirmed_sends_total", Help: "Sends the API accepted whose ledger entry could not be written: a redelivery of these would send them again.",
+	})
+	m.KeptOutcomes = f.NewGauge(prometheus.GaugeOpts{
+		Name: "wabridge_outcomes_kept", Help: "Outcomes the API gave whose records could not be written before their partition was revoked: held (up to an hour) so that reading the command again writes them instead of sending again.",
 	})
 	m.AbandonedSends = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_sends_abandoned_total", Help: "Commands abandoned mid-send (partition revoked or shutdown) after calling the API: their outcome is unknown and the next owner may send them again.",
