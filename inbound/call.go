@@ -97,28 +97,6 @@ func (p *parser) calls(where loc, c *changeCtx, v []byte) int {
 	return len(elems)
 }
 
-// isCallStatus reports whether a statuses[] element is the status of a
-// call (type "call") rather than of a message: under field "calls" every
-// status is, elsewhere those that say so.
-func isCallStatus(c *changeCtx, raw []byte) bool {
-	if c.field == "calls" {
-		return true
-	}
-	if len(raw) == 0 || raw[0] != '{' {
-		return false
-	}
-	call := false
-	c.d.members(raw, func(k, v []byte) bool {
-		if string(k) != "type" {
-			return true
-		}
-		s, err := stringField("type", v)
-		call = err == nil && s == "call"
-		return false
-	})
-	return call
-}
-
 // callEvent maps one element of calls[] (valueKey "calls") or a call status
 // (valueKey "statuses"). What does not fit leaves the call field empty and
 // says why in mapping_error; raw keeps the element.

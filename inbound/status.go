@@ -27,14 +27,15 @@ type status struct {
 	Conversation, Pricing, Errors []byte
 }
 
-func (s *status) decode(d *doc, raw []byte) error {
+// decode reads raw into s and reports whether it is the status of a call
+// (type "call", see call.go) rather than of a message.
+func (s *status) decode(d *doc, raw []byte) (call bool, err error) {
 	if isNullSpan(raw) {
-		return nil
+		return false, nil
 	}
 	if raw[0] != '{' {
-		return fmt.Errorf("status is %s, want an object", jsonKind(raw))
+		return false, fmt.Errorf("status is %s, want an object", jsonKind(raw))
 	}
-	var err error
 	d.members(raw, func(k, v []byte) bool {
 		var dst *string
 		switch string(k) {
@@ -56,6 +57,9 @@ func (s *status) decode(d *doc, raw []byte) error {
 			dst = &s.RecipientParticipantID
 		case "biz_opaque_callback_data":
 			dst = &s.CallbackData
+		case "type":
+			t, _ := stringField("type", v) // read leniently: only "call" counts
+			call = t == "call"
 		case "conversation":
 			s.Conversation = v
 		case "pricing":
@@ -68,7 +72,7 @@ func (s *status) decode(d *doc, raw []byte) error {
 		}
 		return err == nil
 	})
-	return err
+	return call, err
 }
 
 // statusKinds are the symbols of the StatusKind enum, in schema order.
@@ -111,8 +115,12 @@ type pricing struct {
 func mapStatus(c *changeCtx, raw []byte, receivedAt time.Time) (Item, error) {
 	r := &statusRecord{receivedAt: receivedAt, raw: raw}
 	s := &r.s
-	if err := s.decode(c.d, raw); err != nil {
+	call, err := s.decode(c.d, raw)
+	if err != nil {
 		return Item{}, err
+	}
+	if call {
+		return callEvent(c, "statuses", raw, receivedAt), nil // not a message's status
 	}
 	if s.ID == "" {
 		return Item{}, errors.New("no id")

@@ -414,7 +414,7 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 		p.items = append(p.items, it)
 	}
 	for _, s := range statuses {
-		if isCallStatus(c, s) { // see call.go
+		if c.field == "calls" { // call statuses, see call.go
 			p.items = append(p.items, callEvent(c, "statuses", s, p.receivedAt))
 			continue
 		}
@@ -427,7 +427,7 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 			p.dead(s, "status: "+err.Error())
 			continue
 		}
-		if p.natives {
+		if p.natives && it.status != nil {
 			it.Native = it.status.native()
 		}
 		p.items = append(p.items, it)
