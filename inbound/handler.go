@@ -43,11 +43,10 @@ type Encoder interface {
 type Topics struct {
 	Messages string
 	Statuses string
-	// Events receives the WebhookEvent records: change-level errors, user
-	// preferences, template status updates and unknown change fields.
-	// Default: none, and those items go to the dead-letter topic with a
-	// reason, as before these events had a topic. Suggested:
-	// wabridge.webhook-events.
+	// Events receives the WebhookEvent records: calls (event_type call),
+	// change-level errors, user preferences, template status updates and
+	// unknown change fields. Default: none, and those items go to the
+	// dead-letter topic with a reason. Suggested: wabridge.webhook-events.
 	Events     string
 	DeadLetter string
 }
@@ -101,9 +100,9 @@ type Config struct {
 	// process, not across restarts or replicas; consumers still drop
 	// duplicates by event_id. About 150 bytes per id. Default: 0 (off).
 	DedupeIDs int
-	// Window, when set, records what inbound messages, failed statuses and
-	// user_preferences mean for the customer service window and opt-in,
-	// before the request's records are published.
+	// Window, when set, records what inbound messages, user-initiated
+	// calls, failed statuses and user_preferences mean for the customer
+	// service window and opt-in, before the request's records are published.
 	Window WindowRecorder
 	// DeadLetterChunkBytes splits dead letters larger than this into
 	// several records (headers dlq-chunk "i/n", dlq-sha256, dlq-size; same
