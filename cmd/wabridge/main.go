@@ -182,7 +182,15 @@ type VersionCmd struct{}
 
 // Run prints the version.
 func (VersionCmd) Run(g *Globals) error {
-	v, c := version, commit
+	v, c := buildVersion()
+	fmt.Fprintf(g.Stdout, "wabridge %s (commit %s)\n", v, c)
+	return nil
+}
+
+// buildVersion is the version and commit set by the build's -ldflags, else
+// those Go recorded in the binary.
+func buildVersion() (v, c string) {
+	v, c = version, commit
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
 			v = info.Main.Version
@@ -199,8 +207,7 @@ func (VersionCmd) Run(g *Globals) error {
 	if c == "" {
 		c = "unknown"
 	}
-	fmt.Fprintf(g.Stdout, "wabridge %s (commit %s)\n", v, c)
-	return nil
+	return v, c
 }
 
 // HealthcheckCmd asks a running wabridge whether it is ready.

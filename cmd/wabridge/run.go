@@ -80,7 +80,9 @@ type BridgeFlags struct {
 }
 
 func (f *BridgeFlags) config() (app.Config, error) {
+	v, c := buildVersion()
 	cfg := app.Config{
+		Version: v, Commit: c,
 		RegistryURL: f.RegistryURL, RegistryUser: f.RegistryUser, RegistryPassword: f.RegistryPassword, RegistryCAFile: f.RegistryCAFile,
 		AutoRegister: f.AutoRegister,
 		APIBaseURL:   f.APIBaseURL, APIKey: d360.APIKey(f.APIKey), APITimeout: f.APITimeout, APICAFile: f.APICAFile,

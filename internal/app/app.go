@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +49,9 @@ type Topics struct {
 
 // Config is everything Run needs.
 type Config struct {
+	// Version and Commit of the build, for wabridge_build_info.
+	Version, Commit string
+
 	Brokers []string
 
 	RegistryURL      string
@@ -217,6 +222,10 @@ func Run(ctx context.Context, cfg Config) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := metrics.New()
+	m.SetBuildInfo(cfg.Version, cfg.Commit, runtime.Version())
+	for _, code := range d360.AlertCodes() {
+		m.APIAlerts.WithLabelValues(strconv.Itoa(code))
+	}
 
 	// Kafka: reachable, topics present.
 	adm, err := kafkaio.AdminClient(cfg.Brokers, log)

@@ -3,6 +3,7 @@ package d360
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -60,6 +61,18 @@ var codeClass = map[int]Class{
 // NeedsAlert catches by status.
 var alertCodes = map[int]bool{
 	10: true, 190: true, 368: true, 131031: true, 131042: true, 131045: true, 133010: true,
+}
+
+// AlertCodes lists the Meta error codes NeedsAlert reports by code, with 0
+// for the key refused by status (401, 403), in ascending order. (Codes 200
+// to 299, permission errors, are reported too but not listed.)
+func AlertCodes() []int {
+	codes := []int{0}
+	for c := range alertCodes {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	return codes
 }
 
 // Classify decides what to do after err.

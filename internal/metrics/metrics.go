@@ -116,7 +116,42 @@ func New() *Metrics {
 		Name: "wabridge_ledger_write_duration_seconds", Help: "Time for Kafka to acknowledge a send's ledger writes, by stage: intent (before the API call), result (the accepted entry with the result event).",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"stage"})
+	m.zero()
 	return m
+}
+
+// zero creates the series whose label values are known in advance, so that
+// they are scraped as 0 from the start: a rate() or an alert over them works
+// before the first event instead of seeing no series at all.
+func (m *Metrics) zero() {
+	for _, code := range []string{"200", "401", "413", "503"} {
+		m.WebhookRequests.WithLabelValues(code)
+	}
+	for _, kind := range []string{"inbound_message", "message_status", "webhook_event"} {
+		m.WebhookRecords.WithLabelValues(kind)
+	}
+	for _, source := range []string{"webhook", "command"} {
+		m.DeadLetters.WithLabelValues(source)
+	}
+	for _, outcome := range []string{"accepted", "rejected", "failed"} {
+		m.Sends.WithLabelValues(outcome, "")
+	}
+	for _, class := range []string{"transient", "slow_down", "recipient_backoff"} {
+		m.SendRetries.WithLabelValues(class)
+	}
+	for _, state := range []string{"done", "accepted"} {
+		m.LedgerSkips.WithLabelValues(state)
+	}
+}
+
+// SetBuildInfo exposes wabridge_build_info{version,commit,go_version} = 1,
+// the series dashboards join on and alerts test for absence.
+func (m *Metrics) SetBuildInfo(version, commit, goVersion string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wabridge_build_info", Help: "Always 1; the labels say which build runs.",
+	}, []string{"version", "commit", "go_version"})
+	m.Registry.MustRegister(g)
+	g.WithLabelValues(version, commit, goVersion).Set(1)
 }
 
 // WindowStats are the numbers the window and opt-in state reports.
