@@ -198,60 +198,11 @@ func TestObservabilityQueriesNameServedMetrics(t *testing.T) {
 		t.Fatalf("only %d metric names found in the pack: %v", len(names), names)
 	}
 
-	admin, hook := freeLocalAddr(t), freeLocalAddr(t)
-	kport := freeLocalAddr(t)[len("127.0.0.1:"):]
-	cmd := exec.Command(binary, "dev",
-		"--http-addr", hook, "--admin-addr", admin,
-		"--kafka-port", kport,
-		"--registry-port", freeLocalAddr(t)[len("127.0.0.1:"):],
-		"--standin-port", freeLocalAddr(t)[len("127.0.0.1:"):],
-	)
-	cmd.Env = append(os.Environ(), "KAFKA_BROKERS=", "SCHEMA_REGISTRY_URL=", "D360_API_KEY=", "WEBHOOK_TOKEN=observability-test")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("dev's output:\n%s", logs.String())
-		}
-	})
-	waitFor(t, 90*time.Second, "dev ready", func() bool {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	d := startDev(t)
+	admin, hook, kport := d.admin, d.hook, d.kport
 
-	body, err := os.ReadFile("../inbound/testdata/text_with_profile.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, "http://"+hook+"/webhook", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Webhook-Token", "observability-test")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("webhook answered %d", resp.StatusCode)
+	if code := postWebhook(t, hook); code != http.StatusOK {
+		t.Fatalf("webhook answered %d", code)
 	}
 	send := exec.Command(binary, "send", "--brokers", "127.0.0.1:"+kport, "--to", "15551234567", "--text", "metrics check")
 	if out, err := send.CombinedOutput(); err != nil {
@@ -273,6 +224,96 @@ func TestObservabilityQueriesNameServedMetrics(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("the pack queries metrics /metrics does not serve:\n%s", strings.Join(missing, "\n"))
 	}
+}
+
+// TestDrainOnSIGTERM: from SIGTERM on /readyz answers 503, and for
+// --shutdown-drain the listener still takes webhooks.
+func TestDrainOnSIGTERM(t *testing.T) {
+	d := startDev(t, "--shutdown-drain", "3s")
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "/readyz 503 after SIGTERM", func() bool {
+		resp, err := http.Get("http://" + d.admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	if code := postWebhook(t, d.hook); code != http.StatusOK {
+		t.Fatalf("a webhook during the drain answered %d, want 200", code)
+	}
+}
+
+type devProc struct {
+	cmd                *exec.Cmd
+	admin, hook, kport string
+}
+
+// startDev runs the binary's dev on free ports and waits until it is ready.
+func startDev(t *testing.T, args ...string) devProc {
+	t.Helper()
+	d := devProc{admin: freeLocalAddr(t), hook: freeLocalAddr(t)}
+	d.kport = freeLocalAddr(t)[len("127.0.0.1:"):]
+	d.cmd = exec.Command(binary, append([]string{"dev",
+		"--http-addr", d.hook, "--admin-addr", d.admin,
+		"--kafka-port", d.kport,
+		"--registry-port", freeLocalAddr(t)[len("127.0.0.1:"):],
+		"--standin-port", freeLocalAddr(t)[len("127.0.0.1:"):],
+	}, args...)...)
+	cmd := d.cmd
+	cmd.Env = append(os.Environ(), "KAFKA_BROKERS=", "SCHEMA_REGISTRY_URL=", "D360_API_KEY=", "WEBHOOK_TOKEN=observability-test")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("dev's output:\n%s", logs.String())
+		}
+	})
+	waitFor(t, 90*time.Second, "dev ready", func() bool {
+		resp, err := http.Get("http://" + d.admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return d
+}
+
+// postWebhook posts an inbound text message with dev's token and returns
+// the answer's status.
+func postWebhook(t *testing.T, hook string) int {
+	t.Helper()
+	body, err := os.ReadFile("../inbound/testdata/text_with_profile.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, "http://"+hook+"/webhook", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Webhook-Token", "observability-test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // scrape returns the metric families /metrics announces (# TYPE lines).

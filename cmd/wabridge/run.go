@@ -75,6 +75,7 @@ type BridgeFlags struct {
 	BackoffMin      time.Duration `env:"WABRIDGE_BACKOFF_MIN" default:"500ms" help:"Smallest retry backoff."`
 	BackoffMax      time.Duration `env:"WABRIDGE_BACKOFF_MAX" default:"30s" help:"Largest retry backoff."`
 	ShutdownGrace   time.Duration `env:"WABRIDGE_SHUTDOWN_GRACE" default:"10s" help:"Time in-flight work may finish after SIGTERM."`
+	ShutdownDrain   time.Duration `env:"WABRIDGE_SHUTDOWN_DRAIN" default:"0s" help:"After SIGTERM /readyz answers 503 at once; the webhook listener keeps taking webhooks this long before it closes, so load balancers stop sending first. The Kubernetes manifests use a preStop sleep instead."`
 	StartupTimeout  time.Duration `env:"WABRIDGE_STARTUP_TIMEOUT" default:"15s" help:"Time to reach Kafka and the schema registry at start."`
 	BatchTimeout    time.Duration `env:"WABRIDGE_KAFKA_BATCH_TIMEOUT" default:"1ms" help:"Longest a webhook record waits for its batch in the inbound Kafka writer."`
 }
@@ -107,7 +108,7 @@ func (f *BridgeFlags) config() (app.Config, error) {
 			PhoneNumberID: f.PhoneNumberID, InstanceID: f.InstanceID,
 		},
 		MaxAttempts: f.MaxAttempts, MaxAge: f.MaxAge, MaxInFlight: f.MaxInFlight, MaxBuffered: f.MaxBuffered, TemplateRefresh: f.TemplateRefresh, Rate: f.Rate, ResendUnknown: f.ResendUnknown, BackoffMin: f.BackoffMin, BackoffMax: f.BackoffMax,
-		ShutdownGrace: f.ShutdownGrace, StartupTimeout: f.StartupTimeout, BatchTimeout: f.BatchTimeout,
+		ShutdownGrace: f.ShutdownGrace, ShutdownDrain: f.ShutdownDrain, StartupTimeout: f.StartupTimeout, BatchTimeout: f.BatchTimeout,
 	}
 	if len(f.APIKeys) > 0 {
 		cfg.APIKeys = map[string]d360.APIKey{}

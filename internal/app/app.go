@@ -110,7 +110,11 @@ type Config struct {
 	Rate            float64
 	ResendUnknown   bool
 	ShutdownGrace   time.Duration
-	StartupTimeout  time.Duration
+	// ShutdownDrain is how long the webhook listener keeps taking webhooks
+	// after SIGTERM while /readyz already answers 503, so that load
+	// balancers stop sending before the listener closes. 0: close at once.
+	ShutdownDrain  time.Duration
+	StartupTimeout time.Duration
 	// BatchTimeout of the Kafka writer.
 	BatchTimeout time.Duration
 
@@ -407,7 +411,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	adminMux := http.NewServeMux()
 	adminMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	adminMux.Handle("GET /readyz", readyz(&kafkaOK, store))
+	var draining atomic.Bool
+	adminMux.Handle("GET /readyz", readyz(&kafkaOK, &draining, store))
 	adminMux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	if cfg.Pprof {
 		adminMux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -448,7 +453,13 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return store.Run(storeCtx) })
 	g.Go(func() error {
 		<-gctx.Done()
-		// Stop taking webhooks; in-flight ones finish publishing.
+		// Not ready from now on; keep taking webhooks for the drain, then
+		// stop taking them while in-flight ones finish publishing.
+		draining.Store(true)
+		if webhookSrv != nil && cfg.ShutdownDrain > 0 {
+			log.Info("draining: /readyz answers 503, webhooks are still taken", "for", cfg.ShutdownDrain.String())
+			time.Sleep(cfg.ShutdownDrain)
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 		defer cancel()
 		if webhookSrv != nil {
@@ -499,7 +510,7 @@ func adminServer(h http.Handler) *http.Server {
 }
 
 // readyz answers 503 until the window and opt-in state is restored, then
-// 200. It stays 200 while Kafka is unreachable, saying so in its body:
+// 200, and 503 again from SIGTERM on (draining). It stays 200 while Kafka is unreachable, saying so in its body:
 // every instance shares the cluster, so an outage would take every pod out
 // of the Service at once, and 360dialog would get connection errors or a
 // proxy's bare 502/503 instead of wabridge's own quick 503 with
@@ -507,8 +518,12 @@ func adminServer(h http.Handler) *http.Server {
 // either way (docs/faults.md). Alert on the outage from the logs and the
 // webhook metrics (wabridge_webhook_requests_total{code="503"}), not
 // through the load balancer.
-func readyz(kafkaOK *atomic.Bool, store interface{ Ready() bool }) http.HandlerFunc {
+func readyz(kafkaOK, draining *atomic.Bool, store interface{ Ready() bool }) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
+		if draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		if !store.Ready() {
 			http.Error(w, "restoring the window and opt-in state", http.StatusServiceUnavailable)
 			return

@@ -85,20 +85,23 @@ func (r readyStore) Ready() bool { return bool(r) }
 // unreachable rather than taking every instance out at once.
 func TestReadyz(t *testing.T) {
 	for _, tc := range []struct {
-		restored, kafka bool
-		code            int
-		body            string
+		restored, kafka, draining bool
+		code                      int
+		body                      string
 	}{
-		{false, true, http.StatusServiceUnavailable, "restoring"},
-		{true, true, http.StatusOK, "ready\n"},
-		{true, false, http.StatusOK, "kafka unreachable"},
+		{false, true, false, http.StatusServiceUnavailable, "restoring"},
+		{true, true, false, http.StatusOK, "ready\n"},
+		{true, false, false, http.StatusOK, "kafka unreachable"},
+		{true, true, true, http.StatusServiceUnavailable, "shutting down"},
+		{false, false, true, http.StatusServiceUnavailable, "shutting down"},
 	} {
-		var ok atomic.Bool
+		var ok, draining atomic.Bool
 		ok.Store(tc.kafka)
+		draining.Store(tc.draining)
 		rec := httptest.NewRecorder()
-		readyz(&ok, readyStore(tc.restored)).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		readyz(&ok, &draining, readyStore(tc.restored)).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.body) {
-			t.Errorf("restored %v, kafka %v: %d %q, want %d with %q", tc.restored, tc.kafka, rec.Code, rec.Body, tc.code, tc.body)
+			t.Errorf("restored %v, kafka %v, draining %v: %d %q, want %d with %q", tc.restored, tc.kafka, tc.draining, rec.Code, rec.Body, tc.code, tc.body)
 		}
 	}
 }
