@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/wabridge/wabridge/internal/telemetry"
 )
 
 // Set by the build: -ldflags "-X main.version=... -X main.commit=...".
@@ -67,7 +69,7 @@ func main() {
 		parser.Errorf("%s", msg)
 		os.Exit(code)
 	}
-	logger := newLogger(kctx.Command(), cli.LogLevel, cli.LogFormat, os.Stdout, os.Stderr)
+	logger := newLogger(kctx.Command(), cli.LogLevel, cli.LogFormat, os.Stderr)
 	err = kctx.Run(&Globals{Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	if err != nil {
@@ -153,11 +155,12 @@ func newParser(ctx context.Context, cli *CLI, opts ...kong.Option) (*kong.Kong, 
 	}, opts...)...)
 }
 
-// newLogger builds the logger of command. The bridge (run, dev) logs JSON
-// to stdout, as a service's log collector expects; the tools print their
-// output on stdout (a command id, JSON lines), so they log to stderr.
-func newLogger(command, level, format string, stdout, stderr io.Writer) *slog.Logger {
-	bridge := command == "run" || command == "dev"
+// newLogger builds the logger of command: JSON (run) or text (dev and the
+// tools by default), always on stderr, so that stdout carries only what a
+// command prints (a command id, JSON lines, dev's banner). Durations are
+// logged as Go duration strings ("1.5s"), not nanoseconds; a record logged
+// with a context that carries a span gets its trace_id and span_id.
+func newLogger(command, level, format string, stderr io.Writer) *slog.Logger {
 	if format == "auto" {
 		format = "json"
 		if command == "dev" {
@@ -166,15 +169,16 @@ func newLogger(command, level, format string, stdout, stderr io.Writer) *slog.Lo
 	}
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: lvl, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(stderr, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(stderr, opts)))
 	}
-	w := stderr
-	if bridge {
-		w = stdout
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, opts)))
 }
 
 // VersionCmd prints the version.

@@ -2,35 +2,34 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
+	"time"
 )
 
 // The tools print their output on stdout, where a script reads it
 // (id=$(wabridge send ...), wabridge tail | jq): their logs go to stderr.
-func TestLogsGoToStdoutOnlyForTheBridge(t *testing.T) {
+func TestLogsGoToStderr(t *testing.T) {
 	tests := []struct {
-		command, format string
-		wantStdout      bool
+		command, format, want string
 	}{
-		{"run", "auto", true},
-		{"run", "json", true},
-		{"run", "text", false},
-		{"dev", "auto", false},
-		{"dev", "json", true},
-		{"send", "auto", false},
-		{"tail <topic>", "json", false},
-		{"topics", "auto", false},
-		{"templates list", "text", false},
+		{"run", "auto", `"level":"WARN"`},
+		{"run", "text", "level=WARN"},
+		{"dev", "auto", "level=WARN"},
+		{"dev", "json", `"level":"WARN"`},
+		{"send", "auto", `"level":"WARN"`},
+		{"tail <topic>", "json", `"level":"WARN"`},
+		{"templates list", "text", "level=WARN"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.command+" "+tc.format, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			newLogger(tc.command, "info", tc.format, &stdout, &stderr).Warn("broker unreachable")
-			if got := stdout.Len() > 0; got != tc.wantStdout {
-				t.Errorf("logged to stdout: %v, want %v (stdout %q, stderr %q)", got, tc.wantStdout, stdout.String(), stderr.String())
+			var stderr bytes.Buffer
+			newLogger(tc.command, "info", tc.format, &stderr).Warn("broker unreachable", "waited", 1500*time.Millisecond)
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.want)
 			}
-			if stdout.Len()+stderr.Len() == 0 {
-				t.Errorf("nothing logged")
+			if !strings.Contains(stderr.String(), "1.5s") {
+				t.Errorf("the duration is not logged as 1.5s: %q", stderr.String())
 			}
 		})
 	}

@@ -477,14 +477,17 @@ func Run(ctx context.Context, cfg Config) error {
 	if httpLn != nil {
 		httpAddr = httpLn.Addr().String()
 	}
-	log.Info("wabridge started", "only", cfg.Only, "brokers", cfg.Brokers, "webhook_addr", httpAddr,
+	log.Info("wabridge started", "version", cfg.Version, "commit", cfg.Commit, "only", cfg.Only, "brokers", cfg.Brokers, "webhook_addr", httpAddr,
 		"admin_addr", adminLn.Addr().String(), "api_base_url", cfg.APIBaseURL, "api_key", cfg.APIKey)
 	if cfg.Started != nil {
 		cfg.Started(httpAddr, adminLn.Addr().String())
 	}
-	err = g.Wait()
-	log.Info("wabridge stopped", "err", err)
-	return err
+	if err = g.Wait(); err != nil {
+		log.Error("wabridge stopped", "err", err)
+		return err
+	}
+	log.Info("wabridge stopped")
+	return nil
 }
 
 func topicSpecs(t Topics) []kafkaio.Topic {
