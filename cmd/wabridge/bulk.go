@@ -442,9 +442,13 @@ func (c *BulkCmd) wait(ctx context.Context, g *Globals, brokers []string, p *cam
 	missing := len(expected)
 	fmt.Fprintf(g.Stderr, "waiting for the results of %d commands on %s\n", missing, c.ResultsTopic)
 	prefix := p.IDPrefix()
+	var readErr error
 	for missing > 0 {
 		res, err := results.NextResult(wctx, dec, func(id string) bool { return strings.HasPrefix(id, prefix) })
 		if err != nil {
+			if wctx.Err() == nil {
+				readErr = err // not the end of the wait: a result that cannot be read
+			}
 			break
 		}
 		key := strings.TrimPrefix(res.CommandID, prefix)
@@ -479,6 +483,8 @@ func (c *BulkCmd) wait(ctx context.Context, g *Globals, brokers []string, p *cam
 	}
 	fmt.Fprintln(g.Stdout, line)
 	switch {
+	case readErr != nil:
+		return fmt.Errorf("reading the results: %w", readErr)
 	case ctx.Err() != nil:
 		return &exitError{code: exitFailure, err: errors.New("interrupted while waiting for results")}
 	case missing > 0:

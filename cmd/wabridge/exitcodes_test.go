@@ -38,6 +38,7 @@ func TestExitCodes(t *testing.T) {
 
 		{"send: nothing to send", []string{"send", "--to=15550001111"}, 2},
 		{"send: invalid command", []string{"send", "--to=12", "--text=hi", b}, 2},
+		{"send: --fields without -o json", []string{"send", "--to=15550001111", "--text=hi", b, "--wait", "--fields=outcome"}, 2},
 		{"send: no command topic", []string{"send", "--to=15550001111", "--text=hi", b, "--topic=" + events + ".missing"}, 1},
 
 		{"tail: to the end", []string{"tail", events, b, noRegistry, "-e"}, 0},

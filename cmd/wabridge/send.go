@@ -77,6 +77,9 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 	if c.Wait && c.Timeout <= 0 {
 		return usageError("--timeout %s: want a positive duration", c.Timeout)
 	}
+	if (c.Pretty || c.Fields != "") && (!c.Wait || c.Output != "json") {
+		return usageError("--pretty and --fields go with --wait -o json")
+	}
 	body, err := c.body(ctx, g)
 	if err != nil {
 		return err
