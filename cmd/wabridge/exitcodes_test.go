@@ -65,6 +65,11 @@ func TestExitCodes(t *testing.T) {
 		{"schemas register: registry unreachable", []string{"schemas", "register", noRegistry}, 1},
 
 		{"healthcheck: nothing listening", []string{"healthcheck", "--admin-addr=" + freeAddr(t)}, 1},
+
+		{"topics: unknown output", []string{"topics", b, "-o", "yaml"}, 2},
+		{"topics", []string{"topics", b}, 0},
+		{"run: bad flag value", []string{"run", "--rate=fast"}, 2},
+		{"dev: bad flag value", []string{"dev", "--kafka-port=-"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
