@@ -183,18 +183,18 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 		fmt.Fprintf(g.Stdout, "dry run: %d commands would be produced to %s\n", v.Valid, c.Topic)
 		switch {
 		case tooMany:
-			return &exitError{code: 1, err: fmt.Errorf("%d rows rejected (more than --max-rejects %d): fix them or raise --max-rejects", v.Rejected, c.MaxRejects)}
+			return &exitError{code: exitFailure, err: fmt.Errorf("%d rows rejected (more than --max-rejects %d): fix them or raise --max-rejects", v.Rejected, c.MaxRejects)}
 		case v.Rejected > 0:
 			// As the real run would: rows rejected exit 1.
-			return &exitError{code: 1, err: fmt.Errorf("%d rows rejected (see %s)", v.Rejected, rejectsPath)}
+			return &exitError{code: exitFailure, err: fmt.Errorf("%d rows rejected (see %s)", v.Rejected, rejectsPath)}
 		}
 		return nil
 	}
 	if tooMany {
-		return &exitError{code: 1, err: fmt.Errorf("%d rows rejected (more than --max-rejects %d); nothing was produced: fix the rows in %s, or pass --max-rejects -1 to send the valid ones", v.Rejected, c.MaxRejects, rejectsPath)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%d rows rejected (more than --max-rejects %d); nothing was produced: fix the rows in %s, or pass --max-rejects -1 to send the valid ones", v.Rejected, c.MaxRejects, rejectsPath)}
 	}
 	if v.Valid == 0 {
-		return &exitError{code: 1, err: errors.New("no valid row; nothing to produce")}
+		return &exitError{code: exitFailure, err: errors.New("no valid row; nothing to produce")}
 	}
 
 	statePath := c.State
@@ -260,13 +260,13 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 	fmt.Fprintf(g.Stderr, "; %d skipped, produced before\n", pr.Skipped)
 	if err != nil {
 		if ctx.Err() != nil {
-			return &exitError{code: 1, err: fmt.Errorf("interrupted after %d commands; run the same command again to continue: nobody already produced gets a second message", pr.Produced)}
+			return &exitError{code: exitFailure, err: fmt.Errorf("interrupted after %d commands; run the same command again to continue: nobody already produced gets a second message", pr.Produced)}
 		}
 		return fmt.Errorf("%w; run the same command again to continue: nobody already produced gets a second message", err)
 	}
 	if !c.Wait {
 		if v.Rejected > 0 {
-			return &exitError{code: 1, err: fmt.Errorf("%d rows rejected (see %s)", v.Rejected, rejectsPath)}
+			return &exitError{code: exitFailure, err: fmt.Errorf("%d rows rejected (see %s)", v.Rejected, rejectsPath)}
 		}
 		return nil
 	}
@@ -442,9 +442,13 @@ func (c *BulkCmd) wait(ctx context.Context, g *Globals, brokers []string, p *cam
 	missing := len(expected)
 	fmt.Fprintf(g.Stderr, "waiting for the results of %d commands on %s\n", missing, c.ResultsTopic)
 	prefix := p.IDPrefix()
+	var readErr error
 	for missing > 0 {
 		res, err := results.NextResult(wctx, dec, func(id string) bool { return strings.HasPrefix(id, prefix) })
 		if err != nil {
+			if wctx.Err() == nil {
+				readErr = err // not the end of the wait: a result that cannot be read
+			}
 			break
 		}
 		key := strings.TrimPrefix(res.CommandID, prefix)
@@ -479,14 +483,16 @@ func (c *BulkCmd) wait(ctx context.Context, g *Globals, brokers []string, p *cam
 	}
 	fmt.Fprintln(g.Stdout, line)
 	switch {
+	case readErr != nil:
+		return fmt.Errorf("reading the results: %w", readErr)
 	case ctx.Err() != nil:
-		return &exitError{code: 1, err: errors.New("interrupted while waiting for results")}
+		return &exitError{code: exitFailure, err: errors.New("interrupted while waiting for results")}
 	case missing > 0:
-		return &exitError{code: 1, err: fmt.Errorf("%d commands have no result after %s (is the outbound half running?)", missing, c.WaitTimeout)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%d commands have no result after %s (is the outbound half running?)", missing, c.WaitTimeout)}
 	case rejectedRows > 0 && sum.AllAcceptedBut(rejectedRows):
-		return &exitError{code: 1, err: fmt.Errorf("%d rows rejected (see %s); every command produced was accepted", rejectedRows, rejectsPath)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%d rows rejected (see %s); every command produced was accepted", rejectedRows, rejectsPath)}
 	case !sum.AllAccepted():
-		return &exitError{code: 1, err: errors.New("some commands were not accepted (see the summary)")}
+		return &exitError{code: exitFailure, err: errors.New("some commands were not accepted (see the summary)")}
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ func TestExitCodes(t *testing.T) {
 
 		{"send: nothing to send", []string{"send", "--to=15550001111"}, 2},
 		{"send: invalid command", []string{"send", "--to=12", "--text=hi", b}, 2},
+		{"send: --fields without -o json", []string{"send", "--to=15550001111", "--text=hi", b, "--wait", "--fields=outcome"}, 2},
 		{"send: no command topic", []string{"send", "--to=15550001111", "--text=hi", b, "--topic=" + events + ".missing"}, 1},
 
 		{"tail: to the end", []string{"tail", events, b, noRegistry, "-e"}, 0},
@@ -64,6 +65,11 @@ func TestExitCodes(t *testing.T) {
 		{"schemas register: registry unreachable", []string{"schemas", "register", noRegistry}, 1},
 
 		{"healthcheck: nothing listening", []string{"healthcheck", "--admin-addr=" + freeAddr(t)}, 1},
+
+		{"topics: unknown output", []string{"topics", b, "-o", "yaml"}, 2},
+		{"topics", []string{"topics", b}, 0},
+		{"run: bad flag value", []string{"run", "--rate=fast"}, 2},
+		{"dev: bad flag value", []string{"dev", "--kafka-port=-"}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -91,6 +91,21 @@ const exitCodesHelp = `Exit codes (every command):
   1  runtime or configuration failure: Kafka, registry or API unreachable, a bad environment variable, rejected rows, a rejected or failed outcome, no result in time
   2  usage: unknown command or flag, a bad flag value, flags that do not go together`
 
+// exitError carries an exit code to kong (kong.ExitCoder).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+func (e *exitError) ExitCode() int { return e.code }
+
+// usageError is a mistake in the command line: exit code 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
 // parseError is the message and exit code of a command line that did not
 // parse: a usage error (2), unless the bad value came from the environment,
 // which is configuration (1): the flag the error names ("--log-level ...")

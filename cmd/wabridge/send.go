@@ -65,21 +65,6 @@ Examples:
     echo '{"to":"15550001111","type":"text","text":{"body":"hi"}}' | wabridge send --json - --wait -o json`
 }
 
-// exitError carries an exit code to kong (kong.ExitCoder).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-func (e *exitError) ExitCode() int { return e.code }
-
-// usageError is a mistake in the command line: exit code 2.
-func usageError(format string, args ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
-}
-
 // Run produces the command and prints its id (and, with --wait, its outcome).
 func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 	brokers, err := kafkaio.ParseBrokers(c.Brokers)
@@ -91,6 +76,9 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	if c.Wait && c.Timeout <= 0 {
 		return usageError("--timeout %s: want a positive duration", c.Timeout)
+	}
+	if (c.Pretty || c.Fields != "") && (!c.Wait || c.Output != "json") {
+		return usageError("--pretty and --fields go with --wait -o json")
 	}
 	body, err := c.body(ctx, g)
 	if err != nil {
@@ -163,7 +151,7 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 	res, err := results.NextResult(wctx, dec, func(cid string) bool { return cid == id })
 	if err != nil {
 		if ctx.Err() == nil && wctx.Err() != nil {
-			return &exitError{code: 1, err: fmt.Errorf("no result for command %s on %s within %s (is the outbound half running?)", id, c.ResultsTopic, c.Timeout)}
+			return &exitError{code: exitFailure, err: fmt.Errorf("no result for command %s on %s within %s (is the outbound half running?)", id, c.ResultsTopic, c.Timeout)}
 		}
 		return err
 	}
@@ -175,7 +163,7 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 		fmt.Fprintln(g.Stdout, res.String())
 	}
 	if res.Outcome != "accepted" {
-		return &exitError{code: 1, err: fmt.Errorf("command %s %s", id, res.Outcome)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("command %s %s", id, res.Outcome)}
 	}
 	return nil
 }

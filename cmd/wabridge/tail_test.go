@@ -2,14 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/wabridge/wabridge/internal/kafkatest"
+	"github.com/wabridge/wabridge/schemas"
 )
 
 func TestTailFilters(t *testing.T) {
@@ -169,5 +174,64 @@ func TestTailFilters(t *testing.T) {
 	r = runCLI(t, ctx, "tail", "--brokers=localhost", "x")
 	if r.code != 2 || !strings.Contains(r.err.Error(), "host:port") {
 		t.Errorf("--brokers=localhost: exit %d err %v", r.code, r.err)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
+
+// What tail prints for an Avro event, compact and --pretty: the golden
+// files are the tools' JSON shape (internal/render).
+func TestTailGolden(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.Topic(t, "results")
+	kafkatest.CreateTopics(t, brokers, 1, topic)
+	registry, _ := testRegistry(t)
+	client, err := sr.NewClient(sr.URLs(registry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	enc, err := schemas.Resolve(ctx, client, topic, schemas.SendResult, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 9, 0, 0, 250e6, time.UTC)
+	value, err := enc.Encode(map[string]any{
+		"event_id": "result:c-1", "command_id": "c-1", "outcome": "accepted", "produced_at": at,
+		"to": schemas.Optional("string", "+1 555 000 1111"), "wa_id": schemas.Optional("string", "15550001111"),
+		"message_id": schemas.Optional("string", "wamid.GOLDEN"), "message_status": nil,
+		"attempts": int32(1), "latency_ms": int64(12), "error": nil,
+		"source_topic": "wabridge.commands", "source_partition": int32(0), "source_offset": int64(41),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafkatest.Produce(t, brokers, topic, kafka.Message{Key: []byte("15550001111"), Value: value, Time: at,
+		Headers: []kafka.Header{{Key: "event-kind", Value: []byte("send_result")}, {Key: "command-id", Value: []byte("c-1")}}})
+
+	// The topic's name is the test's own: leave it out.
+	fields := "--fields=partition,offset,time,key,headers,value"
+	for name, args := range map[string][]string{
+		"tail_result.golden":        {fields},
+		"tail_result_pretty.golden": {fields, "--pretty"},
+		"tail_result_fields.golden": {"--fields=offset,command_id,outcome,message_id,error.reason,headers.event-kind"},
+	} {
+		r := runCLI(t, ctx, append([]string{"tail", topic, "--brokers=" + strings.Join(brokers, ","), "--registry-url=" + registry, "-e"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d err %v", name, r.code, r.err)
+		}
+		path := filepath.Join("testdata", name)
+		if *update {
+			if err := os.WriteFile(path, []byte(r.stdout), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (go test -run TestTailGolden -update writes it)", err)
+		}
+		if r.stdout != string(want) {
+			t.Errorf("%s:\n got %s\nwant %s", name, r.stdout, want)
+		}
 	}
 }

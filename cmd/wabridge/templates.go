@@ -185,7 +185,7 @@ func (c *TemplatesShowCmd) Run(ctx context.Context, g *Globals) error {
 			lang = "any language"
 		}
 		err := cat.Check(c.Name, lang, catalog.ParamCounts{})
-		return &exitError{code: 1, err: fmt.Errorf("no template %s in %s: %v", c.Name, lang, err)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("no template %s in %s: %v", c.Name, lang, err)}
 	}
 	if c.Output == "json" {
 		return writeJSON(g.Stdout, found)

@@ -265,12 +265,6 @@ func (s *Shape) CheckValue(i int, value string) error {
 	return err
 }
 
-// Slots are the shape's slots, in the order they were given.
-func (s *Shape) Slots() []Slot { return s.slots }
-
-// Raw is the slot as it was written (body.1:currency).
-func (sl Slot) Raw() string { return sl.raw }
-
 // UsageError is an error in what the user asked for (a mapping that does
 // not fit, a file that cannot be read as a contact list), as opposed to a
 // failure while running.

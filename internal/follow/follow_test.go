@@ -173,3 +173,20 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// ParseStart reads what a user types: it never panics, and an s@TIME it
+// accepts has a time ParseTime accepts.
+func FuzzParseStart(f *testing.F) {
+	for _, s := range []string{"beginning", "end", "0", "-20", "s@2026-03-01T09:00:00Z", "s@1772355600000", "s@90m", "s@", "-", "e"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := follow.ParseStart(s, now)
+		if rest, ok := strings.CutPrefix(s, "s@"); ok && err == nil {
+			if _, terr := follow.ParseTime(rest, now); terr != nil {
+				t.Fatalf("%q accepted, but its time is refused: %v", s, terr)
+			}
+		}
+	})
+}
