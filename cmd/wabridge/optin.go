@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wabridge/wabridge/internal/d360"
-	"github.com/wabridge/wabridge/internal/follow"
 	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/render"
 	"github.com/wabridge/wabridge/outbound"
@@ -119,7 +118,7 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 		kgo.SeedBrokers(brokers...),
 		kgo.DefaultProduceTopic(c.Topic),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2, as wabridge and Java producers
-	}, follow.ClientLogs(g.Logger)...)...)
+	}, kafkaio.ClientLogs(g.Logger)...)...)
 	if err != nil {
 		return err
 	}

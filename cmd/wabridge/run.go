@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/app"
@@ -24,7 +25,7 @@ type BridgeFlags struct {
 	APITimeout time.Duration     `env:"D360_TIMEOUT" default:"15s" help:"Timeout of one API call."`
 	APICAFile  string            `name:"api-ca-file" env:"D360_CA_FILE" placeholder:"FILE" help:"PEM bundle of further CA certificates to trust for the API, besides the system roots (a TLS-intercepting proxy, a test server)."`
 
-	Only string `env:"WABRIDGE_ONLY" enum:",inbound,outbound" default:"" help:"Run one half only: inbound or outbound (default both)."`
+	Only string `env:"WABRIDGE_ONLY" enum:"both,inbound,outbound" default:"both" help:"Which halves to run: both, or inbound or outbound only."`
 
 	HTTPAddr              string        `env:"WABRIDGE_HTTP_ADDR" default:":8080" help:"Webhook listener address (dev: 127.0.0.1:8080 by default)."`
 	WebhookPath           string        `env:"WABRIDGE_WEBHOOK_PATH" default:"/webhook" help:"Path 360dialog posts webhooks to."`
@@ -87,7 +88,7 @@ func (f *BridgeFlags) config() (app.Config, error) {
 		RegistryURL: f.RegistryURL, RegistryUser: f.RegistryUser, RegistryPassword: f.RegistryPassword, RegistryCAFile: f.RegistryCAFile,
 		AutoRegister: f.AutoRegister,
 		APIBaseURL:   f.APIBaseURL, APIKey: d360.APIKey(f.APIKey), APITimeout: f.APITimeout, APICAFile: f.APICAFile,
-		Only:     f.Only,
+		Only:     strings.TrimPrefix(f.Only, "both"),
 		HTTPAddr: f.HTTPAddr, WebhookPath: f.WebhookPath, WebhookTokenHeader: f.WebhookTokenHeader, WebhookToken: f.WebhookToken,
 		WebhookInsecure: f.WebhookInsecure,
 		AdminAddr:       f.AdminAddr, Pprof: f.Pprof,

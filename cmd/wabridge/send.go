@@ -280,7 +280,7 @@ func newCommandProducer(ctx context.Context, brokers []string, topic string, log
 		// murmur2 on the key like the Java client and the bridge itself.
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(time.Millisecond),
-	}, append(follow.ClientLogs(log), opts...)...)...)
+	}, append(kafkaio.ClientLogs(log), opts...)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", brokers, err)
 	}

@@ -240,7 +240,10 @@ func Run(ctx context.Context, cfg Config) error {
 	startCtx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()
 	if err := kafkaio.Ping(startCtx, adm); err != nil {
-		return fmt.Errorf("kafka at %s not reachable within %s: %w", strings.Join(cfg.Brokers, ","), cfg.StartupTimeout, err)
+		if startCtx.Err() != nil {
+			return fmt.Errorf("kafka at %s not reachable within %s (--startup-timeout): %w", strings.Join(cfg.Brokers, ","), cfg.StartupTimeout, err)
+		}
+		return fmt.Errorf("kafka at %s not reachable: %w", strings.Join(cfg.Brokers, ","), err)
 	}
 	if cfg.Topics.Create {
 		created, err := kafkaio.EnsureTopics(startCtx, adm, topicSpecs(cfg.Topics))

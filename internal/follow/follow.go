@@ -20,6 +20,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
 type startKind int
@@ -145,7 +147,7 @@ func Open(ctx context.Context, cfg Config) (*Follower, error) {
 		// Transaction markers are kept so the end of a partition that ends
 		// with one is seen; Next skips them.
 		kgo.KeepControlRecords(),
-	}, ClientLogs(cfg.Logger)...)...)
+	}, kafkaio.ClientLogs(cfg.Logger)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
 	}

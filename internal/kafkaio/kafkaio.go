@@ -89,14 +89,13 @@ type Topic struct {
 
 // AdminClient returns a franz-go admin client for brokers. Close it when done.
 func AdminClient(brokers []string, logger *slog.Logger) (*kadm.Client, error) {
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.DialTimeout(5*time.Second),
 		// Short: WaitForTopics must see topics created a moment ago.
 		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RequestRetries(2),
-		kgo.WithLogger(KgoLogger(logger)),
-	)
+	}, ClientLogs(logger)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin client for %v: %w", brokers, err)
 	}

@@ -1,4 +1,4 @@
-package follow
+package kafkaio
 
 import (
 	"log/slog"
@@ -7,16 +7,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
-// ClientLogs routes a tool's kgo client logs to log, starting at the
-// client's first successful connection: until then a failure is the
-// tool's error, said once on one line, not also a client WARN line before
-// it.
+// ClientLogs routes a kgo client's logs to log, starting at the client's
+// first successful connection: until then a failure is the caller's error
+// (a tool's, or the bridge's "not reachable" at start), said once on one
+// line, not also a client WARN line before it.
 func ClientLogs(log *slog.Logger) []kgo.Opt {
-	g := &connectGate{log: kafkaio.KgoLogger(log)}
+	g := &connectGate{log: KgoLogger(log)}
 	return []kgo.Opt{kgo.WithLogger(g), kgo.WithHooks(g)}
 }
 
