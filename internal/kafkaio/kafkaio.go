@@ -91,9 +91,9 @@ type Topic struct {
 func AdminClient(brokers []string, logger *slog.Logger) (*kadm.Client, error) {
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
-		kgo.DialTimeout(5*time.Second),
+		kgo.DialTimeout(5 * time.Second),
 		// Short: WaitForTopics must see topics created a moment ago.
-		kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.RequestRetries(2),
 	}, ClientLogs(logger)...)...)
 	if err != nil {
