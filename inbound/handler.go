@@ -29,7 +29,7 @@ import (
 )
 
 // Publisher writes records and returns once Kafka acknowledged all of them.
-// *kafka.Writer built by kafkaio.NewWriter is one.
+// *kafka.Writer built by kafkaio.Conn.NewWriter is one.
 type Publisher interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -92,7 +91,7 @@ func newHandlerFixture(t *testing.T, brokers []string, configure func(*inbound.C
 		}
 		encoders[kind] = enc
 	}
-	f.writer = kafkaio.NewWriter(brokers, time.Millisecond, slog.New(slog.DiscardHandler))
+	f.writer = kafkatest.Writer(t, brokers)
 	t.Cleanup(func() { f.writer.Close() })
 	f.pub = &countingPublisher{next: f.writer}
 	cfg := inbound.Config{
@@ -957,7 +956,7 @@ func TestHandlerWrapsDeadLettersInAvro(t *testing.T) {
 		}
 		encoders[kind] = enc
 	}
-	w := kafkaio.NewWriter(brokers, time.Millisecond, slog.New(slog.DiscardHandler))
+	w := kafkatest.Writer(t, brokers)
 	t.Cleanup(func() { w.Close() })
 	h, err := inbound.New(inbound.Config{Topics: topics, Encoders: encoders, Publisher: w})
 	if err != nil {

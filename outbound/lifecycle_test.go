@@ -2,7 +2,6 @@ package outbound
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -83,7 +82,7 @@ func TestWorkerStopsWhenALedgerRestoreFails(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	waitFor(t, assigned, "the first assignment")
 
-	adm, err := kafkaio.AdminClient(brokers, slog.New(slog.DiscardHandler))
+	adm, err := kafkaio.Conn{Brokers: brokers}.AdminClient()
 	if err != nil {
 		t.Fatal(err)
 	}

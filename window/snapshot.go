@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
 // ReadTopic calls fn with every record of topic up to the end offsets it
@@ -19,8 +21,8 @@ import (
 // where each partition ends, transaction markers and compacted batches
 // included. It is for tools (wabridge optin list) and tests; a Store
 // restores with a consumer.
-func ReadTopic(ctx context.Context, brokers []string, topic string, fn func(*kgo.Record) error) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100*time.Millisecond))
+func ReadTopic(ctx context.Context, conn kafkaio.Conn, topic string, fn func(*kgo.Record) error) error {
+	cl, err := conn.NewClient(kgo.MetadataMinAge(100 * time.Millisecond))
 	if err != nil {
 		return err
 	}

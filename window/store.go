@@ -26,9 +26,16 @@ const (
 	DefaultOptinTopic  = "wabridge.optin"
 )
 
+// conn is how the Store's clients reach Kafka.
+func (c Config) conn(log *slog.Logger) kafkaio.Conn {
+	return kafkaio.Conn{Brokers: c.Brokers, Security: c.Security, Logger: log}
+}
+
 // Config configures a Store.
 type Config struct {
 	Brokers []string
+	// Security is Kafka's TLS and SASL (kafkaio.Security); zero: plaintext.
+	Security kafkaio.Security
 	// WindowTopic holds the windows. Default: wabridge.windows.
 	WindowTopic string
 	// OptinTopic holds the opt-in registry. Default: wabridge.optin.
@@ -181,13 +188,11 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "window")
-	prod, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
+	prod, err := cfg.conn(log).NewClient(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2, like Java producers
 		kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.WithLogger(kafkaio.KgoLogger(log)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("window kafka client: %w", err)
@@ -333,13 +338,11 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(s.cfg.Brokers...),
+	cl, err := s.cfg.conn(s.log).NewClient(
 		kgo.ConsumeTopics(s.cfg.WindowTopic, s.cfg.OptinTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.FetchMaxPartitionBytes(8<<20),
-		kgo.WithLogger(kafkaio.KgoLogger(s.log)),
 	)
 	if err != nil {
 		return fmt.Errorf("window kafka consumer: %w", err)

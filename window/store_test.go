@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/kafkatest"
 	"github.com/wabridge/wabridge/window"
 )
@@ -551,7 +552,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func lastRecords(t *testing.T, brokers []string, topic string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	err := window.ReadTopic(ctxT(t), brokers, topic, func(r *kgo.Record) error {
+	err := window.ReadTopic(ctxT(t), kafkaio.Conn{Brokers: brokers}, topic, func(r *kgo.Record) error {
 		out[string(r.Key)] = r.Value
 		return nil
 	})

@@ -18,7 +18,7 @@
 // WABRIDGE_BENCH_PARTITIONS (default 6), WABRIDGE_BENCH_SWEEP (concurrency
 // levels of the saturation sweep, default 1,4,16,64,128,256; "off" to skip),
 // WABRIDGE_BENCH_WRITERS (producer variants to compare, default "kafkaio":
-// kafkaio.NewWriter as wabridge builds it; "batch<N>" and "batch<N>ms" change
+// kafkaio.Conn.NewWriter as wabridge builds it; "batch<N>" and "batch<N>ms" change
 // its BatchSize or BatchTimeout; "kgo" and "kgo<N>ms" are franz-go's producer
 // with that linger; e.g. "kafkaio,batch100,kgo"),
 // WABRIDGE_BENCH_CPUPROFILE (a file for the CPU profile of the main

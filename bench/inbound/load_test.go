@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/wabridge/wabridge/inbound"
 	"github.com/wabridge/wabridge/internal/kafkaio"
+	"github.com/wabridge/wabridge/internal/kafkatest"
 	"github.com/wabridge/wabridge/internal/metrics"
 	"github.com/wabridge/wabridge/schemas"
 )
@@ -298,7 +298,7 @@ type publisher interface {
 }
 
 // publisherVariant builds the producer of one measured configuration:
-// "kafkaio" is the writer wabridge uses (kafkaio.NewWriter); "batch<N>" and
+// "kafkaio" is the writer wabridge uses (kafkaio.Conn.NewWriter); "batch<N>" and
 // "batch<N>ms" change its BatchSize or BatchTimeout; "kgo" and "kgo<N>ms" are
 // franz-go's producer (acks=all, idempotent, murmur2 like the Java client)
 // with that linger, for comparison.
@@ -318,7 +318,7 @@ func publisherVariant(t *testing.T, name string, brokers []string) publisher {
 		}
 		return kgoPublisher{cl}
 	}
-	w := kafkaio.NewWriter(brokers, time.Millisecond, slog.New(slog.DiscardHandler))
+	w := kafkatest.Writer(t, brokers)
 	switch {
 	case name == "kafkaio":
 	case strings.HasPrefix(name, "batch") && strings.HasSuffix(name, "ms"):
@@ -501,7 +501,7 @@ func TestWebhookLoad(t *testing.T) {
 			Messages: run + "." + variant + ".messages", Statuses: run + "." + variant + ".statuses",
 			Events: run + "." + variant + ".events", DeadLetter: run + "." + variant + ".dlq",
 		}
-		cl, err := kafkaio.AdminClient(brokers, slog.New(slog.DiscardHandler))
+		cl, err := kafkaio.Conn{Brokers: brokers}.AdminClient()
 		if err != nil {
 			t.Fatal(err)
 		}

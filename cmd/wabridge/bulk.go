@@ -54,7 +54,7 @@ type BulkCmd struct {
 	Report         string        `placeholder:"FILE" help:"With --wait: write one CSV line per result (recipient, command_id, outcome, message_id, reason, code, title, details)."`
 	Progress       string        `default:"auto" enum:"auto,always,never" help:"Progress bar on stderr: auto (when stderr is a terminal; else a line every 10s), always or never."`
 
-	Brokers       string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	KafkaFlags    `embed:""`
 	Topic         string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Command topic."`
 	ResultsTopic  string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Results topic (--wait)."`
 	registryFlags `embed:""`
@@ -104,10 +104,10 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 		}
 	}
 	// Before pass 1, which may read a large file.
-	var brokers []string
+	var conn kafkaio.Conn
 	if !c.DryRun {
 		var err error
-		if brokers, err = kafkaio.ParseBrokers(c.Brokers); err != nil {
+		if conn, err = c.conn(g.Logger); err != nil {
 			return usageError("%v", err)
 		}
 	}
@@ -210,7 +210,7 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 		fmt.Fprintf(g.Stderr, "progress file %s: %d recipients already produced (campaign started %s)\n", statePath, st.Loaded, st.Header.StartedAt.Format(time.RFC3339))
 	}
 
-	prod, err := newCommandProducer(ctx, brokers, c.Topic, g.Logger, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(5_000))
+	prod, err := newCommandProducer(ctx, conn, c.Topic, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(5_000))
 	if err != nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 	if !st.Header.StartedAt.IsZero() && st.Loaded > 0 {
 		since = st.Header.StartedAt.Add(-5 * time.Minute)
 	}
-	scan, err := campaign.Scan(ctx, brokers, c.Topic, p.IDPrefix(), since, st, g.Logger)
+	scan, err := campaign.Scan(ctx, conn, c.Topic, p.IDPrefix(), since, st)
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 		}
 		return nil
 	}
-	return c.wait(ctx, g, brokers, p, st, v.Rejected, rejectsPath)
+	return c.wait(ctx, g, conn, p, st, v.Rejected, rejectsPath)
 }
 
 // templateSpec finds what the template needs: from the catalogue when an
@@ -402,7 +402,7 @@ func (c *BulkCmd) progress(g *Globals, what string, total int64) campaign.Progre
 // wait follows the results topic from the campaign's start until every
 // recipient produced (in this run or before) has a result, then prints the
 // summary, which counts the rows rejected before producing too.
-func (c *BulkCmd) wait(ctx context.Context, g *Globals, brokers []string, p *campaign.Plan, st *campaign.State, rejectedRows int, rejectsPath string) error {
+func (c *BulkCmd) wait(ctx context.Context, g *Globals, conn kafkaio.Conn, p *campaign.Plan, st *campaign.State, rejectedRows int, rejectsPath string) error {
 	// Every recipient produced so far, by this run or earlier ones.
 	expected, err := st.Produced()
 	if err != nil {
@@ -413,7 +413,7 @@ func (c *BulkCmd) wait(ctx context.Context, g *Globals, brokers []string, p *cam
 		return err
 	}
 	// Results of earlier runs of the campaign count too: read from its start.
-	results, err := follow.Open(ctx, follow.Config{Brokers: brokers, Topics: []string{c.ResultsTopic}, Start: follow.At(st.Header.StartedAt.Add(-time.Minute)), Logger: g.Logger})
+	results, err := follow.Open(ctx, follow.Config{Conn: conn, Topics: []string{c.ResultsTopic}, Start: follow.At(st.Header.StartedAt.Add(-time.Minute))})
 	if err != nil {
 		return fmt.Errorf("results topic: %w", err)
 	}

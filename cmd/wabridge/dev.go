@@ -13,6 +13,7 @@ import (
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/d360/d360test"
 	"github.com/wabridge/wabridge/internal/devstack"
+	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
 // DevCmd runs the bridge on the embedded default.
@@ -37,6 +38,7 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 		return err
 	}
 	log := g.Logger
+	warnInsecure(log, cfg.KafkaSecurity)
 	cfg.Logger = log
 	if cfg.Window.WindowMode == "" {
 		// A newcomer's first message goes to a user who never wrote: warn,
@@ -61,7 +63,11 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 			return fmt.Errorf("%w (is another broker on that port? set --kafka-port or --brokers)", err)
 		}
 		defer k.Close()
+		if cfg.KafkaSecurity.TLSEnabled() || cfg.KafkaSecurity.SASLMechanism != "" {
+			log.Warn("the in-process Kafka broker speaks plaintext: the --kafka-tls-* and --kafka-sasl-* settings apply with --brokers only")
+		}
 		cfg.Brokers = []string{k.Addr}
+		cfg.KafkaSecurity = kafkaio.Security{}
 		add("  Kafka (in-process, any client can connect): %s", k.Addr)
 	} else {
 		add("  Kafka: %s", strings.Join(cfg.Brokers, ","))

@@ -40,8 +40,8 @@ Examples:
 
 // OptinTarget is where the registry lives.
 type OptinTarget struct {
-	Brokers string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
-	Topic   string `env:"WABRIDGE_TOPIC_OPTIN" default:"wabridge.optin" help:"Opt-in topic."`
+	KafkaFlags `embed:""`
+	Topic      string `env:"WABRIDGE_TOPIC_OPTIN" default:"wabridge.optin" help:"Opt-in topic."`
 }
 
 // optinChange is what add and remove share.
@@ -71,7 +71,7 @@ func (c *OptinRemoveCmd) Run(ctx context.Context, g *Globals) error {
 }
 
 func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Action) error {
-	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	conn, err := c.conn(g.Logger)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -106,7 +106,7 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 	// A category change keeps the rest of each user's consent: read it.
 	current := map[string]window.Consent{}
 	if c.Category != "" {
-		if err := readRegistry(ctx, brokers, c.Topic, func(key string, cons window.Consent) {
+		if err := readRegistry(ctx, conn, c.Topic, func(key string, cons window.Consent) {
 			if keys[key] {
 				current[key] = cons
 			}
@@ -114,11 +114,10 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 			return err
 		}
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+	cl, err := conn.NewClient(
 		kgo.DefaultProduceTopic(c.Topic),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2, as wabridge and Java producers
-	}, kafkaio.ClientLogs(g.Logger)...)...)
+	)
 	if err != nil {
 		return err
 	}
@@ -131,7 +130,7 @@ func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Actio
 		lines = append(lines, newOptinLine(key, next))
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return fmt.Errorf("writing to %s at %v: %w", c.Topic, brokers, err)
+		return fmt.Errorf("writing to %s at %v: %w", c.Topic, conn.Brokers, err)
 	}
 	for _, l := range lines {
 		if err := l.print(g.Stdout); err != nil {
@@ -151,7 +150,7 @@ type OptinListCmd struct {
 // Run reads the topic to its end and prints the newest state of each key,
 // sorted by key.
 func (c *OptinListCmd) Run(ctx context.Context, g *Globals) error {
-	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	conn, err := c.conn(g.Logger)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -162,7 +161,7 @@ func (c *OptinListCmd) Run(ctx context.Context, g *Globals) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	state := map[string]window.Consent{}
-	err = readRegistry(ctx, brokers, c.Topic, func(key string, cons window.Consent) {
+	err = readRegistry(ctx, conn, c.Topic, func(key string, cons window.Consent) {
 		n, u, _ := window.SplitKey([]byte(key))
 		if (c.Number == "" || n == c.Number) && (user == "" || u == user) {
 			state[key] = cons
@@ -181,14 +180,14 @@ func (c *OptinListCmd) Run(ctx context.Context, g *Globals) error {
 
 // readRegistry calls fn with the newest consent of every key of topic
 // (tombstoned keys are left out); invalid records are reported to warn.
-func readRegistry(ctx context.Context, brokers []string, topic string, fn func(key string, c window.Consent), warn io.Writer) error {
+func readRegistry(ctx context.Context, conn kafkaio.Conn, topic string, fn func(key string, c window.Consent), warn io.Writer) error {
 	newest := map[string]*kgo.Record{}
-	err := window.ReadTopic(ctx, brokers, topic, func(r *kgo.Record) error {
+	err := window.ReadTopic(ctx, conn, topic, func(r *kgo.Record) error {
 		newest[string(r.Key)] = r
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("reading the opt-in registry %s at %v: %w", topic, brokers, err)
+		return fmt.Errorf("reading the opt-in registry %s at %v: %w", topic, conn.Brokers, err)
 	}
 	for key, r := range newest {
 		if r.Value == nil {

@@ -13,11 +13,12 @@ import (
 
 // BridgeFlags are the settings run and dev share.
 type BridgeFlags struct {
-	Brokers          string `env:"KAFKA_BROKERS" placeholder:"HOST:PORT,..." help:"Kafka bootstrap brokers. Required for run; dev starts an in-process broker when empty."`
-	RegistryURL      string `env:"SCHEMA_REGISTRY_URL" placeholder:"URL" help:"Confluent-compatible schema registry. Required for run; dev starts an in-process one when empty."`
-	RegistryUser     string `env:"SCHEMA_REGISTRY_USER" help:"Schema registry basic-auth user."`
-	RegistryPassword string `env:"SCHEMA_REGISTRY_PASSWORD" help:"Schema registry basic-auth password."`
-	RegistryCAFile   string `env:"SCHEMA_REGISTRY_CA_FILE" placeholder:"FILE" help:"PEM bundle to trust for an https schema registry (besides the system roots)."`
+	Brokers            string `env:"KAFKA_BROKERS" placeholder:"HOST:PORT,..." help:"Kafka bootstrap brokers. Required for run; dev starts an in-process broker when empty."`
+	KafkaSecurityFlags `embed:""`
+	RegistryURL        string `env:"SCHEMA_REGISTRY_URL" placeholder:"URL" help:"Confluent-compatible schema registry. Required for run; dev starts an in-process one when empty."`
+	RegistryUser       string `env:"SCHEMA_REGISTRY_USER" help:"Schema registry basic-auth user."`
+	RegistryPassword   string `env:"SCHEMA_REGISTRY_PASSWORD" help:"Schema registry basic-auth password."`
+	RegistryCAFile     string `env:"SCHEMA_REGISTRY_CA_FILE" placeholder:"FILE" help:"PEM bundle to trust for an https schema registry (besides the system roots)."`
 
 	APIKey     string            `env:"D360_API_KEY" help:"360dialog API key (D360-API-KEY). Required for run's outbound half; dev uses its stand-in when empty."`
 	APIKeys    map[string]string `env:"D360_API_KEYS" mapsep:"," placeholder:"NUMBER=KEY,..." help:"API keys of further business numbers, selected by a command's business-number header."`
@@ -136,6 +137,11 @@ func (f *BridgeFlags) config() (app.Config, error) {
 		}
 		cfg.Brokers = b
 	}
+	sec, err := f.Security()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.KafkaSecurity = sec
 	return cfg, nil
 }
 
@@ -151,6 +157,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
 		return err
 	}
 	cfg.Logger = g.Logger
+	warnInsecure(g.Logger, cfg.KafkaSecurity)
 	if cfg.Window.WindowMode == "" {
 		cfg.Window.WindowMode = "enforce"
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -40,7 +39,7 @@ type SendCmd struct {
 	Output         string        `short:"o" default:"text" enum:"text,json" help:"With --wait: text or json (the result event, as tail prints values)."`
 	outputFlags    `embed:""`
 
-	Brokers       string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	KafkaFlags    `embed:""`
 	Topic         string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Command topic."`
 	ResultsTopic  string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Results topic (--wait)."`
 	registryFlags `embed:""`
@@ -67,7 +66,7 @@ Examples:
 
 // Run produces the command and prints its id (and, with --wait, its outcome).
 func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
-	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	conn, err := c.conn(g.Logger)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -121,13 +120,13 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 			return err
 		}
 		// Start before producing: the result may come at once.
-		results, err = follow.Open(ctx, follow.Config{Brokers: brokers, Topics: []string{c.ResultsTopic}, Start: follow.End(), Logger: g.Logger})
+		results, err = follow.Open(ctx, follow.Config{Conn: conn, Topics: []string{c.ResultsTopic}, Start: follow.End()})
 		if err != nil {
 			return fmt.Errorf("results topic: %w", err)
 		}
 		defer results.Close()
 	}
-	prod, err := newCommandProducer(ctx, brokers, c.Topic, g.Logger)
+	prod, err := newCommandProducer(ctx, conn, c.Topic)
 	if err != nil {
 		return err
 	}
@@ -137,7 +136,7 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 	err = prod.ProduceSync(pctx, rec).FirstErr()
 	cancel()
 	if err != nil {
-		return fmt.Errorf("producing command to %s at %v: %w", c.Topic, brokers, err)
+		return fmt.Errorf("producing command to %s at %v: %w", c.Topic, conn.Brokers, err)
 	}
 	if !c.Wait {
 		fmt.Fprintln(g.Stdout, id)
@@ -272,28 +271,27 @@ func (c *SendCmd) checkTemplate(ctx context.Context, g *Globals, body []byte) er
 // checking that the topic exists. kgo, not kafka-go: its idempotent producer
 // never writes a record twice when a produce is retried, and a second record
 // with the same command id would be a second send.
-func newCommandProducer(ctx context.Context, brokers []string, topic string, log *slog.Logger, opts ...kgo.Opt) (*kgo.Client, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+func newCommandProducer(ctx context.Context, conn kafkaio.Conn, topic string, opts ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := conn.NewClient(append([]kgo.Opt{
 		kgo.DialTimeout(5 * time.Second),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// murmur2 on the key like the Java client and the bridge itself.
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(time.Millisecond),
-	}, append(kafkaio.ClientLogs(log), opts...)...)...)
+	}, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client for %v: %w", brokers, err)
+		return nil, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	td, err := kadm.NewClient(cl).ListTopics(lctx, topic)
 	if err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("kafka at %v not reachable: %w", brokers, err)
+		return nil, fmt.Errorf("kafka at %v not reachable: %w", conn.Brokers, err)
 	}
 	if d, ok := td[topic]; !ok || d.Err != nil {
 		cl.Close()
-		return nil, fmt.Errorf("command topic %q does not exist at %v (wabridge topics --create makes the bridge's topics)", topic, brokers)
+		return nil, fmt.Errorf("command topic %q does not exist at %v (wabridge topics --create makes the bridge's topics)", topic, conn.Brokers)
 	}
 	return cl, nil
 }

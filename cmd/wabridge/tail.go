@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wabridge/wabridge/internal/follow"
-	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/render"
 	"github.com/wabridge/wabridge/outbound"
 	"github.com/wabridge/wabridge/schemas"
@@ -20,7 +19,7 @@ import (
 // TailCmd prints records of topics as JSON lines.
 type TailCmd struct {
 	Topics        []string `arg:"" name:"topic" help:"Topics to read."`
-	Brokers       string   `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	KafkaFlags    `embed:""`
 	registryFlags `embed:""`
 	Offset        string        `short:"o" placeholder:"START" help:"Where each partition starts, as kcat's -o: beginning (default), end, N (offset N), -N (N records before the end), s@TIME (first record at or after TIME: RFC 3339, Unix milliseconds or a duration back from now such as 2h)."`
 	FromEnd       bool          `help:"Start at the end of each partition: --offset end."`
@@ -119,7 +118,7 @@ func line(ctx context.Context, dec *render.Decoder, r *kgo.Record) render.Object
 
 // Run reads until SIGINT, --max, --idle or, with -e, the end.
 func (c *TailCmd) Run(ctx context.Context, g *Globals) error {
-	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	conn, err := c.conn(g.Logger)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -146,7 +145,7 @@ func (c *TailCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	f, err := follow.Open(ctx, follow.Config{Brokers: brokers, Topics: c.Topics, Start: start, StopAtEnd: c.Exit, Logger: g.Logger})
+	f, err := follow.Open(ctx, follow.Config{Conn: conn, Topics: c.Topics, Start: start, StopAtEnd: c.Exit})
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ type TopicsCmd struct {
 	Create bool   `help:"Create the missing command, result, message, status and dead-letter topics first (--topic-partitions, --topic-replication). Not the webhook-events, windows and opt-in topics, which run creates at start, nor the ledger, which the outbound half sizes from the command topic."`
 	Output string `short:"o" default:"table" enum:"table,json" help:"table or json."`
 
-	Brokers          string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	KafkaFlags       `embed:""`
 	TopicCommands    string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands."`
 	TopicResults     string `env:"WABRIDGE_TOPIC_RESULTS" default:"wabridge.results" help:"Topic of send results."`
 	TopicMessages    string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages."`
@@ -81,11 +81,11 @@ type partitionLag struct {
 
 // Run describes.
 func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
-	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	conn, err := c.conn(g.Logger)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	adm, err := kafkaio.AdminClient(brokers, g.Logger)
+	adm, err := conn.AdminClient()
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := kafkaio.Ping(ctx, adm); err != nil {
-		return fmt.Errorf("kafka at %v not reachable: %w", brokers, err)
+		return fmt.Errorf("kafka at %v not reachable: %w", conn.Brokers, err)
 	}
 
 	roles := [][2]string{

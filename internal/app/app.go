@@ -53,6 +53,8 @@ type Config struct {
 	Version, Commit string
 
 	Brokers []string
+	// KafkaSecurity is TLS and SASL for every Kafka client; zero: plaintext.
+	KafkaSecurity kafkaio.Security
 
 	RegistryURL      string
 	RegistryUser     string
@@ -232,7 +234,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	// Kafka: reachable, topics present.
-	adm, err := kafkaio.AdminClient(cfg.Brokers, log)
+	conn := kafkaio.Conn{Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, Logger: log}
+	adm, err := conn.AdminClient()
 	if err != nil {
 		return err
 	}
@@ -299,7 +302,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.runs("inbound") {
 		// The inbound half writes with kafka-go (acks=all); the outbound half
 		// has its own franz-go client.
-		writer := kafkaio.NewWriter(cfg.Brokers, cfg.BatchTimeout, log)
+		writer, err := conn.NewWriter(cfg.BatchTimeout)
+		if err != nil {
+			return err
+		}
 		defer func() { // after the webhook listener has shut down (g.Wait below)
 			if err := writer.Close(); err != nil {
 				log.Error("closing kafka writer", "err", err)
@@ -480,7 +486,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if httpLn != nil {
 		httpAddr = httpLn.Addr().String()
 	}
-	log.Info("wabridge started", "version", cfg.Version, "commit", cfg.Commit, "only", cfg.Only, "brokers", cfg.Brokers, "webhook_addr", httpAddr,
+	log.Info("wabridge started", "version", cfg.Version, "commit", cfg.Commit, "only", cfg.Only, "brokers", cfg.Brokers, "kafka_security", cfg.KafkaSecurity, "webhook_addr", httpAddr,
 		"admin_addr", adminLn.Addr().String(), "api_base_url", cfg.APIBaseURL, "api_key", cfg.APIKey)
 	if cfg.Started != nil {
 		cfg.Started(httpAddr, adminLn.Addr().String())
@@ -602,7 +608,7 @@ func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {
 		return nil, fmt.Errorf("keywords: %w", err)
 	}
 	return window.New(window.Config{
-		Brokers: cfg.Brokers, WindowTopic: wc.WindowTopic, OptinTopic: wc.OptinTopic,
+		Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, WindowTopic: wc.WindowTopic, OptinTopic: wc.OptinTopic,
 		Partitions: cfg.Topics.Partitions, ReplicationFactor: cfg.Topics.ReplicationFactor,
 		WindowMode: window.Mode(wc.WindowMode), OptInMode: window.Mode(wc.OptInMode),
 		Grace: wc.Grace, MaxWait: wc.MaxWait, Keywords: matcher, InstanceID: wc.InstanceID,

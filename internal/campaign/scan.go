@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/wabridge/wabridge/internal/follow"
+	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/outbound"
 )
 
@@ -26,9 +26,9 @@ type ScanResult struct {
 // recipient of every command whose id starts with prefix to st: the topic
 // is the record of what was produced (a crash can lose the progress file's
 // last lines, never an acknowledged record).
-func Scan(ctx context.Context, brokers []string, topic, prefix string, since time.Time, st *State, log *slog.Logger) (ScanResult, error) {
+func Scan(ctx context.Context, conn kafkaio.Conn, topic, prefix string, since time.Time, st *State) (ScanResult, error) {
 	var res ScanResult
-	f, err := follow.Open(ctx, follow.Config{Brokers: brokers, Topics: []string{topic}, Start: follow.At(since), StopAtEnd: true, Logger: log})
+	f, err := follow.Open(ctx, follow.Config{Conn: conn, Topics: []string{topic}, Start: follow.At(since), StopAtEnd: true})
 	if err != nil {
 		return res, fmt.Errorf("scanning %s: %w", topic, err)
 	}

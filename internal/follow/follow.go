@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -104,16 +103,16 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 
 // Config says what to read.
 type Config struct {
-	Brokers []string
-	Topics  []string
-	Start   Start
+	// Conn reaches Kafka (brokers, TLS and SASL, the client's logger).
+	Conn   kafkaio.Conn
+	Topics []string
+	Start  Start
 	// StopAtEnd makes Next return io.EOF once every partition has been
 	// read up to its end as it was when Open listed it.
 	StopAtEnd bool
 	// Timeout bounds the metadata and offset requests of Open.
 	// Default: 15s.
 	Timeout time.Duration
-	Logger  *slog.Logger
 }
 
 type topicPartition struct {
@@ -137,19 +136,15 @@ func Open(ctx context.Context, cfg Config) (*Follower, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.DialTimeout(5 * time.Second),
-		kgo.FetchMaxWait(250 * time.Millisecond),
+	cl, err := cfg.Conn.NewClient(
+		kgo.DialTimeout(5*time.Second),
+		kgo.FetchMaxWait(250*time.Millisecond),
 		// Transaction markers are kept so the end of a partition that ends
 		// with one is seen; Next skips them.
 		kgo.KeepControlRecords(),
-	}, kafkaio.ClientLogs(cfg.Logger)...)...)
+	)
 	if err != nil {
-		return nil, fmt.Errorf("kafka client for %v: %w", cfg.Brokers, err)
+		return nil, err
 	}
 	f := &Follower{cl: cl, stopAtEnd: cfg.StopAtEnd, pending: map[topicPartition]int64{}}
 	starts, err := f.resolve(ctx, cfg)
@@ -167,11 +162,11 @@ func (f *Follower) resolve(ctx context.Context, cfg Config) (map[string]map[int3
 	adm := kadm.NewClient(f.cl)
 	details, err := adm.ListTopics(ctx, cfg.Topics...)
 	if err != nil {
-		return nil, fmt.Errorf("kafka at %v not reachable: %w", cfg.Brokers, err)
+		return nil, fmt.Errorf("kafka at %v not reachable: %w", cfg.Conn.Brokers, err)
 	}
 	for _, t := range cfg.Topics {
 		if d, ok := details[t]; !ok || d.Err != nil {
-			return nil, fmt.Errorf("topic %q not found at %v", t, cfg.Brokers)
+			return nil, fmt.Errorf("topic %q not found at %v", t, cfg.Conn.Brokers)
 		}
 	}
 	firsts, err := adm.ListStartOffsets(ctx, cfg.Topics...)

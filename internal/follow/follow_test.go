@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wabridge/wabridge/internal/follow"
+	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/kafkatest"
 )
 
@@ -67,7 +68,7 @@ func TestFollowerStartsAndStopsAtEnd(t *testing.T) {
 
 	read := func(start follow.Start, topics ...string) []string {
 		t.Helper()
-		f, err := follow.Open(ctx, follow.Config{Brokers: brokers, Topics: topics, Start: start, StopAtEnd: true})
+		f, err := follow.Open(ctx, follow.Config{Conn: kafkaio.Conn{Brokers: brokers}, Topics: topics, Start: start, StopAtEnd: true})
 		if err != nil {
 			t.Fatalf("open %v: %v", start, err)
 		}
@@ -109,7 +110,7 @@ func TestFollowerStartsAndStopsAtEnd(t *testing.T) {
 		t.Errorf("with an empty topic: %v", got)
 	}
 
-	_, err := follow.Open(ctx, follow.Config{Brokers: brokers, Topics: []string{topic + ".typo"}})
+	_, err := follow.Open(ctx, follow.Config{Conn: kafkaio.Conn{Brokers: brokers}, Topics: []string{topic + ".typo"}})
 	if err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("missing topic: %v", err)
 	}
@@ -123,7 +124,7 @@ func TestFollowerFollowsNewRecords(t *testing.T) {
 	kafkatest.Produce(t, brokers, topic, kafka.Message{Value: []byte("old")})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	f, err := follow.Open(ctx, follow.Config{Brokers: brokers, Topics: []string{topic}, Start: follow.End()})
+	f, err := follow.Open(ctx, follow.Config{Conn: kafkaio.Conn{Brokers: brokers}, Topics: []string{topic}, Start: follow.End()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestClientLogsStartAtTheFirstConnection(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	if _, err := follow.Open(ctx, follow.Config{Brokers: []string{closed}, Topics: []string{"t"}, Timeout: 2 * time.Second, Logger: log}); err == nil {
+	if _, err := follow.Open(ctx, follow.Config{Conn: kafkaio.Conn{Brokers: []string{closed}, Logger: log}, Topics: []string{"t"}, Timeout: 2 * time.Second}); err == nil {
 		t.Fatal("open on a closed port succeeded")
 	}
 	if buf.String() != "" {

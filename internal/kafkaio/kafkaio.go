@@ -41,18 +41,26 @@ func ParseBrokers(s string) ([]string, error) {
 	return out, nil
 }
 
-// NewWriter returns a kafka-go Writer for records that carry their own topic.
+// NewWriter returns a kafka-go Writer for c, for records that carry their
+// own topic.
 // kafka-go's defaults are unsafe for us: it would wait for no acknowledgement
 // and hold every batch for a second. This writer waits for all in-sync
 // replicas (acks=all), flushes after batchTimeout, and partitions by key with
 // murmur2, like the Java client, so a user's events share a partition with
 // what Java producers write for the same key.
-func NewWriter(brokers []string, batchTimeout time.Duration, logger *slog.Logger) *kafka.Writer {
+func (c Conn) NewWriter(batchTimeout time.Duration) (*kafka.Writer, error) {
 	if batchTimeout <= 0 {
 		batchTimeout = time.Millisecond
 	}
+	// A transport of its own: kafka-go's shared DefaultTransport caches
+	// cluster metadata for 6 s, so a writer would not see a topic created
+	// after another writer in the process cached the metadata.
+	tr := &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 6 * time.Second, ClientID: "wabridge"}
+	if err := c.Security.ApplyKafkaGo(tr); err != nil {
+		return nil, err
+	}
 	return &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
+		Addr:         kafka.TCP(c.Brokers...),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: batchTimeout,
@@ -63,12 +71,9 @@ func NewWriter(brokers []string, batchTimeout time.Duration, logger *slog.Logger
 		WriteBackoffMin:        50 * time.Millisecond,
 		WriteBackoffMax:        time.Second,
 		AllowAutoTopicCreation: false,
-		ErrorLogger:            ErrorLogger(logger),
-		// A transport of its own: kafka-go's shared DefaultTransport caches
-		// cluster metadata for 6 s, so a writer would not see a topic created
-		// after another writer in the process cached the metadata.
-		Transport: &kafka.Transport{DialTimeout: 5 * time.Second, MetadataTTL: 6 * time.Second, ClientID: "wabridge"},
-	}
+		ErrorLogger:            ErrorLogger(c.logger()),
+		Transport:              tr,
+	}, nil
 }
 
 // ErrorLogger adapts slog to kafka-go's error logger.
@@ -87,17 +92,49 @@ type Topic struct {
 	Configs map[string]*string
 }
 
-// AdminClient returns a franz-go admin client for brokers. Close it when done.
-func AdminClient(brokers []string, logger *slog.Logger) (*kadm.Client, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.DialTimeout(5 * time.Second),
-		// Short: WaitForTopics must see topics created a moment ago.
-		kgo.MetadataMinAge(100 * time.Millisecond),
-		kgo.RequestRetries(2),
-	}, ClientLogs(logger)...)...)
+// Conn is how every Kafka client of wabridge reaches the cluster: the seed
+// brokers, TLS and SASL, and the logger the client's own logs go to.
+type Conn struct {
+	Brokers  []string
+	Security Security
+	// Logger gets the client's warnings and errors once it has connected
+	// (ClientLogs). Default: discarded.
+	Logger *slog.Logger
+}
+
+func (c Conn) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// NewClient returns a franz-go client for c, with opts applied after c's
+// seed brokers, security and logger. Close it when done.
+func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	sec, err := c.Security.Options()
 	if err != nil {
-		return nil, fmt.Errorf("kafka admin client for %v: %w", brokers, err)
+		return nil, err
+	}
+	base := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, sec...)
+	base = append(base, ClientLogs(c.logger())...)
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %v: %w", c.Brokers, err)
+	}
+	return cl, nil
+}
+
+// AdminClient returns a franz-go admin client for c. Close it when done.
+func (c Conn) AdminClient() (*kadm.Client, error) {
+	cl, err := c.NewClient(
+		kgo.DialTimeout(5*time.Second),
+		// Short: WaitForTopics must see topics created a moment ago.
+		kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.RequestRetries(2),
+	)
+	if err != nil {
+		return nil, err
 	}
 	return kadm.NewClient(cl), nil
 }

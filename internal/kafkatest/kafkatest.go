@@ -16,7 +16,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -127,10 +126,21 @@ func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...st
 	}
 }
 
+// Writer returns the bridge's kafka-go writer (kafkaio) for brokers, with a
+// 1 ms batch wait. Close it when done.
+func Writer(t testing.TB, brokers []string) *kafka.Writer {
+	t.Helper()
+	w, err := kafkaio.Conn{Brokers: brokers}.NewWriter(time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // Produce writes msgs (acks=all) to topic.
 func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message) {
 	t.Helper()
-	w := kafkaio.NewWriter(brokers, time.Millisecond, slog.New(slog.DiscardHandler))
+	w := Writer(t, brokers)
 	defer w.Close()
 	for i := range msgs {
 		msgs[i].Topic = topic
