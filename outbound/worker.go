@@ -64,8 +64,13 @@ type Window interface {
 
 // Config configures a Worker.
 type Config struct {
-	Brokers         []string
-	GroupID         string
+	Brokers []string
+	GroupID string
+	// InstanceID, when set, makes this worker a static member of the group
+	// (group.instance.id, KIP-345): restarted with the same id within the
+	// session timeout, it gets its partitions back at once, without a
+	// rebalance. It must be unique in the group (e.g. the pod name).
+	InstanceID      string
 	CommandTopic    string
 	ResultTopic     string
 	DeadLetterTopic string
@@ -306,7 +311,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopPolling(nil)
 	w.fail = stopPolling
 
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(w.cfg.Brokers...),
 		kgo.ConsumerGroup(w.cfg.GroupID),
 		kgo.ConsumeTopics(w.cfg.CommandTopic),
@@ -316,14 +321,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(w.assigned),
 		kgo.OnPartitionsRevoked(w.revoked),
 		kgo.OnPartitionsLost(w.revoked),
-		kgo.SessionTimeout(10*time.Second),
-		kgo.RebalanceTimeout(30*time.Second),
+		kgo.SessionTimeout(10 * time.Second),
+		kgo.RebalanceTimeout(30 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
-		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxWait(100 * time.Millisecond),
 		// Small fetches: the intake takes only a share per partition, and a
 		// paused partition's buffered records are fetched again later.
-		kgo.FetchMaxBytes(1<<20),
-		kgo.FetchMaxPartitionBytes(256<<10),
+		kgo.FetchMaxBytes(1 << 20),
+		kgo.FetchMaxPartitionBytes(256 << 10),
 		kgo.RecordPartitioner(partitioner{ledger: w.cfg.LedgerTopic}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
@@ -332,7 +337,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		// longer than this for a command's records.
 		kgo.RecordDeliveryTimeout(writeTimeout),
 		kgo.WithLogger(kafkaio.KgoLogger(w.log)),
-	)
+	}
+	if w.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(w.cfg.InstanceID))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
