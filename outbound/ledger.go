@@ -2,35 +2,35 @@ package outbound
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// The send ledger: the API has no idempotency key, so wabridge remembers
-// which commands the API accepted in a compacted topic with as many
-// partitions as the command topic; command partition p's entries live in
-// ledger partition p. An entry goes through up to three states:
+// The send ledger: the API has no idempotency key, so wabridge writes, just
+// before calling the API, which commands it is about to send, in a topic
+// with as many partitions as the command topic; command partition p's
+// intents live in ledger partition p, one record per dispatch wave (see
+// waves). There is nothing else to write per command:
 //
-//	sending:  the first API call is about to be made
-//	accepted: the API returned 200 (the entry carries the encoded result)
-//	done:     the command's result (and, when not accepted, its dead
-//	          letter) is on Kafka: whatever the outcome, it is finished
+//   - the result record is the outcome's durable record: a command is
+//     finished once its result (and dead letter) is acknowledged;
+//   - done is the committed offset, plus the finished offsets beyond it,
+//     which the commit carries as its metadata (see encodeFinished).
 //
-// When a partition is assigned, its entries for commands at or after the
-// committed offset are restored; a redelivered command found there is not
-// sent again: "done" is skipped, "accepted" has its stored result written.
-// The window that can still send twice is a crash (or revocation) between
-// the API call and the acknowledgement of the "accepted" entry: such a
-// command is found in state "sending"; it is counted
+// When a partition is assigned, its intents for commands at or after the
+// committed offset are restored, with the commit's list. A redelivered
+// command the list names is skipped; one found in an intent and not in
+// the list was being sent, or finished after the last commit, when its
+// previous owner stopped: its outcome is unknown. It is counted
 // (wabridge_sends_unknown_outcome_total) and, by policy, sent again or
-// failed with reason unknown_outcome.
+// failed with reason unknown_outcome. Entries "accepted" and "done" of
+// earlier versions are still read (a command found accepted has its stored
+// result written, not sent again).
 
 const (
 	ledgerSending  = "sending"
@@ -58,57 +58,23 @@ type ledgerEntry struct {
 	CommandTopic string `json:"command_topic,omitempty"`
 }
 
-func (l ledgerEntry) record(topic string) *kgo.Record {
-	return &kgo.Record{Topic: topic, Partition: l.Partition, Key: []byte(l.CommandID), Value: l.appendJSON(nil)}
+// ledgerRecord is a ledger record as read: a wave of intents (Commands
+// set), or one entry of one command as earlier versions wrote them.
+type ledgerRecord struct {
+	ledgerEntry
+	Commands []waveCommand `json:"commands"`
 }
 
-// appendJSON appends the entry as json.Marshal would write it, without
-// reflection: three entries are written per send, and encoding/json was 8 %
-// of the bridge's CPU.
-func (l ledgerEntry) appendJSON(b []byte) []byte {
-	b = append(b, `{"state":`...)
-	b = appendJSONString(b, l.State)
-	b = append(b, `,"command_id":`...)
-	b = appendJSONString(b, l.CommandID)
-	b = append(b, `,"partition":`...)
-	b = strconv.AppendInt(b, int64(l.Partition), 10)
-	b = append(b, `,"offset":`...)
-	b = strconv.AppendInt(b, l.Offset, 10)
-	if len(l.Result) > 0 {
-		b = append(b, `,"result":"`...)
-		b = base64.StdEncoding.AppendEncode(b, l.Result)
-		b = append(b, '"')
+// entries are rec's entries, one per command.
+func (rec ledgerRecord) entries() []ledgerEntry {
+	if len(rec.Commands) == 0 {
+		return []ledgerEntry{rec.ledgerEntry}
 	}
-	if len(l.ResultKey) > 0 {
-		b = append(b, `,"result_key":"`...)
-		b = base64.StdEncoding.AppendEncode(b, l.ResultKey)
-		b = append(b, '"')
+	out := make([]ledgerEntry, len(rec.Commands))
+	for i, c := range rec.Commands {
+		out[i] = ledgerEntry{State: rec.State, CommandID: c.ID, Partition: rec.Partition, Offset: c.Offset, At: rec.At, CommandTopic: rec.CommandTopic}
 	}
-	b = append(b, `,"at":`...)
-	if at, err := l.At.MarshalJSON(); err == nil {
-		b = append(b, at...)
-	} else {
-		b = append(b, `"0001-01-01T00:00:00Z"`...) // a year json cannot write: as the zero time
-	}
-	if l.CommandTopic != "" {
-		b = append(b, `,"command_topic":`...)
-		b = appendJSONString(b, l.CommandTopic)
-	}
-	return append(b, '}')
-}
-
-// appendJSONString appends s quoted as encoding/json does; strings of plain
-// printable ASCII (command ids, states) take the fast path.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	return out
 }
 
 // listLedger lists the start and end offsets of every partition of the
@@ -183,16 +149,18 @@ func readLedger(ctx context.Context, brokers []string, topic, commandTopic strin
 		fs.EachRecord(func(r *kgo.Record) {
 			n++
 			last = r.Offset
-			var e ledgerEntry
-			if json.Unmarshal(r.Value, &e) != nil || (e.CommandTopic != "" && e.CommandTopic != commandTopic) {
+			var rec ledgerRecord
+			if json.Unmarshal(r.Value, &rec) != nil || (rec.CommandTopic != "" && rec.CommandTopic != commandTopic) {
 				return // another command topic's entry
 			}
-			if e.Offset < committed-window {
-				reachedOld = true
-			}
-			if e.Offset >= committed {
-				if prev, ok := entries[e.CommandID]; !ok || ledgerRank[e.State] >= ledgerRank[prev.State] {
-					entries[e.CommandID] = e
+			for _, e := range rec.entries() {
+				if e.Offset < committed-window {
+					reachedOld = true
+				}
+				if e.Offset >= committed {
+					if prev, ok := entries[e.CommandID]; !ok || ledgerRank[e.State] >= ledgerRank[prev.State] {
+						entries[e.CommandID] = e
+					}
 				}
 			}
 		})

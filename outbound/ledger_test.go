@@ -2,45 +2,103 @@ package outbound
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 )
 
-func TestLedgerEntryJSONIsWhatEncodingJSONWrites(t *testing.T) {
-	at := time.Date(2026, 11, 26, 3, 4, 5, 123456789, time.UTC)
-	for _, e := range []ledgerEntry{
-		{State: ledgerSending, CommandID: "c-1", Partition: 3, Offset: 42, At: at},
-		{State: ledgerAccepted, CommandID: "commands/0/17", Partition: 0, Offset: 17, Result: []byte{0, 0, 0, 0, 1, 2, 0xff}, ResultKey: []byte("4917012345"), At: at},
-		{State: ledgerDone, CommandID: `quote " back \ <tag> & ünï` + "\x00\n\u2028", Partition: 2, Offset: -1, At: at.In(time.FixedZone("x", 3600))},
-		{State: ledgerAccepted, CommandID: "", Result: []byte{}, ResultKey: nil},
-		{State: "\xff invalid utf-8", CommandID: "x"},
-		{State: ledgerSending, CommandID: "c-2", Partition: 1, Offset: 7, At: at, CommandTopic: "team-a.commands"},
+// A wave record and an entry of an earlier version both read as one entry
+// per command.
+func TestLedgerRecordEntries(t *testing.T) {
+	at := time.Date(2026, 11, 26, 3, 4, 5, 0, time.UTC)
+	wave, err := json.Marshal(waveRecord{State: ledgerSending, CommandTopic: "c", Partition: 2, At: at,
+		Commands: []waveCommand{{ID: "a", Offset: 7}, {ID: "b", Offset: 9}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		raw  string
+		want []ledgerEntry
+	}{
+		{string(wave), []ledgerEntry{
+			{State: ledgerSending, CommandID: "a", Partition: 2, Offset: 7, At: at, CommandTopic: "c"},
+			{State: ledgerSending, CommandID: "b", Partition: 2, Offset: 9, At: at, CommandTopic: "c"},
+		}},
+		{`{"state":"accepted","command_id":"x","partition":1,"offset":3,"result":"AAE=","at":"2026-11-26T03:04:05Z"}`, []ledgerEntry{
+			{State: ledgerAccepted, CommandID: "x", Partition: 1, Offset: 3, Result: []byte{0, 1}, At: at},
+		}},
 	} {
-		want, err := json.Marshal(e)
-		if err != nil {
-			t.Fatal(err)
+		var rec ledgerRecord
+		if err := json.Unmarshal([]byte(tc.raw), &rec); err != nil {
+			t.Fatalf("%s: %v", tc.raw, err)
 		}
-		if got := e.appendJSON(nil); string(got) != string(want) {
-			t.Errorf("appendJSON:\n got %s\nwant %s", got, want)
+		got := rec.entries()
+		if len(got) != len(tc.want) {
+			t.Fatalf("%s: %d entries, want %d", tc.raw, len(got), len(tc.want))
 		}
-		var back ledgerEntry
-		if err := json.Unmarshal(e.appendJSON(nil), &back); err != nil {
-			t.Errorf("entry %q does not decode: %v", e.CommandID, err)
+		for i := range got {
+			g, w := got[i], tc.want[i]
+			if g.State != w.State || g.CommandID != w.CommandID || g.Partition != w.Partition || g.Offset != w.Offset ||
+				!g.At.Equal(w.At) || g.CommandTopic != w.CommandTopic || string(g.Result) != string(w.Result) {
+				t.Errorf("%s: entry %d = %+v, want %+v", tc.raw, i, g, w)
+			}
 		}
 	}
 }
 
-func FuzzLedgerEntryJSON(f *testing.F) {
-	f.Add("sending", "c-1", int32(1), int64(2), []byte("r"), []byte("k"), int64(0))
-	f.Add("done", "<&>\"\\\x01ü", int32(-1), int64(-5), []byte(nil), []byte{}, int64(1e18))
-	f.Fuzz(func(t *testing.T, state, id string, p int32, off int64, res, key []byte, nanos int64) {
-		e := ledgerEntry{State: state, CommandID: id, Partition: p, Offset: off, Result: res, ResultKey: key, At: time.Unix(0, nanos).UTC(), CommandTopic: id + "/" + state}
-		want, err := json.Marshal(e)
-		if err != nil {
-			t.Skip()
+func TestFinishedOffsetsRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		committed int64
+		offsets   []int64
+		want      string
+	}{
+		{100, nil, ""},
+		{100, []int64{101}, "wb1:1"},
+		{100, []int64{101, 102, 103, 105, 107, 108}, "wb1:1-3,5,7-8"},
+		{0, []int64{4}, "wb1:4"},
+	} {
+		got := encodeFinished(tc.committed, tc.offsets)
+		if got != tc.want {
+			t.Errorf("encodeFinished(%d, %v) = %q, want %q", tc.committed, tc.offsets, got, tc.want)
 		}
-		if got := e.appendJSON(nil); string(got) != string(want) {
-			t.Errorf("appendJSON:\n got %s\nwant %s", got, want)
+		back := decodeFinished(tc.committed, got)
+		var offs []int64
+		for o := range back {
+			offs = append(offs, o)
+		}
+		slices.Sort(offs)
+		if !slices.Equal(offs, tc.offsets) {
+			t.Errorf("decodeFinished(%q) = %v, want %v", got, offs, tc.offsets)
+		}
+	}
+	// Too many to list: cut at a whole item, never past Kafka's limit.
+	var many []int64
+	for o := int64(2); o < 20000; o += 2 {
+		many = append(many, o)
+	}
+	s := encodeFinished(0, many)
+	if len(s) > maxFinishedBytes || len(decodeFinished(0, s)) == 0 {
+		t.Errorf("a long list encodes to %d bytes (%d offsets read back), want at most %d", len(s), len(decodeFinished(0, s)), maxFinishedBytes)
+	}
+	for _, bad := range []string{"", "wb1:", "other tool", "wb1:0", "wb1:-3", "wb1:5-2", "wb1:x", "wb1:1-99999999999", "wb1:1-2000000000"} {
+		if got := decodeFinished(10, bad); got != nil {
+			t.Errorf("decodeFinished(%q) = %v, want nothing", bad, got)
+		}
+	}
+}
+
+// The commit metadata is read back from Kafka, where any client may have
+// written it: decodeFinished never fails hard, and what it returns lies
+// beyond the committed offset.
+func FuzzDecodeFinished(f *testing.F) {
+	f.Add(int64(100), "wb1:1-3,5,7-8")
+	f.Add(int64(0), "wb1:1,1,1")
+	f.Add(int64(-1), "wb1:9223372036854775807")
+	f.Fuzz(func(t *testing.T, committed int64, meta string) {
+		for o := range decodeFinished(committed, meta) {
+			if o <= committed {
+				t.Errorf("offset %d at or before the committed %d", o, committed)
+			}
 		}
 	})
 }

@@ -13,8 +13,10 @@ type partitionTracker struct {
 	done    map[int64]bool
 	// next is the offset after the last fetched record; -1 before any.
 	next int64
-	// committed is the offset last committed (or restored from the group).
-	committed int64
+	// committed is the offset last committed (or restored from the group),
+	// and committedMeta the list of finished offsets beyond it sent along.
+	committed     int64
+	committedMeta string
 	// hw is the partition's high watermark at the last fetch.
 	hw int64
 }
@@ -44,6 +46,18 @@ func (p *partitionTracker) commitPoint() (int64, bool) {
 		return 0, false
 	}
 	return p.next, true
+}
+
+// finishedBeyond lists the finished offsets after the commit point, in
+// order (call after commitPoint).
+func (p *partitionTracker) finishedBeyond() []int64 {
+	var out []int64
+	for _, o := range p.offsets {
+		if p.done[o] {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // prune forgets the finished records at the front.
@@ -108,29 +122,41 @@ func (t *tracker) finish(p int32, offset int64) {
 	}
 }
 
+// commitPoint is what a commit of one partition sends: the offset, and the
+// finished offsets beyond it (encodeFinished).
+type commitPoint struct {
+	at   int64
+	meta string
+}
+
 // toCommit returns, per partition, the commit point when it moved past what
-// was last committed.
-func (t *tracker) toCommit(only map[int32]bool) map[int32]int64 {
+// was last committed, or the finished offsets beyond it changed.
+func (t *tracker) toCommit(only map[int32]bool) map[int32]commitPoint {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[int32]int64{}
+	out := map[int32]commitPoint{}
 	for p, pt := range t.parts {
 		if only != nil && !only[p] {
 			continue
 		}
-		if at, ok := pt.commitPoint(); ok && at > pt.committed {
-			out[p] = at
+		at, ok := pt.commitPoint()
+		if !ok || at < pt.committed {
+			continue
+		}
+		meta := encodeFinished(at, pt.finishedBeyond())
+		if at > pt.committed || meta != pt.committedMeta {
+			out[p] = commitPoint{at: at, meta: meta}
 		}
 	}
 	return out
 }
 
 // committed records a successful commit.
-func (t *tracker) committed(p int32, at int64) {
+func (t *tracker) committed(p int32, c commitPoint) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if pt := t.parts[p]; pt != nil && at > pt.committed {
-		pt.committed = at
+	if pt := t.parts[p]; pt != nil && c.at >= pt.committed {
+		pt.committed, pt.committedMeta = c.at, c.meta
 	}
 }
 

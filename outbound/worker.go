@@ -64,8 +64,13 @@ type Window interface {
 
 // Config configures a Worker.
 type Config struct {
-	Brokers         []string
-	GroupID         string
+	Brokers []string
+	GroupID string
+	// InstanceID, when set, makes this worker a static member of the group
+	// (group.instance.id, KIP-345): restarted with the same id within the
+	// session timeout, it gets its partitions back at once, without a
+	// rebalance. It must be unique in the group (e.g. the pod name).
+	InstanceID      string
 	CommandTopic    string
 	ResultTopic     string
 	DeadLetterTopic string
@@ -156,13 +161,17 @@ type Worker struct {
 
 	in *intake // fetched records on their way in: MaxBuffered shared by partition
 
-	mu       sync.Mutex
-	ledger   map[int32]map[string]ledgerEntry // per owned partition
-	cancels  map[int32]context.CancelFunc     // per owned partition's work
-	partCtxs map[int32]context.Context
-	gens     map[int32]uint64          // ownership generation per owned partition
-	gen      uint64                    // the last generation given out
-	running  map[int32]*sync.WaitGroup // running jobs per partition
+	mu     sync.Mutex
+	ledger map[int32]map[string]ledgerEntry // per owned partition
+	// finishedAt holds, per owned partition, the offsets beyond the
+	// committed one its last commit listed as finished.
+	finishedAt map[int32]map[int64]bool
+	waves      map[int32]*waves             // per owned partition: its ledger intents
+	cancels    map[int32]context.CancelFunc // per owned partition's work
+	partCtxs   map[int32]context.Context
+	gens       map[int32]uint64          // ownership generation per owned partition
+	gen        uint64                    // the last generation given out
+	running    map[int32]*sync.WaitGroup // running jobs per partition
 
 	// cl is the client, stored once it exists (callbacks use their own
 	// argument: they can run before NewClient has returned).
@@ -173,13 +182,12 @@ type Worker struct {
 	// writes counts result writes not yet acknowledged, and their retries
 	// (write).
 	writes sync.WaitGroup
-	// dones carries the ledger's "done" entries to the goroutine that
-	// writes them (promises must not block on the client).
-	dones chan *kgo.Record
 	// workCtx outlives Run's ctx by ShutdownGrace.
 	workCtx context.Context
 
 	commitMu sync.Mutex // one commit at a time (commit)
+	// commandTopicID is CommandTopic's topic id (set before the client).
+	commandTopicID [16]byte
 
 	keptMu sync.Mutex
 	kept   map[keptKey]*kept
@@ -258,15 +266,17 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w := &Worker{
 		cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
-		senders:  map[string]*numberSender{},
-		pacer:    newRecipientPacer(cfg.PairBackoff),
-		track:    newTracker(),
-		ledger:   map[int32]map[string]ledgerEntry{},
-		cancels:  map[int32]context.CancelFunc{},
-		partCtxs: map[int32]context.Context{},
-		gens:     map[int32]uint64{},
-		running:  map[int32]*sync.WaitGroup{},
-		kept:     map[keptKey]*kept{},
+		senders:    map[string]*numberSender{},
+		pacer:      newRecipientPacer(cfg.PairBackoff),
+		track:      newTracker(),
+		ledger:     map[int32]map[string]ledgerEntry{},
+		finishedAt: map[int32]map[int64]bool{},
+		waves:      map[int32]*waves{},
+		cancels:    map[int32]context.CancelFunc{},
+		partCtxs:   map[int32]context.Context{},
+		gens:       map[int32]uint64{},
+		running:    map[int32]*sync.WaitGroup{},
+		kept:       map[keptKey]*kept{},
 	}
 	burst := max(1, int(cfg.Rate/10))
 	if cfg.Sender != nil {
@@ -301,12 +311,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
 		func(p int32) { w.cl.Load().PauseFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) },
 		func(p int32) { w.cl.Load().ResumeFetchPartitions(map[string][]int32{w.cfg.CommandTopic: {p}}) })
-	w.dones = make(chan *kgo.Record, 4096)
 	pollCtx, stopPolling := context.WithCancelCause(ctx)
 	defer stopPolling(nil)
 	w.fail = stopPolling
 
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(w.cfg.Brokers...),
 		kgo.ConsumerGroup(w.cfg.GroupID),
 		kgo.ConsumeTopics(w.cfg.CommandTopic),
@@ -316,14 +325,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(w.assigned),
 		kgo.OnPartitionsRevoked(w.revoked),
 		kgo.OnPartitionsLost(w.revoked),
-		kgo.SessionTimeout(10*time.Second),
-		kgo.RebalanceTimeout(30*time.Second),
+		kgo.SessionTimeout(10 * time.Second),
+		kgo.RebalanceTimeout(30 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
-		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.FetchMaxWait(100 * time.Millisecond),
 		// Small fetches: the intake takes only a share per partition, and a
 		// paused partition's buffered records are fetched again later.
-		kgo.FetchMaxBytes(1<<20),
-		kgo.FetchMaxPartitionBytes(256<<10),
+		kgo.FetchMaxBytes(1 << 20),
+		kgo.FetchMaxPartitionBytes(256 << 10),
 		kgo.RecordPartitioner(partitioner{ledger: w.cfg.LedgerTopic}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
@@ -332,7 +341,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		// longer than this for a command's records.
 		kgo.RecordDeliveryTimeout(writeTimeout),
 		kgo.WithLogger(kafkaio.KgoLogger(w.log)),
-	)
+	}
+	if w.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(w.cfg.InstanceID))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
@@ -342,13 +355,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.cl.Store(cl)
 
 	// The goroutines, each stopped below in the reverse order of its start.
-	donesDone := make(chan struct{})
-	go func() {
-		defer close(donesDone)
-		for r := range w.dones {
-			cl.Produce(workCtx, r, nil)
-		}
-	}()
 	commitDone := make(chan struct{})
 	commitCtx, stopCommits := context.WithCancel(context.Background())
 	go func() {
@@ -387,8 +393,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.writes.Wait()
 	stopCommits()
 	<-commitDone
-	close(w.dones)
-	<-donesDone
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	w.commit(fctx, cl, nil)
 	if err := cl.Flush(fctx); err != nil { // the last "done" entries
@@ -477,6 +481,8 @@ type job struct {
 	turn *turn
 	// gen is the ownership of its partition it was admitted under.
 	gen uint64
+	// waves writes its partition's ledger intents.
+	waves *waves
 }
 
 // admit takes a record the intake let in, under its partition's ownership
@@ -539,10 +545,16 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		w.in.release(r.Partition, gen) // revoked meanwhile: the owner reads it again
 		return
 	}
-	j.ctx, j.gen = pctx, gen
+	j.ctx, j.gen, j.waves = pctx, gen, w.waves[r.Partition]
 	w.running[r.Partition].Add(1)
 	w.m.CommandsRead.Inc()
 	w.m.InFlight.Inc()
+	if w.finishedAt[r.Partition][r.Offset] {
+		w.m.LedgerSkips.WithLabelValues("done").Inc()
+		w.log.Info("command finished before its partition moved (the last commit lists it); skipped", "command_id", cmd.ID, "partition", r.Partition, "offset", r.Offset)
+		w.finishLocked(j)
+		return
+	}
 	if k := w.takeKept(r.Partition, r.Offset); k != nil {
 		j.kept, j.err = k, nil
 	} else if e, ok := w.ledger[r.Partition][cmd.ID]; ok {
@@ -628,10 +640,7 @@ func (w *Worker) run(j job) {
 	if k := j.kept; k != nil {
 		w.log.Info("writing the outcome the API gave before the partition was revoked; not sent again", "command_id", j.cmd.ID, "outcome", k.out.status)
 		j.out = &k.out
-		w.write(j, k.recs, nil, func() {
-			w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
-			w.finished(j, k.out)
-		})
+		w.write(j, k.recs, func() { w.finished(j, k.out) })
 		return
 	}
 	var out outcome
@@ -678,18 +687,10 @@ func (w *Worker) run(j job) {
 			w.log.Error("encoding the bare result too; only the dead letter is written", "command_id", j.cmd.ID, "err", err)
 		}
 	}
-	// The ledger's "accepted" entry and the result are written together, in
-	// one round trip: if the entry is lost and the process stops before the
-	// commit, the redelivered command is found as "sending" (unknown
-	// outcome); if the result is lost, the command is read again and its
-	// result written from the entry.
+	// The result is the durable outcome: the command is finished once it
+	// (and its dead letter) is acknowledged, and done for a new owner once
+	// a commit covers or lists its offset.
 	var recs []*kgo.Record
-	var ledgerRec *kgo.Record
-	if out.status == "accepted" && result != nil {
-		e := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerAccepted, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, Result: result.Value, ResultKey: result.Key, At: time.Now().UTC()}
-		ledgerRec = e.record(w.cfg.LedgerTopic)
-		recs = append(recs, ledgerRec)
-	}
 	if result != nil {
 		recs = append(recs, result)
 	}
@@ -701,7 +702,7 @@ func (w *Worker) run(j job) {
 		recs = append(recs, w.deadLetter(j, dl))
 	}
 	j.out = &out
-	w.writeResult(j, out, recs, ledgerRec)
+	w.writeResult(j, out, recs)
 }
 
 // writeResult writes a command's result records without waiting for Kafka:
@@ -711,39 +712,28 @@ func (w *Worker) run(j job) {
 // acknowledged. A recipient's results still reach the results topic in
 // order: the next command's result is produced after this one's, to the
 // same partition, by an idempotent producer.
-func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record, ledgerRec *kgo.Record) {
-	w.write(j, recs, ledgerRec, func() {
-		// Every outcome, not only accepted: a redelivered rejected or
-		// failed command is then skipped, not decided (and perhaps sent)
-		// again with a second result.
-		w.markDone(j.cmd.ID, j.rec.Partition, j.rec.Offset)
-		w.finished(j, out)
-	})
+func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record) {
+	w.write(j, recs, func() { w.finished(j, out) })
 }
 
 // write produces recs (at least one) and, once every one is acknowledged,
-// calls written. The records that failed (but ledgerRec, whose loss is only
-// counted) are written again after a backoff while j's partition is owned:
+// calls written. The records that failed are written again after a
+// backoff while j's partition is owned:
 // nobody else would read the command again, and its offset would hold up
 // the partition's commits. Once the partition is revoked, j is abandoned
 // for the next owner.
-func (w *Worker) write(j job, recs []*kgo.Record, ledgerRec *kgo.Record, written func()) {
-	w.writeAttempt(j, recs, ledgerRec, written, 1)
+func (w *Worker) write(j job, recs []*kgo.Record, written func()) {
+	w.writeAttempt(j, recs, written, 1)
 }
 
-func (w *Worker) writeAttempt(j job, recs []*kgo.Record, ledgerRec *kgo.Record, written func(), attempt int) {
+func (w *Worker) writeAttempt(j job, recs []*kgo.Record, written func(), attempt int) {
 	t0 := time.Now()
 	left := len(recs) // promises run one at a time: no lock needed
 	var failed []*kgo.Record
 	var writeErr error
 	w.writes.Add(1)
 	promise := func(r *kgo.Record, err error) {
-		switch {
-		case err == nil:
-		case r == ledgerRec:
-			w.m.LedgerUnconfirmed.Inc()
-			w.log.Error("API accepted the command but the ledger write failed; a redelivery would send it again", "command_id", j.cmd.ID, "err", err)
-		default:
+		if err != nil {
 			failed = append(failed, r)
 			writeErr = err
 		}
@@ -779,7 +769,7 @@ func (w *Worker) rewrite(j job, failed []*kgo.Record, written func(), attempt in
 		w.log.Error("writing result failed; retrying", "command_id", j.cmd.ID, "attempt", attempt, "wait", wait, "err", err)
 		select {
 		case <-t.C:
-			w.writeAttempt(j, failed, nil, written, attempt+1)
+			w.writeAttempt(j, failed, written, attempt+1)
 			return
 		case <-j.ctx.Done():
 		}
@@ -839,17 +829,6 @@ func (w *Worker) takeKept(p int32, offset int64) *kept {
 	return k
 }
 
-// markDone queues the ledger's "done" entry of a command whose result is
-// written; best effort ("accepted" suffices), and never blocking, since it
-// is called from a produce promise.
-func (w *Worker) markDone(id string, p int32, offset int64) {
-	e := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerDone, CommandID: id, Partition: p, Offset: offset, At: time.Now().UTC()}
-	select {
-	case w.dones <- e.record(w.cfg.LedgerTopic):
-	default:
-	}
-}
-
 // finished counts a command's outcome and marks it done for commits.
 func (w *Worker) finished(j job, out outcome) {
 	code := ""
@@ -869,8 +848,7 @@ func (w *Worker) finished(j job, out outcome) {
 func (w *Worker) replay(j job) {
 	e := j.replay
 	rec := &kgo.Record{Topic: w.cfg.ResultTopic, Key: e.ResultKey, Value: e.Result, Headers: resultHeaders(e.CommandID)}
-	w.write(j, []*kgo.Record{rec}, nil, func() {
-		w.markDone(e.CommandID, e.Partition, e.Offset)
+	w.write(j, []*kgo.Record{rec}, func() {
 		w.log.Info("command was accepted before a redelivery; its result was written from the ledger, not sent again", "command_id", e.CommandID)
 		w.finish(j)
 	})
@@ -906,7 +884,7 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 			// Record the intent just before the first call, so a crash
 			// during it is detectable (and a command still waiting for its
 			// turn is not marked as possibly sent).
-			if err := w.writeIntent(ctx, j); err != nil {
+			if err := w.awaitIntent(ctx, j); err != nil {
 				cancel()
 				return outcome{}, err
 			}
@@ -978,41 +956,6 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 	return w.failed("retries_exhausted", lastErr, "", attempt), nil
 }
 
-// writeIntent writes j's "sending" ledger entry. kgo retries what it can
-// (its producer is idempotent, so retries never duplicate); what it gives
-// up on is written again after a backoff, since nobody else would read the
-// command again while its partition is owned. The error is ctx's.
-//
-// The record is produced on workCtx and only the wait ends with ctx, as in
-// write: the batch of its ledger partition also carries "accepted" entries,
-// which a revocation's cancelled intent must not fail.
-func (w *Worker) writeIntent(ctx context.Context, j job) error {
-	t0 := time.Now()
-	for attempt := 1; ; attempt++ {
-		intent := ledgerEntry{CommandTopic: w.cfg.CommandTopic, State: ledgerSending, CommandID: j.cmd.ID, Partition: j.rec.Partition, Offset: j.rec.Offset, At: time.Now().UTC()}
-		acked := make(chan error, 1)
-		w.cl.Load().Produce(w.workCtx, intent.record(w.cfg.LedgerTopic), func(_ *kgo.Record, err error) { acked <- err })
-		var err error
-		select {
-		case err = <-acked:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if err == nil {
-			w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
-			return nil
-		}
-		if ctx.Err() == nil {
-			wait := w.backoff(attempt)
-			w.log.Error("writing the ledger intent failed; retrying", "command_id", j.cmd.ID, "attempt", attempt, "wait", wait, "err", err)
-			err = w.sleep(ctx, j, wait)
-		}
-		if err != nil {
-			return fmt.Errorf("writing the ledger intent: %w", err)
-		}
-	}
-}
-
 // sleep waits d without holding j's run token, so other recipients' commands
 // run meanwhile; the error is ctx's.
 func (w *Worker) sleep(ctx context.Context, j job, d time.Duration) error {
@@ -1061,28 +1004,36 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 	if len(points) == 0 {
 		return
 	}
-	offs := map[int32]kgo.EpochOffset{}
-	for p, at := range points {
-		offs[p] = kgo.EpochOffset{Epoch: -1, Offset: at}
+	// A commit request of our own, not CommitOffsetsSync: it carries the
+	// finished offsets beyond each commit point as the offset's metadata.
+	member, generation := cl.GroupMetadata()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation, req.MemberID = w.cfg.GroupID, generation, member
+	if w.cfg.InstanceID != "" {
+		req.InstanceID = kmsg.StringPtr(w.cfg.InstanceID)
 	}
-	var cerr error
-	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{w.cfg.CommandTopic: offs}, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			cerr = err
-			return
-		}
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic, rt.TopicID = w.cfg.CommandTopic, w.commandTopicID // the id for OffsetCommit v10+
+	for p, c := range points {
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p, c.at, -1, kmsg.StringPtr(c.meta)
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil {
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil {
-					cerr = fmt.Errorf("partition %d: %w", p.Partition, perr)
+					err = fmt.Errorf("partition %d: %w", p.Partition, perr)
 					continue
 				}
 				w.track.committed(p.Partition, points[p.Partition])
 			}
 		}
-	})
-	if cerr != nil {
-		w.log.Warn("offset commit failed; will retry", "err", cerr)
+	}
+	if err != nil {
+		w.log.Warn("offset commit failed; will retry", "err", err)
 	}
 	for p, lag := range w.track.lags() {
 		w.m.ConsumerLag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(lag))
@@ -1104,10 +1055,12 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 	defer cancel()
 	adm := kadm.NewClient(cl)
 	committed := map[int32]int64{}
+	finished := map[int32]map[int64]bool{}
 	if offs, err := adm.FetchOffsets(rctx, w.cfg.GroupID); err == nil {
 		for _, p := range parts {
 			if o, ok := offs.Lookup(w.cfg.CommandTopic, p); ok && o.Err == nil {
 				committed[p] = o.At
+				finished[p] = decodeFinished(o.At, o.Metadata)
 			}
 		}
 	} else {
@@ -1141,6 +1094,8 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		pctx, cancel := context.WithCancel(w.workCtx)
 		w.mu.Lock()
 		w.ledger[p] = entries
+		w.finishedAt[p] = finished[p]
+		w.waves[p] = w.newWaves(p)
 		w.cancels[p] = cancel
 		w.partCtxs[p] = pctx
 		w.running[p] = &sync.WaitGroup{}
@@ -1208,6 +1163,8 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		delete(w.cancels, p)
 		delete(w.partCtxs, p)
 		delete(w.ledger, p)
+		delete(w.finishedAt, p)
+		delete(w.waves, p)
 		delete(w.running, p)
 	}
 	w.mu.Unlock()
@@ -1238,6 +1195,7 @@ func (w *Worker) ensureLedger(ctx context.Context) error {
 		return fmt.Errorf("command topic %q does not exist", w.cfg.CommandTopic)
 	}
 	n := int32(len(cmd.Partitions))
+	w.commandTopicID = cmd.ID
 	if l, ok := td[w.cfg.LedgerTopic]; ok && l.Err == nil {
 		if int32(len(l.Partitions)) < n {
 			return fmt.Errorf("ledger topic %q has %d partitions, fewer than the %d of command topic %q: add partitions to it", w.cfg.LedgerTopic, len(l.Partitions), n, w.cfg.CommandTopic)

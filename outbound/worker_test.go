@@ -474,27 +474,45 @@ func TestWorkerRetriesFailedResultWrite(t *testing.T) {
 	}
 }
 
-// A command that was rejected (or failed) is finished too: redelivered (a
-// crash before the commit, here a second group on the same ledger), it is
-// skipped, not decided again with a second result and dead letter.
-func TestWorkerSkipsRedeliveredRejectedCommand(t *testing.T) {
-	f := newFixture(t, nil)
-	kafkatest.Produce(t, f.brokers, f.commands, cmd("bad-1", `not json`))
-	stop := f.start(t)
-	f.readResults(t, 1)
-	stop()
-	h := &logSignal{Handler: slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}), msg: "command already finished and its result written; skipped", seen: make(chan struct{})}
-	f.startWith(t, func(c *outbound.Config) { c.GroupID = f.group + "-again"; c.Logger = slog.New(h) })
+// Commands finished beyond the committed offset (an earlier command of the
+// partition still running when the worker stopped) are listed in the
+// commit: the next owner skips them instead of sending them again.
+func TestWorkerSkipsCommandsTheCommitListsAsFinished(t *testing.T) {
+	f := newFixture(t, func(r d360test.Request) *d360test.Reply {
+		if strings.Contains(string(r.Body), "slow") {
+			return &d360test.Reply{Status: 200, Body: `{"messages":[{"id":"wamid.S"}]}`, Delay: 5 * time.Second}
+		}
+		return nil
+	})
+	k := []byte("one partition")
+	kafkatest.Produce(t, f.brokers, f.commands,
+		kafka.Message{Key: k, Value: []byte(`{"to":"15550001001","text":{"body":"slow"}}`), Headers: []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte("slow")}}},
+		kafka.Message{Key: k, Value: []byte(`{"to":"15550001002","text":{"body":"fast"}}`), Headers: []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte("fast-1")}}},
+		kafka.Message{Key: k, Value: []byte(`not json`), Headers: []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte("bad-1")}}},
+	)
+	stop := f.startWith(t, func(c *outbound.Config) { c.ShutdownGrace = 200 * time.Millisecond })
+	res := f.readResults(t, 2)
+	if res["fast-1"]["outcome"] != "accepted" || res["bad-1"]["outcome"] != "rejected" {
+		t.Fatalf("fast-1 %v, bad-1 %v: want accepted and rejected", res["fast-1"]["outcome"], res["bad-1"]["outcome"])
+	}
+	stop() // slow is still at the API: abandoned, the commit stays before it
+
+	h := &logSignal{Handler: slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}), msg: "command finished before its partition moved (the last commit lists it); skipped", seen: make(chan struct{})}
+	f.startWith(t, func(c *outbound.Config) { c.Logger = slog.New(h) })
 	select {
 	case <-h.seen:
 	case <-time.After(30 * time.Second):
-		t.Fatal("the redelivered rejected command was not skipped through the ledger")
+		t.Fatal("no command was skipped as finished")
 	}
-	if n := len(kafkatest.ReadUpTo(t, f.brokers, f.results, 2, 2*time.Second)); n != 1 {
-		t.Errorf("%d results, want 1", n)
+	f.readResults(t, 3) // slow's own result (unknown outcome), and no second one of the others
+	fast := 0
+	for _, r := range f.api.Requests() {
+		if strings.Contains(string(r.Body), `"fast"`) {
+			fast++
+		}
 	}
-	if n := len(kafkatest.ReadUpTo(t, f.brokers, f.dlq, 2, 2*time.Second)); n != 1 {
-		t.Errorf("%d dead letters, want 1", n)
+	if fast != 1 {
+		t.Errorf("fast-1 reached the API %d times, want 1", fast)
 	}
 }
 

@@ -58,6 +58,7 @@ func TestKill9MidStreamLosesNothingAndResendsOnlyUnknownOutcomes(t *testing.T) {
 		"D360_API_KEY=k", "D360_BASE_URL="+srv.URL,
 		"WABRIDGE_ONLY=outbound", "WABRIDGE_WINDOW_MODE=off",
 		"WABRIDGE_MAX_IN_FLIGHT=32", "WABRIDGE_RATE=1000",
+		"WABRIDGE_INSTANCE_ID=crash-test", // static member: the restart takes the partitions back at once
 	)
 	const n = 3000
 	msgs := make([]kafka.Message, n)

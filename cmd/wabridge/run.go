@@ -66,7 +66,7 @@ type BridgeFlags struct {
 	OptoutKeywords  string        `env:"WABRIDGE_OPTOUT_KEYWORDS" placeholder:"LANG=WORD,...;..." help:"Whole-message keywords that opt a user out, e.g. en=STOP,UNSUBSCRIBE;de=STOPP (default: built-in list)."`
 	OptinKeywords   string        `env:"WABRIDGE_OPTIN_KEYWORDS" placeholder:"LANG=WORD,...;..." help:"Whole-message keywords that opt a user back in (default: START, UNSTOP, ALTA)."`
 	PhoneNumberID   string        `env:"WABRIDGE_PHONE_NUMBER_ID" help:"phone_number_id of D360_API_KEY's business number (for the window check; a command's business-number header names one itself)."`
-	InstanceID      string        `env:"WABRIDGE_INSTANCE_ID" help:"Unique name of this instance (e.g. the pod name), used to share window clean-up."`
+	InstanceID      string        `env:"WABRIDGE_INSTANCE_ID" help:"Unique name of this instance (e.g. the pod name): the outbound half's static consumer group member id (a restart takes its partitions back at once instead of waiting out the session) and the window clean-up's name. Empty: a dynamic member."`
 	TemplateRefresh time.Duration `env:"WABRIDGE_TEMPLATE_REFRESH" default:"5m" help:"How often the template catalogue is reloaded from the templates API, to reject template commands that cannot match an approved template; 0 turns the check off."`
 	MaxAttempts     int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
 	MaxAge          time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`

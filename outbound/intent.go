@@ -1,0 +1,205 @@
+package outbound
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// waves writes the send ledger's intent records of one owned partition. A
+// command about to be sent joins the next wave; while one wave's record is
+// being written, the commands that arrive join the one after, so one record
+// (and one round trip) covers every command that became ready meanwhile:
+// the busier the partition, the more commands per record.
+type waves struct {
+	// write produces one wave's record and waits for its acknowledgement.
+	write func(cmds []waveCommand) error
+	// running counts the goroutine writing the waves while it runs.
+	running *sync.WaitGroup
+
+	mu   sync.Mutex
+	next *wave // the wave new commands join; nil when none waits
+	busy bool  // the writing goroutine runs
+}
+
+// wave is one intent record's commands, and its fate.
+type wave struct {
+	cmds []waveCommand
+	done chan struct{} // closed once written (or failed: err)
+	err  error
+}
+
+// waveCommand is one command of a wave.
+type waveCommand struct {
+	ID     string `json:"id"`
+	Offset int64  `json:"offset"`
+}
+
+// join adds the command id at offset to the next wave and returns it.
+func (ws *waves) join(id string, offset int64) *wave {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.next == nil {
+		ws.next = &wave{done: make(chan struct{})}
+	}
+	wv := ws.next
+	wv.cmds = append(wv.cmds, waveCommand{ID: id, Offset: offset})
+	if !ws.busy {
+		ws.busy = true
+		ws.running.Add(1)
+		go ws.flush()
+	}
+	return wv
+}
+
+// flush writes waves one after the other until none waits.
+func (ws *waves) flush() {
+	defer ws.running.Done()
+	for {
+		ws.mu.Lock()
+		wv := ws.next
+		ws.next = nil
+		if wv == nil {
+			ws.busy = false
+			ws.mu.Unlock()
+			return
+		}
+		ws.mu.Unlock()
+		wv.err = ws.write(wv.cmds)
+		close(wv.done)
+	}
+}
+
+// waveRecord is the ledger record of one wave.
+type waveRecord struct {
+	State        string        `json:"state"` // ledgerSending
+	CommandTopic string        `json:"command_topic"`
+	Partition    int32         `json:"partition"`
+	Commands     []waveCommand `json:"commands"`
+	At           time.Time     `json:"at"`
+}
+
+// newWaves returns the wave writer of partition p.
+func (w *Worker) newWaves(p int32) *waves {
+	return &waves{running: &w.writes, write: func(cmds []waveCommand) error {
+		value, err := json.Marshal(waveRecord{State: ledgerSending, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
+		if err != nil {
+			return fmt.Errorf("encoding ledger intent: %w", err)
+		}
+		key := fmt.Sprintf("%s/%d/%d", w.cfg.CommandTopic, p, cmds[0].Offset)
+		rec := &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
+		// On workCtx, not a job's: a wave carries the commands of many
+		// jobs, and a job that stops waiting must not fail the others'.
+		return w.cl.Load().ProduceSync(w.workCtx, rec).FirstErr()
+	}}
+}
+
+// The offset commit's metadata names the commands finished beyond the
+// committed offset (commands of different recipients finish out of order),
+// so that a new owner skips them: "done" is the committed offset plus this
+// list. Its form: "wb1:" then comma-separated offsets or ranges (a-b)
+// relative to the committed offset, e.g. "wb1:1,3-7". Kafka keeps at most
+// offset.metadata.max.bytes (default 4096) of it: a longer list is cut, and
+// the commands cut off count as unknown outcomes if a new owner reads them.
+const (
+	finishedPrefix   = "wb1:"
+	maxFinishedBytes = 4000
+)
+
+// encodeFinished writes the offsets (ascending, all > committed) finished
+// beyond committed.
+func encodeFinished(committed int64, offsets []int64) string {
+	if len(offsets) == 0 {
+		return ""
+	}
+	b := []byte(finishedPrefix)
+	for i := 0; i < len(offsets); {
+		j := i
+		for j+1 < len(offsets) && offsets[j+1] == offsets[j]+1 {
+			j++
+		}
+		n := len(b)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, offsets[i]-committed, 10)
+		if j > i {
+			b = append(b, '-')
+			b = strconv.AppendInt(b, offsets[j]-committed, 10)
+		}
+		if len(b) > maxFinishedBytes {
+			b = b[:n]
+			break
+		}
+		i = j + 1
+	}
+	return string(b)
+}
+
+// decodeFinished reads encodeFinished's form; anything else (another
+// tool's metadata) is no list.
+func decodeFinished(committed int64, meta string) map[int64]bool {
+	rest, ok := strings.CutPrefix(meta, finishedPrefix)
+	if !ok || rest == "" {
+		return nil
+	}
+	out := map[int64]bool{}
+	for _, part := range strings.Split(rest, ",") {
+		a, b, isRange := strings.Cut(part, "-")
+		lo, err := strconv.ParseInt(a, 10, 32)
+		if err != nil || lo < 1 {
+			return nil
+		}
+		hi := lo
+		if isRange {
+			if hi, err = strconv.ParseInt(b, 10, 32); err != nil || hi < lo {
+				return nil
+			}
+		}
+		if committed > math.MaxInt64-hi || len(out)+int(hi-lo) > 1<<20 {
+			return nil
+		}
+		for o := lo; o <= hi; o++ {
+			out[committed+o] = true
+		}
+	}
+	return out
+}
+
+// awaitIntent puts j in its partition's next wave and waits until that
+// wave's record is acknowledged. kgo retries what it can (its producer is
+// idempotent, so retries never duplicate); a wave it gives up on is joined
+// again after a backoff, since nobody else would read the command again
+// while its partition is owned. The error is ctx's.
+func (w *Worker) awaitIntent(ctx context.Context, j job) error {
+	t0 := time.Now()
+	for attempt := 1; ; attempt++ {
+		wv := j.waves.join(j.cmd.ID, j.rec.Offset)
+		var err error
+		select {
+		case <-wv.done:
+			err = wv.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err == nil {
+			w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
+			return nil
+		}
+		if ctx.Err() == nil {
+			wait := w.backoff(attempt)
+			w.log.Error("writing the ledger intent failed; retrying", "command_id", j.cmd.ID, "attempt", attempt, "wait", wait, "err", err)
+			err = w.sleep(ctx, j, wait)
+		}
+		if err != nil {
+			return fmt.Errorf("writing the ledger intent: %w", err)
+		}
+	}
+}
