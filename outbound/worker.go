@@ -62,10 +62,17 @@ type Window interface {
 	Closed(ctx context.Context, number, user string, at time.Time) error
 }
 
+// conn is how the worker's clients reach Kafka.
+func (w *Worker) conn() kafkaio.Conn {
+	return kafkaio.Conn{Brokers: w.cfg.Brokers, Security: w.cfg.Security, Logger: w.log}
+}
+
 // Config configures a Worker.
 type Config struct {
 	Brokers []string
-	GroupID string
+	// Security is Kafka's TLS and SASL; zero: plaintext.
+	Security kafkaio.Security
+	GroupID  string
 	// InstanceID, when set, makes this worker a static member of the group
 	// (group.instance.id, KIP-345): restarted with the same id within the
 	// session timeout, it gets its partitions back at once, without a
@@ -316,7 +323,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.fail = stopPolling
 
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(w.cfg.Brokers...),
 		kgo.ConsumerGroup(w.cfg.GroupID),
 		kgo.ConsumeTopics(w.cfg.CommandTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -340,12 +346,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		// again while its partition is owned): a revocation never waits
 		// longer than this for a command's records.
 		kgo.RecordDeliveryTimeout(writeTimeout),
-		kgo.WithLogger(kafkaio.KgoLogger(w.log)),
 	}
 	if w.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(w.cfg.InstanceID))
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := w.conn().NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
@@ -1084,7 +1089,7 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		if !ok || c < 0 {
 			c = 0
 		}
-		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
+		entries, n, err := restoreLedger(rctx, w.conn(), starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
 		if err != nil {
 			failed(p, err)
 			return
@@ -1178,7 +1183,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 // ensureLedger creates the ledger topic with the command topic's partition
 // count, or checks an existing one has it.
 func (w *Worker) ensureLedger(ctx context.Context) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(w.cfg.Brokers...), kgo.MetadataMinAge(100*time.Millisecond))
+	cl, err := w.conn().NewClient(kgo.MetadataMinAge(100 * time.Millisecond))
 	if err != nil {
 		return err
 	}

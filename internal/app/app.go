@@ -399,7 +399,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 		worker, err = outbound.New(outbound.Config{
-			Brokers: cfg.Brokers, GroupID: cfg.GroupID, InstanceID: cfg.Window.InstanceID,
+			Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, GroupID: cfg.GroupID, InstanceID: cfg.Window.InstanceID,
 			CommandTopic: cfg.Topics.Commands, ResultTopic: cfg.Topics.Results, DeadLetterTopic: cfg.Topics.DeadLetter,
 			LedgerTopic: cfg.Topics.Ledger,
 			Sender:      def, Senders: senders, ResultEncoder: resEnc,

@@ -104,7 +104,7 @@ func Topic(t testing.TB, base string) string {
 // CreateTopics creates topics with partitions each.
 func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(100*time.Millisecond))
+	cl, err := kafkaio.Conn{Brokers: brokers}.NewClient(kgo.MetadataMinAge(100 * time.Millisecond))
 	if err != nil {
 		t.Fatalf("admin client: %v", err)
 	}
