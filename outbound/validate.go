@@ -13,7 +13,9 @@ import (
 )
 
 // Limits a send command is checked against before any call, from the API
-// reference (../shared/whatsapp-api.md §2–§4). Lengths are in characters
+// reference (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages,
+// https://docs.360dialog.com/docs/waba-messaging/messaging) and the checks of
+// whatsapp-api-js (https://github.com/Secreto31126/whatsapp-api-js). Lengths are in characters
 // (Unicode code points), not bytes.
 const (
 	minPhoneDigits = 8  // practical minimum; the reference marks it unconfirmed

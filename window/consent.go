@@ -146,8 +146,9 @@ func (c Consent) Apply(ch Change) Consent {
 	return out
 }
 
-// UserPreference maps a user_preferences webhook item (whatsapp-api.md
-// §11.2: category "marketing_messages", value "stop" / "resume" / "signup")
+// UserPreference maps a user_preferences webhook item (Cloud API webhooks,
+// https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components:
+// category "marketing_messages", value "stop" / "resume" / "signup")
 // to a change: stop → StopCategory marketing; resume and signup →
 // ResumeCategory marketing. Anything else is NoAction.
 func UserPreference(category, value string) Change {

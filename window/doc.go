@@ -9,10 +9,10 @@
 // Every message a user sends, and every call a user places (the connect
 // event of a user-initiated call, see inbound/call.go), opens or refreshes a
 // 24-hour customer service window with the business number it was sent to.
-// Inside it any message may
-// be sent; outside it only templates (whatsapp-api.md §7). A business must
-// also hold the user's opt-in before business-initiated (template)
-// messaging; the API does not check that, so wabridge can.
+// Inside it any message may be sent; outside it only templates
+// (https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-messages#customer-service-windows).
+// A business must also hold the user's opt-in before business-initiated
+// (template) messaging; the API does not check that, so wabridge can.
 //
 //   - Window (Decide, Config.WindowMode, default enforce): a free-form
 //     (non-template) message to a user whose window is closed or unknown is

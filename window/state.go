@@ -7,7 +7,8 @@ import (
 )
 
 // Length is how long a user's message keeps the customer service window
-// open (WhatsApp's rule; whatsapp-api.md §7).
+// open (WhatsApp's rule:
+// https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-messages#customer-service-windows).
 const Length = 24 * time.Hour
 
 // Status is what a Store knows about a window.
