@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
 // The send ledger: the API has no idempotency key, so wabridge writes, just
@@ -95,7 +97,7 @@ func listLedger(ctx context.Context, adm *kadm.Client, topic string) (starts, en
 // for a command more than window offsets before committed (records of a
 // partition never run further apart than window, so older entries cannot
 // concern uncommitted commands).
-func restoreLedger(ctx context.Context, brokers []string, starts, ends kadm.ListedOffsets, topic, commandTopic string, p int32, committed, window int64, log *slog.Logger) (map[string]ledgerEntry, int, error) {
+func restoreLedger(ctx context.Context, kc kafkaio.Config, starts, ends kadm.ListedOffsets, topic, commandTopic string, p int32, committed, window int64, log *slog.Logger) (map[string]ledgerEntry, int, error) {
 	end, ok := ends.Lookup(topic, p)
 	if !ok {
 		return nil, 0, fmt.Errorf("ledger %s has no partition %d: it needs as many partitions as the command topic", topic, p)
@@ -110,7 +112,7 @@ func restoreLedger(ctx context.Context, brokers []string, starts, ends kadm.List
 	chunk := 2*window + 1000
 	for {
 		from := max(first.Offset, end.Offset-chunk)
-		entries, reachedOld, n, err := readLedger(ctx, brokers, topic, commandTopic, p, from, end.Offset, committed, window)
+		entries, reachedOld, n, err := readLedger(ctx, kc, topic, commandTopic, p, from, end.Offset, committed, window)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -122,9 +124,8 @@ func restoreLedger(ctx context.Context, brokers []string, starts, ends kadm.List
 	}
 }
 
-func readLedger(ctx context.Context, brokers []string, topic, commandTopic string, p int32, from, to, committed, window int64) (map[string]ledgerEntry, bool, int, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
+func readLedger(ctx context.Context, kc kafkaio.Config, topic, commandTopic string, p int32, from, to, committed, window int64) (map[string]ledgerEntry, bool, int, error) {
+	cl, err := kc.NewClient(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxWait(100*time.Millisecond),
 	)

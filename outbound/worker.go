@@ -302,13 +302,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The ledger's intents have a producer of their own: a command waits
 	// for its intent before its API call, and behind the results in one
 	// producer's requests that wait was the larger part of a send.
-	ledgerCl, err := kgo.NewClient(
-		kgo.SeedBrokers(w.cfg.Brokers...),
+	ledgerCl, err := w.kafka().NewClient(
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(writeTimeout),
-		kgo.WithLogger(kafkaio.KgoLogger(w.log)),
 	)
 	if err != nil {
 		return fmt.Errorf("outbound ledger kafka client: %w", err)
@@ -334,7 +332,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.fail = stopPolling
 
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(w.cfg.Brokers...),
 		kgo.ConsumerGroup(w.cfg.GroupID),
 		kgo.ConsumeTopics(w.cfg.CommandTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -358,12 +355,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		// again while its partition is owned): a revocation never waits
 		// longer than this for a command's records.
 		kgo.RecordDeliveryTimeout(writeTimeout),
-		kgo.WithLogger(kafkaio.KgoLogger(w.log)),
 	}
 	if w.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(w.cfg.InstanceID))
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := w.kafka().NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
@@ -420,6 +416,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	cl.Close() // leaves the group; revoked() runs with nothing left to do
 	return runErr
 }
+
+// kafka is how the worker's clients reach the cluster.
+func (w *Worker) kafka() kafkaio.Config { return kafkaio.Config{Brokers: w.cfg.Brokers, Logger: w.log} }
 
 // writeTimeout bounds one attempt to write a record.
 const writeTimeout = 10 * time.Second
@@ -1102,7 +1101,7 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		if !ok || c < 0 {
 			c = 0
 		}
-		entries, n, err := restoreLedger(rctx, w.cfg.Brokers, starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
+		entries, n, err := restoreLedger(rctx, w.kafka(), starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
 		if err != nil {
 			failed(p, err)
 			return
@@ -1196,7 +1195,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 // ensureLedger creates the ledger topic with the command topic's partition
 // count, or checks an existing one has it.
 func (w *Worker) ensureLedger(ctx context.Context) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(w.cfg.Brokers...), kgo.MetadataMinAge(100*time.Millisecond))
+	cl, err := w.kafka().NewClient(kgo.MetadataMinAge(100 * time.Millisecond))
 	if err != nil {
 		return err
 	}

@@ -86,18 +86,43 @@ type Topic struct {
 	Configs map[string]*string
 }
 
+// Config is how every franz-go client reaches the cluster. Build clients
+// with NewClient, so what applies to all of them (the brokers, the logger,
+// timeouts; security settings) is set in one place.
+type Config struct {
+	Brokers []string
+	// Logger receives the client's warnings and errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// NewClient returns a franz-go client for c with opts added (a consumer
+// group, producer settings, ...). Close it when done.
+func (c Config) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	base := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.DialTimeout(5 * time.Second),
+		kgo.WithLogger(KgoLogger(logger)),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for %v: %w", c.Brokers, err)
+	}
+	return cl, nil
+}
+
 // AdminClient returns a franz-go admin client for brokers. Close it when done.
 func AdminClient(brokers []string, logger *slog.Logger) (*kadm.Client, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
-		kgo.DialTimeout(5*time.Second),
+	cl, err := Config{Brokers: brokers, Logger: logger}.NewClient(
 		// Short: WaitForTopics must see topics created a moment ago.
 		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RequestRetries(2),
-		kgo.WithLogger(KgoLogger(logger)),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("kafka admin client for %v: %w", brokers, err)
+		return nil, fmt.Errorf("admin: %w", err)
 	}
 	return kadm.NewClient(cl), nil
 }
