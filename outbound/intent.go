@@ -97,7 +97,7 @@ func (w *Worker) newWaves(p int32) *waves {
 		rec := &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
 		// On workCtx, not a job's: a wave carries the commands of many
 		// jobs, and a job that stops waiting must not fail the others'.
-		return w.cl.Load().ProduceSync(w.workCtx, rec).FirstErr()
+		return w.ledgerCl.ProduceSync(w.workCtx, rec).FirstErr()
 	}}
 }
 

@@ -192,6 +192,8 @@ type Worker struct {
 	// workCtx outlives Run's ctx by ShutdownGrace.
 	workCtx context.Context
 
+	ledgerCl *kgo.Client // writes the ledger's intents (waves)
+
 	commitMu sync.Mutex // one commit at a time (commit)
 	// commandTopicID is CommandTopic's topic id (set before the client).
 	commandTopicID [16]byte
@@ -304,6 +306,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.ensureLedger(ctx); err != nil {
 		return err
 	}
+	// The ledger's intents have a producer of their own: a command waits
+	// for its intent before its API call, and behind the results in one
+	// producer's requests that wait was the larger part of a send.
+	ledgerCl, err := w.conn().NewClient(
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+		kgo.RecordDeliveryTimeout(writeTimeout),
+	)
+	if err != nil {
+		return fmt.Errorf("outbound ledger kafka client: %w", err)
+	}
+	defer ledgerCl.Close()
+	w.ledgerCl = ledgerCl
 	// Everything the client's callbacks (assigned, revoked) can touch is
 	// made before the client: it joins the group, and may be given
 	// partitions, as soon as kgo.NewClient returns.

@@ -116,7 +116,7 @@ func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, sec...)
+	base := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(5 * time.Second)}, sec...)
 	base = append(base, ClientLogs(c.logger())...)
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
@@ -128,7 +128,6 @@ func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
 // AdminClient returns a franz-go admin client for c. Close it when done.
 func (c Conn) AdminClient() (*kadm.Client, error) {
 	cl, err := c.NewClient(
-		kgo.DialTimeout(5*time.Second),
 		// Short: WaitForTopics must see topics created a moment ago.
 		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RequestRetries(2),

@@ -26,9 +26,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/testcontainers/testcontainers-go"
 	tckafka "github.com/testcontainers/testcontainers-go/modules/kafka"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wabridge/wabridge/internal/kafkaio"
 )
@@ -104,12 +102,11 @@ func Topic(t testing.TB, base string) string {
 // CreateTopics creates topics with partitions each.
 func CreateTopics(t testing.TB, brokers []string, partitions int32, topics ...string) {
 	t.Helper()
-	cl, err := kafkaio.Conn{Brokers: brokers}.NewClient(kgo.MetadataMinAge(100 * time.Millisecond))
+	adm, err := kafkaio.Conn{Brokers: brokers}.AdminClient()
 	if err != nil {
-		t.Fatalf("admin client: %v", err)
+		t.Fatal(err)
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	defer adm.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	resp, err := adm.CreateTopics(ctx, partitions, -1, nil, topics...)
