@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
 // DefaultBaseURL is 360dialog's production Cloud API.
@@ -153,10 +155,12 @@ func New(cfg Config) (*Client, error) {
 		// connection per send: 2 KiB halves that memory.
 		tr.ReadBufferSize = 2048
 		tr.WriteBufferSize = 2048
-		hc = &http.Client{Timeout: cfg.Timeout, Transport: tr}
+		// Every call is an OpenTelemetry client span, a child of the span
+		// in its context (a command's send), and carries traceparent.
+		hc = &http.Client{Timeout: cfg.Timeout, Transport: otelhttp.NewTransport(tr)}
 		h2tr := tr.Clone()
 		h2tr.MaxConnsPerHost = h2MaxConns
-		h2 = newPool(&http.Client{Timeout: cfg.Timeout, Transport: h2tr})
+		h2 = newPool(&http.Client{Timeout: cfg.Timeout, Transport: otelhttp.NewTransport(h2tr)})
 	}
 	c := &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, h2: h2}
 	c.http.Store(newPool(hc))

@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
+	"go.opentelemetry.io/otel"
 )
 
 // ParseBrokers splits a comma-separated broker list and checks each entry is
@@ -118,6 +120,10 @@ func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	}
 	base := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(5 * time.Second)}, sec...)
 	base = append(base, ClientLogs(c.logger())...)
+	// Trace context in and out of every record (W3C headers), with the
+	// global OpenTelemetry provider: a no-op until telemetry.Setup installs
+	// one.
+	base = append(base, kgo.WithHooks(kotel.NewKotel(kotel.WithTracer(kotel.NewTracer())).Hooks()...))
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", c.Brokers, err)
@@ -245,4 +251,51 @@ func Header(m kafka.Message, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// TracingWriter is a kafka-go writer that puts the trace context of the
+// context it is given (W3C traceparent and tracestate, through the global
+// OpenTelemetry propagator) into the headers of every record it writes. It
+// is how a webhook's trace reaches every record it produces; franz-go
+// clients get the same from kotel's hooks (Conn.NewClient).
+type TracingWriter struct{ *kafka.Writer }
+
+// WriteMessages sets the trace headers of msgs from ctx and writes them.
+func (w TracingWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	prop := otel.GetTextMapPropagator()
+	for i := range msgs {
+		prop.Inject(ctx, messageCarrier{&msgs[i]})
+	}
+	return w.Writer.WriteMessages(ctx, msgs...)
+}
+
+// messageCarrier adapts a kafka-go message's headers to OpenTelemetry's
+// propagation.TextMapCarrier.
+type messageCarrier struct{ m *kafka.Message }
+
+func (c messageCarrier) Get(key string) string {
+	for _, h := range c.m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func (c messageCarrier) Set(key, val string) {
+	for i, h := range c.m.Headers {
+		if h.Key == key {
+			c.m.Headers[i].Value = []byte(val)
+			return
+		}
+	}
+	c.m.Headers = append(c.m.Headers, kafka.Header{Key: key, Value: []byte(val)})
+}
+
+func (c messageCarrier) Keys() []string {
+	keys := make([]string, len(c.m.Headers))
+	for i, h := range c.m.Headers {
+		keys[i] = h.Key
+	}
+	return keys
 }
