@@ -662,6 +662,14 @@ func (c *DlqReplayCmd) Run(ctx context.Context, g *Globals) error {
 	return nil
 }
 
+// notForwarded are request headers a replay does not send again: the
+// length (the body may be a corrected one) and hop-by-hop headers (RFC 9110
+// section 7.6.1).
+var notForwarded = map[string]bool{
+	"Content-Length": true, "Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Expect": true,
+}
+
 // post POSTs a webhook body with the listener's authentication. It returns
 // why the listener dead-lettered (parts of) it again, or "".
 func (c *DlqReplayCmd) post(ctx context.Context, client *http.Client, d *deadLetter) (string, error) {
@@ -674,7 +682,7 @@ func (c *DlqReplayCmd) post(ctx context.Context, client *http.Client, d *deadLet
 		return "", fmt.Errorf("--url %q: %w", c.URL, err)
 	}
 	for _, h := range d.Headers {
-		if k := string(h[0]); k != "Content-Length" && !inbound.IsSecretHeader(k) {
+		if k := string(h[0]); !notForwarded[http.CanonicalHeaderKey(k)] && !inbound.IsSecretHeader(k) {
 			req.Header.Add(k, string(h[1]))
 		}
 	}

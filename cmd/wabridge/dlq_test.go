@@ -310,3 +310,36 @@ func TestDlqExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// A body larger than a dead-letter record takes is kept in chunks; dlq
+// puts them together: one dead letter, the body byte for byte.
+func TestDlqPutsChunksTogether(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	registry, _ := testRegistry(t)
+	topics := newBridgeTopics(t)
+	httpAddr, admin := freeAddr(t), freeAddr(t)
+	env := append(topics.env(3),
+		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+registry, "WABRIDGE_WEBHOOK_INSECURE=true",
+		"WABRIDGE_HTTP_ADDR="+httpAddr, "WABRIDGE_ADMIN_ADDR="+admin, "WABRIDGE_ONLY=inbound")
+	p := start(t, env, "run")
+	waitReady(t, p, admin)
+
+	body := `{"object":"whatsapp_business_account","entry":[` + strings.Repeat(`"padding padding padding padding",`, 40000) + `]` // unterminated
+	resp, err := http.Post("http://"+httpAddr+"/webhook", "application/json", strings.NewReader(body))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if n := len(kafkatest.ReadN(t, brokers, topics.dlq, 3, 30*time.Second)); n != 3 {
+		t.Fatalf("%d dead-letter records, want 3 chunks", n)
+	}
+	out, _, code := dlqTool(t, env, "dlq", "list")
+	if code != 0 || !strings.Contains(out, "1 dead letters") || !strings.Contains(out, "invalid JSON") {
+		t.Errorf("dlq list: exit %d\n%s", code, out)
+	}
+	out, _, code = dlqTool(t, env, "dlq", "show", "--source", "webhook", "--original")
+	if code != 0 || out != body {
+		t.Errorf("dlq show --original: exit %d, %d bytes, want the body's %d", code, len(out), len(body))
+	}
+	p.stop(t)
+}
