@@ -57,6 +57,24 @@ func eventIDs(msgs []kafka.Message) []string {
 	return out
 }
 
+// startInbound runs `wabridge run --only inbound` on its own topics with
+// extra in its environment, and returns the brokers, the topics, the
+// environment (for the tools), the webhook listener's address and the
+// process.
+func startInbound(t *testing.T, extra ...string) ([]string, bridgeTopics, []string, string, *proc) {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	registry, _ := testRegistry(t)
+	topics := newBridgeTopics(t)
+	httpAddr, admin := freeAddr(t), freeAddr(t)
+	env := append(append(topics.env(3),
+		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+registry,
+		"WABRIDGE_HTTP_ADDR="+httpAddr, "WABRIDGE_ADMIN_ADDR="+admin, "WABRIDGE_ONLY=inbound"), extra...)
+	p := start(t, env, "run")
+	waitReady(t, p, admin)
+	return brokers, topics, env, httpAddr, p
+}
+
 // A webhook whose message cannot be read becomes one dead letter; dlq
 // lists it, shows it (no secret header, the body pretty-printed, and byte
 // for byte with --original), a dry run replays nothing, a replay of the
@@ -64,16 +82,7 @@ func eventIDs(msgs []kafka.Message) []string {
 // corrected body publishes the message, while the status published the
 // first time comes out with its event id again.
 func TestDlqWebhookRoundTrip(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	registry, _ := testRegistry(t)
-	topics := newBridgeTopics(t)
-	httpAddr, admin := freeAddr(t), freeAddr(t)
-	env := append(topics.env(3),
-		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+registry,
-		"WEBHOOK_TOKEN=tok-e2e-51", "WEBHOOK_TOKEN_HEADER=X-Acme-Hook",
-		"WABRIDGE_HTTP_ADDR="+httpAddr, "WABRIDGE_ADMIN_ADDR="+admin, "WABRIDGE_ONLY=inbound")
-	p := start(t, env, "run")
-	waitReady(t, p, admin)
+	brokers, topics, env, httpAddr, p := startInbound(t, "WEBHOOK_TOKEN=tok-e2e-51", "WEBHOOK_TOKEN_HEADER=X-Acme-Hook")
 
 	body, err := os.ReadFile("../../inbound/testdata/metadata_missing.json")
 	if err != nil {
@@ -314,15 +323,7 @@ func TestDlqExitCodes(t *testing.T) {
 // A body larger than a dead-letter record takes is kept in chunks; dlq
 // puts them together: one dead letter, the body byte for byte.
 func TestDlqPutsChunksTogether(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
-	registry, _ := testRegistry(t)
-	topics := newBridgeTopics(t)
-	httpAddr, admin := freeAddr(t), freeAddr(t)
-	env := append(topics.env(3),
-		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+registry, "WABRIDGE_WEBHOOK_INSECURE=true",
-		"WABRIDGE_HTTP_ADDR="+httpAddr, "WABRIDGE_ADMIN_ADDR="+admin, "WABRIDGE_ONLY=inbound")
-	p := start(t, env, "run")
-	waitReady(t, p, admin)
+	brokers, topics, env, httpAddr, p := startInbound(t, "WABRIDGE_WEBHOOK_INSECURE=true")
 
 	body := `{"object":"whatsapp_business_account","entry":[` + strings.Repeat(`"padding padding padding padding",`, 40000) + `]` // unterminated
 	resp, err := http.Post("http://"+httpAddr+"/webhook", "application/json", strings.NewReader(body))
