@@ -222,7 +222,7 @@ func (p *parser) add(at Path, it Item) {
 }
 
 // loc names where in the body an item is, for dead-letter reasons.
-type loc struct{ entry, change int }
+type loc struct{ entry, change int32 }
 
 func (l loc) String() string {
 	if l.change < 0 {
@@ -239,7 +239,7 @@ type Path struct {
 	// Key is the member of the change value ("" for the change or the
 	// value itself, see value); Index the element of its array, or -1.
 	Key   string
-	Index int
+	Index int32
 	// value marks the change value (Key "" ) or a member of it.
 	value bool
 }
@@ -249,7 +249,7 @@ func (l loc) at() Path { return Path{loc: l, Index: -1} }
 
 // in returns the path of member key of l's change value, element i
 // (i < 0: the member itself; key "": the value).
-func (l loc) in(key string, i int) Path { return Path{loc: l, Key: key, Index: i, value: true} }
+func (l loc) in(key string, i int) Path { return Path{loc: l, Key: key, Index: int32(i), value: true} }
 
 func (p Path) String() string {
 	s := p.loc.String()
@@ -260,13 +260,13 @@ func (p Path) String() string {
 		}
 	}
 	if p.Index >= 0 {
-		s += "[" + strconv.Itoa(p.Index) + "]"
+		s += "[" + strconv.Itoa(int(p.Index)) + "]"
 	}
 	return s
 }
 
 func (p *parser) entry(i int, raw []byte) {
-	where := loc{i, -1}
+	where := loc{int32(i), -1}
 	if raw[0] != '{' {
 		p.dead(where.at(), raw, fmt.Sprintf("%s is %s, want an object", where, jsonKind(raw)))
 		return
@@ -299,7 +299,7 @@ func (p *parser) entry(i int, raw []byte) {
 		return
 	}
 	for j, ch := range p.d.elements(changes) {
-		p.change(loc{i, j}, ent, ch)
+		p.change(loc{int32(i), int32(j)}, ent, ch)
 	}
 }
 
