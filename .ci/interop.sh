@@ -11,7 +11,9 @@
 #      not JSON (raw bytes with a command-id header, by interop/produce_raw.py: rejected and
 #      dead-lettered), one inbound-message webhook, one webhook carrying a change-level
 #      error (inbound/testdata/change_errors.json) and one Calling API webhook (a user's call,
-#      inbound/testdata/call_user_connect.json) posted to /webhook.
+#      inbound/testdata/call_user_connect.json) posted to /webhook; one webhook whose only message
+#      cannot be mapped (inbound/testdata/message_timestamp_out_of_range.json, with a token,
+#      Authorization and Cookie header), and `wabridge dlq list` reading both dead letters.
 #   3. interop/check_events.py: Python confluent-kafka (librdkafka) with its
 #      SchemaRegistryClient and AvroDeserializer reads the result, status, message,
 #      webhook-event and dead-letter topics from the beginning and checks the field values
@@ -412,6 +414,24 @@ check "POST /webhook with a user's call answered 200" "$rc" "HTTP $code"
 
 # ------------------------------------------------------------------ 3. independent consumer
 
+BAD_HOOK_FIXTURE="inbound/testdata/message_timestamp_out_of_range"
+say "webhook whose message cannot be mapped ($BAD_HOOK_FIXTURE.json), with secrets in its headers"
+cp "$BAD_HOOK_FIXTURE.json" "$tmp/bad-webhook.json"
+AUTHZ="Bearer interop-$TOKEN-authz"
+COOKIE="session=interop-$TOKEN-cookie"
+rc=0; code="$(curl -sS -o /dev/null -D "$tmp/bad-webhook.headers" -w '%{http_code}' --max-time 15 \
+  -H 'Content-Type: application/json' -H 'User-Agent: wabridge-interop' -H "X-Webhook-Token: $TOKEN" \
+  -H "Authorization: $AUTHZ" -H "Cookie: $COOKIE" \
+  --data-binary @"$tmp/bad-webhook.json" "http://127.0.0.1:$HTTP_PORT/webhook")" || rc=$?
+[[ "$code" == 200 ]] && grep -qi '^Wabridge-Dead-Letter: dlq:webhook:' "$tmp/bad-webhook.headers" || rc=1
+check "POST /webhook with an unmappable message answered 200 naming its dead letter" "$rc" "HTTP $code"
+
+say "wabridge dlq list against the real broker"
+rc=0; out="$("$tmp/wabridge" dlq list -o json --brokers "$KAFKA_BROKERS" --topic "$T_DLQ" --registry-url "$REGISTRY" 2>&1)" || rc=$?
+n_dl="$(grep -c '"event_id"' <<<"$out" || true)"
+[[ "$n_dl" == 2 ]] && grep -q '"source":"webhook"' <<<"$out" && grep -q '"source":"command"' <<<"$out" || rc=1
+check "wabridge dlq list: the command's and the webhook's dead letter" "$rc" "$n_dl listed"
+
 say "independent consumer: confluent-kafka + SchemaRegistryClient + AvroDeserializer"
 t=$(date +%s%N)
 rc=0
@@ -421,6 +441,7 @@ rc=0
   --command-id "$COMMAND_ID" --to "$TO" --bad-command "$tmp/bad-command.json" --webhook "$tmp/webhook.json" \
   --webhook-event "$tmp/webhook-event.json" --webhook-event-golden "$EVENT_FIXTURE.golden" \
   --call-webhook "$tmp/call.json" --call-golden "$CALL_FIXTURE.golden" --timeout "$INTEROP_TIMEOUT" \
+  --bad-webhook "$tmp/bad-webhook.json" --secret "$TOKEN" --secret "$AUTHZ" --secret "$COOKIE" \
   | tee "$tmp/consumer.out" || rc=$?
 note "consumer took $(elapsed "$t")"
 c_line="$(grep -E '^consumer: [0-9]+ passed, [0-9]+ failed$' "$tmp/consumer.out" || echo 'consumer: 0 passed, 1 failed')"
@@ -485,6 +506,12 @@ for v in schemas/testdata/v*/; do
   if [[ -f "$v/webhook_event.avsc" ]]; then
     BREAK='s["fields"]=[f for f in s["fields"] if f["name"]!="raw"]' \
       registry_follows webhook_event "interop-$RUN_ID-$ver-webhook-event-value" FULL "$v/webhook_event.avsc"
+  fi
+  # Dead letters gained original_kind and failures after v2, with defaults: FULL as well. Without
+  # original (no default in the released schema), released readers could not read them: refused.
+  if [[ -f "$v/dead_letter.avsc" ]]; then
+    BREAK='s["fields"]=[f for f in s["fields"] if f["name"]!="original"]' \
+      registry_follows dead_letter "interop-$RUN_ID-$ver-dead-letter-value" FULL "$v/dead_letter.avsc"
   fi
 done
 fi

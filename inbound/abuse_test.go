@@ -1,6 +1,7 @@
 package inbound_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -62,8 +63,9 @@ func TestHandlerBufferFollowsTheBytes(t *testing.T) {
 }
 
 // A body of nothing but empty entries, up to the size limit, is one dead
-// letter (in chunks), not one record per entry; up to MaxDeadItems bad
-// items are still dead-lettered one by one beside the good ones.
+// letter (in chunks), not one record per entry; a body with MaxDeadItems
+// bad items and a good one is the good one's record and one dead letter
+// naming every bad item.
 func TestHandlerBoundsDeadLettersPerBody(t *testing.T) {
 	n := (4<<20 - 20) / 3
 	empty := `{"entry":[` + strings.Repeat(`{},`, n-1) + `{}]}`
@@ -90,7 +92,11 @@ func TestHandlerBoundsDeadLettersPerBody(t *testing.T) {
 	if rec := post(h, few, auth); rec.Code != http.StatusOK {
 		t.Fatalf("HTTP %d, want 200", rec.Code)
 	}
-	if got := len(p.all()); got != inbound.MaxDeadItems+1 {
-		t.Fatalf("%d records for %d bad entries and one message, want %d", got, inbound.MaxDeadItems, inbound.MaxDeadItems+1)
+	got = p.all()
+	if len(got) != 2 {
+		t.Fatalf("%d records for %d bad entries and one message, want 2 (the message and one dead letter)", len(got), inbound.MaxDeadItems)
+	}
+	if r := header(got[1], inbound.HeaderDLQReason); !strings.Contains(r, fmt.Sprintf("and %d more parts", inbound.MaxDeadItems-1)) {
+		t.Fatalf("reason %q, want the first bad entry and %d more", r, inbound.MaxDeadItems-1)
 	}
 }

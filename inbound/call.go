@@ -87,12 +87,12 @@ const (
 // made.
 func (p *parser) calls(where loc, c *changeCtx, v []byte) int {
 	if v[0] != '[' {
-		p.dead(v, fmt.Sprintf("%s value: calls is %s, want an array", where, jsonKind(v)))
+		p.dead(where.in("calls", -1), v, fmt.Sprintf("%s value: calls is %s, want an array", where, jsonKind(v)))
 		return 0
 	}
 	elems := p.d.elements(v)
-	for _, e := range elems {
-		p.items = append(p.items, callEvent(c, "calls", e, p.receivedAt))
+	for i, e := range elems {
+		p.add(where.in("calls", i), callEvent(c, "calls", e, p.receivedAt))
 	}
 	return len(elems)
 }

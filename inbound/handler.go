@@ -346,23 +346,26 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 		return h.tooLarge(ctx, w, r, body)
 	}
 
+	req := request{body: body, header: r.Header, at: receivedAt}
 	items, err := parse(body, receivedAt, h.statusSchemaID < 0)
 	if err != nil {
 		// An authenticated sender's body we cannot understand: keep it, answer
 		// 200 so it is not retried for days.
 		h.cfg.Logger.Warn("webhook body not understood, dead-lettered", "err", err, "bytes", len(body))
-		if err := h.deadLetter(ctx, body, err.Error(), receivedAt); err != nil {
+		req.failures = []schemas.Failure{{Reason: err.Error()}}
+		msgs := h.deadLetterMessages(&req)
+		if err := h.publish(ctx, msgs...); err != nil {
 			return h.unavailable(w, err)
 		}
-		w.WriteHeader(http.StatusOK)
-		return http.StatusOK
+		h.cfg.Metrics.DeadLetters.WithLabelValues("webhook").Add(float64(len(msgs)))
+		return h.ok(w, &req)
 	}
 	if err := h.recordWindows(ctx, items); err != nil {
 		return h.unavailable(w, err)
 	}
-	msgs, ids := h.records(items, receivedAt)
-	if len(msgs) > 0 {
-		if msgs, err = h.publishRecords(ctx, msgs, receivedAt); err != nil {
+	msgs, ids := h.records(items, &req)
+	if len(msgs) > 0 || len(req.failures) > 0 {
+		if msgs, err = h.publishRecords(ctx, msgs, &req); err != nil {
 			return h.unavailable(w, err)
 		}
 	}
@@ -376,29 +379,90 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 			h.cfg.Metrics.DeadLetters.WithLabelValues("webhook").Inc()
 		}
 	}
+	if len(req.failures) > 0 {
+		h.cfg.Logger.Warn("webhook parts not published, dead-lettered with the request",
+			"failed_parts", req.failed, "first", req.failures[0].String(), "dead_letter", req.eventID)
+	}
+	return h.ok(w, &req)
+}
+
+// Response headers of a 200 whose request was dead-lettered (in whole or
+// in part), for `wabridge dlq replay` and other senders that want to know;
+// 360dialog ignores them.
+const (
+	HeaderDeadLetter  = "Wabridge-Dead-Letter"  // the dead letter's event_id
+	HeaderFailedParts = "Wabridge-Failed-Parts" // how many parts were not published
+)
+
+// ok answers 200, naming the request's dead letter if it has one.
+func (h *Handler) ok(w http.ResponseWriter, req *request) int {
+	if req.eventID != "" {
+		w.Header().Set(HeaderDeadLetter, req.eventID)
+		w.Header().Set(HeaderFailedParts, strconv.Itoa(req.failed))
+	}
 	w.WriteHeader(http.StatusOK)
 	return http.StatusOK
 }
 
+// request is what a webhook's dead letter keeps of its request.
+type request struct {
+	body   []byte
+	header http.Header
+	at     time.Time
+	// failures are the parts not published, in body order, at most
+	// MaxDeadItems of them and a last one saying how many more; failed
+	// counts them all.
+	failures []schemas.Failure
+	failed   int
+	// eventID is the dead letter's event_id once it is built.
+	eventID string
+}
+
+// fail records that the part at path was not published.
+func (r *request) fail(path, reason string) {
+	r.failed++
+	switch {
+	case r.failed <= MaxDeadItems:
+		r.failures = append(r.failures, schemas.Failure{Path: path, Reason: reason})
+	case r.failed == MaxDeadItems+1:
+		r.failures = append(r.failures, schemas.Failure{})
+		fallthrough
+	default:
+		r.failures[MaxDeadItems].Reason = fmt.Sprintf("%d more parts not published", r.failed-MaxDeadItems)
+	}
+}
+
+// reason is the dead letter's reason: the first failure, and how many
+// more there are.
+func (r *request) reason() string {
+	if len(r.failures) == 0 {
+		return ""
+	}
+	s := r.failures[0].String()
+	if r.failed > 1 {
+		s += fmt.Sprintf(" (and %d more parts)", r.failed-1)
+	}
+	return s
+}
+
 // records turns items into Kafka records, and returns the event ids to
-// remember once Kafka has them. Each record of an item carries the item in
-// WriterData; dead letters carry nothing. With the recent-ids filter on,
-// records it has seen (or that repeat within items) are left out.
-func (h *Handler) records(items []Item, receivedAt time.Time) (msgs []kafka.Message, ids []string) {
+// remember once Kafka has them. Each record carries its item in
+// WriterData. Items that cannot be published are added to req's failures
+// (the request's dead letter is built once they are all known). With the
+// recent-ids filter on, records it has seen (or that repeat within items)
+// are left out.
+func (h *Handler) records(items []Item, req *request) (msgs []kafka.Message, ids []string) {
 	msgs = make([]kafka.Message, 0, len(items))
 	var seen map[string]bool
 	dropped := 0
-	deadLetter := func(raw []byte, reason, key string) {
-		msgs = append(msgs, h.deadLetterMessages(raw, reason, key, receivedAt)...)
-	}
 	for i := range items {
 		it := &items[i]
 		if it.Kind == schemas.WebhookEvent && h.cfg.Topics.Events == "" {
-			deadLetter(it.raw(), fmt.Sprintf("webhook event (field %q) not published: no webhook-events topic configured", it.Native["field"]), it.Key)
+			req.fail(it.Path.String(), fmt.Sprintf("webhook event (field %q) not published: no webhook-events topic configured", it.Native["field"]))
 			continue
 		}
 		if it.Kind == "" {
-			deadLetter(it.Raw, it.Reason, it.Key)
+			req.fail(it.Path.String(), it.Reason)
 			continue
 		}
 		if h.recent != nil {
@@ -414,11 +478,11 @@ func (h *Handler) records(items []Item, receivedAt time.Time) (msgs []kafka.Mess
 		}
 		value, err := h.encode(it)
 		if err != nil {
-			deadLetter(it.raw(), "encoding: "+err.Error(), it.Key)
+			req.fail(it.Path.String(), "encoding: "+err.Error())
 			continue
 		}
 		msgs = append(msgs, kafka.Message{
-			Topic: h.topic(it.Kind), Key: []byte(it.Key), Value: value, Time: receivedAt,
+			Topic: h.topic(it.Kind), Key: []byte(it.Key), Value: value, Time: req.at,
 			Headers: []kafka.Header{
 				{Key: HeaderEventKind, Value: kindHeader[it.Kind]},
 				{Key: HeaderEventID, Value: []byte(it.EventID)},
@@ -507,9 +571,13 @@ func (h *Handler) tooLarge(ctx context.Context, w http.ResponseWriter, r *http.R
 			"truncated_bytes_read": len(partial),
 			"sha256_of_read_part":  hex.EncodeToString(sum[:]),
 		})
-		if err := h.deadLetter(ctx, stub, reason, h.cfg.Now().UTC().Truncate(time.Millisecond)); err != nil {
+		req := request{body: stub, header: r.Header, at: h.cfg.Now().UTC().Truncate(time.Millisecond)}
+		req.fail("", reason)
+		msgs := h.deadLetterMessages(&req)
+		if err := h.publish(ctx, msgs...); err != nil {
 			return h.unavailable(w, err)
 		}
+		h.cfg.Metrics.DeadLetters.WithLabelValues("webhook").Add(float64(len(msgs)))
 	}
 	http.Error(w, reason, http.StatusRequestEntityTooLarge)
 	return http.StatusRequestEntityTooLarge
@@ -650,66 +718,85 @@ func (h *Handler) publish(ctx context.Context, msgs ...kafka.Message) error {
 	return nil
 }
 
-// publishRecords publishes the records of a webhook and returns what it
-// published. kafka-go refuses a record larger than its writer takes (1 MiB
-// by default, Kafka's default message.max.bytes) before writing any: as
-// every retry of the webhook would be refused alike, with all its other
-// records, the item of such a record goes to the dead-letter topic instead,
-// in chunks, and the rest is published.
-func (h *Handler) publishRecords(ctx context.Context, msgs []kafka.Message, receivedAt time.Time) ([]kafka.Message, error) {
+// publishRecords publishes the records of a webhook, with the request's
+// dead letter when some parts failed, and returns what it published.
+// kafka-go refuses a record larger than its writer takes (1 MiB by default,
+// Kafka's default message.max.bytes) before writing any: as every retry of
+// the webhook would be refused alike, with all its other records, such a
+// record becomes one more failed part of the request's dead letter (which
+// is chunked) and the rest is published.
+func (h *Handler) publishRecords(ctx context.Context, msgs []kafka.Message, req *request) ([]kafka.Message, error) {
+	all := msgs
+	if len(req.failures) > 0 {
+		all = append(msgs[:len(msgs):len(msgs)], h.deadLetterMessages(req)...)
+	}
 	for {
-		err := h.publish(ctx, msgs...)
+		err := h.publish(ctx, all...)
 		var tooLarge kafka.MessageTooLargeError
 		if !errors.As(err, &tooLarge) {
-			return msgs, err
+			return all, err
 		}
 		it, ok := tooLarge.Message.WriterData.(*Item)
 		if !ok {
-			return msgs, err // a dead letter: its chunks are too large
+			return all, err // a dead letter: its chunks are too large
 		}
-		reason := fmt.Sprintf("%s record of %d bytes is larger than the Kafka writer takes", it.Kind, len(tooLarge.Message.Value))
-		msgs = append(tooLarge.Remaining, h.deadLetterMessages(it.raw(), reason, it.Key, receivedAt)...)
+		req.fail(it.Path.String(), fmt.Sprintf("%s record of %d bytes is larger than the Kafka writer takes", it.Kind, len(tooLarge.Message.Value)))
+		msgs = make([]kafka.Message, 0, len(tooLarge.Remaining))
+		for _, m := range tooLarge.Remaining {
+			if _, ok := m.WriterData.(*Item); ok {
+				msgs = append(msgs, m) // the request's old dead letter is rebuilt below
+			}
+		}
+		all = append(msgs, h.deadLetterMessages(req)...)
 	}
 }
 
-// deadLetterMessages returns the dead-letter records of raw: one, or
-// chunks of at most DeadLetterChunkBytes.
-func (h *Handler) deadLetterMessages(raw []byte, reason, key string, at time.Time) []kafka.Message {
+// deadLetterMessages returns the dead letter of req: one record, or chunks
+// of at most DeadLetterChunkBytes of the body, all with the request's key
+// (the body's hash), so in one partition and in order. It sets
+// req.eventID.
+func (h *Handler) deadLetterMessages(req *request) []kafka.Message {
+	raw := req.body
 	ct := "application/json"
 	if !json.Valid(raw) {
 		ct = "application/octet-stream"
 	}
+	kind := schemas.OriginalRequestBody
+	if req.failed == 1 && req.failures[0].Path == "" && strings.HasPrefix(req.failures[0].Reason, "body larger than") {
+		kind = schemas.OriginalRequestSummary
+	}
+	reason := req.reason()
+	sum := sha256.Sum256(raw)
+	sumHex := hex.EncodeToString(sum[:])
+	key := []byte(sumHex[:32])
+	base := schemas.DeadLetterRecord{Source: "webhook", Reason: reason, At: req.at, ContentType: ct,
+		SHA256: sumHex, Size: int64(len(raw)), OriginalKind: kind, Failures: req.failures,
+		Headers: RequestHeaders(req.header, h.cfg.TokenHeader)}
+	req.eventID = base.EventID()
 	headers := func(valueType string, extra ...kafka.Header) []kafka.Header {
 		return append([]kafka.Header{
 			{Key: HeaderDLQReason, Value: []byte(reason)},
 			{Key: HeaderDLQSource, Value: []byte("webhook")},
 			{Key: HeaderContentType, Value: []byte(valueType)},
+			{Key: HeaderEventID, Value: []byte(req.eventID)},
 		}, extra...)
-	}
-	var k []byte
-	if key != "" {
-		k = []byte(key)
 	}
 	size := h.cfg.DeadLetterChunkBytes
 	if len(raw) <= size {
-		d := schemas.DeadLetterRecord{Source: "webhook", Reason: reason, At: at, ContentType: ct, Original: raw}
+		d := base
+		d.Original = raw
 		value, vt, extra := h.wrapDeadLetter(d)
-		return []kafka.Message{{Topic: h.cfg.Topics.DeadLetter, Key: k, Value: value, Time: at, Headers: headers(vt, extra...)}}
-	}
-	sum := sha256.Sum256(raw)
-	sumHex := hex.EncodeToString(sum[:])
-	if k == nil {
-		k = []byte(sumHex[:32]) // one key: all chunks in one partition, in order
+		return []kafka.Message{{Topic: h.cfg.Topics.DeadLetter, Key: key, Value: value, Time: req.at, Headers: headers(vt, extra...)}}
 	}
 	n := (len(raw) + size - 1) / size
 	out := make([]kafka.Message, 0, n)
 	for i := range n {
-		chunk := raw[i*size : min((i+1)*size, len(raw))]
-		d := schemas.DeadLetterRecord{Source: "webhook", Reason: reason, At: at, ContentType: ct, Original: chunk,
-			ChunkNumber: i + 1, ChunkCount: n, SHA256: sumHex, Size: int64(len(raw))}
+		d := base
+		d.Original = raw[i*size : min((i+1)*size, len(raw))]
+		d.ChunkNumber, d.ChunkCount = i+1, n
 		value, vt, extra := h.wrapDeadLetter(d)
 		out = append(out, kafka.Message{
-			Topic: h.cfg.Topics.DeadLetter, Key: k, Value: value, Time: at,
+			Topic: h.cfg.Topics.DeadLetter, Key: key, Value: value, Time: req.at,
 			Headers: headers(vt, append([]kafka.Header{
 				{Key: HeaderDLQChunk, Value: []byte(fmt.Sprintf("%d/%d", i+1, n))},
 				{Key: HeaderDLQSHA256, Value: []byte(sumHex)},
@@ -734,15 +821,6 @@ func (h *Handler) wrapDeadLetter(d schemas.DeadLetterRecord) ([]byte, string, []
 		return d.Original, d.ContentType, nil
 	}
 	return b, ContentTypeAvro, []kafka.Header{{Key: HeaderEventKind, Value: []byte(schemas.DeadLetter)}}
-}
-
-func (h *Handler) deadLetter(ctx context.Context, raw []byte, reason string, at time.Time) error {
-	msgs := h.deadLetterMessages(raw, reason, "", at)
-	if err := h.publish(ctx, msgs...); err != nil {
-		return err
-	}
-	h.cfg.Metrics.DeadLetters.WithLabelValues("webhook").Add(float64(len(msgs)))
-	return nil
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, err error) int {

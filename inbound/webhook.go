@@ -33,8 +33,9 @@ import (
 //   - null: a null entry, change or change value is a dead letter with its
 //     reason; a null array or object anywhere else counts as absent (WhatsApp
 //     never sends one, and absent is what it would mean).
-//   - A body that is not an object with an entry array: not understood
-//     (ErrNotCloudAPI; the legacy On-Premise shape is named as such).
+//   - A body that is not an object with an entry array, or whose object is
+//     not whatsapp_business_account: not understood (ErrNotCloudAPI; the
+//     legacy On-Premise shape is named as such).
 //   - Wrong types in the envelope (entry, changes) or in the fields every
 //     record needs (ids, timestamps, type): that entry, change or item is a
 //     dead letter. Wrong types in a payload object (e.g. a string quantity
@@ -70,6 +71,8 @@ type Item struct {
 	// Raw and Reason are set for dead letters.
 	Raw    []byte
 	Reason string
+	// Path is where in the body the item is.
+	Path Path
 
 	// status is the record of a MessageStatus item, which the handler
 	// encodes without Native.
@@ -129,10 +132,12 @@ func parse(body []byte, receivedAt time.Time, natives bool) ([]Item, error) {
 	if top[0] != '{' {
 		return nil, fmt.Errorf("%w: unexpected JSON shape: the body is %s, want an object", ErrNotCloudAPI, jsonKind(top))
 	}
-	var entries []byte
+	var entries, object []byte
 	var legacy string
 	d.members(top, func(k, v []byte) bool {
 		switch string(k) {
+		case "object":
+			object = v
 		case "entry":
 			entries = v
 		case "messages", "statuses":
@@ -142,6 +147,12 @@ func parse(body []byte, receivedAt time.Time, natives bool) ([]Item, error) {
 		}
 		return true
 	})
+	// The Cloud API's object is whatsapp_business_account
+	// (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components);
+	// a webhook of another product (instagram, page) is not read as one.
+	if !isNullSpan(object) && string(object) != `"whatsapp_business_account"` {
+		return nil, fmt.Errorf("%w: object is %s, want \"whatsapp_business_account\"", ErrNotCloudAPI, object)
+	}
 	if isNullSpan(entries) {
 		if legacy != "" {
 			return nil, fmt.Errorf("%w: top-level %s without entry (legacy On-Premise format?)", ErrNotCloudAPI, legacy)
@@ -194,18 +205,24 @@ type parser struct {
 	firstDead  string
 }
 
-func (p *parser) dead(raw []byte, reason string) {
+func (p *parser) dead(at Path, raw []byte, reason string) {
 	if p.deadItems++; p.deadItems > MaxDeadItems {
 		return
 	}
 	if p.firstDead == "" {
 		p.firstDead = reason
 	}
-	p.items = append(p.items, Item{Raw: raw, Reason: reason})
+	p.items = append(p.items, Item{Raw: raw, Reason: reason, Path: at})
+}
+
+// add appends the item found at path at.
+func (p *parser) add(at Path, it Item) {
+	it.Path = at
+	p.items = append(p.items, it)
 }
 
 // loc names where in the body an item is, for dead-letter reasons.
-type loc struct{ entry, change int }
+type loc struct{ entry, change int32 }
 
 func (l loc) String() string {
 	if l.change < 0 {
@@ -214,10 +231,44 @@ func (l loc) String() string {
 	return fmt.Sprintf("entry[%d].changes[%d]", l.entry, l.change)
 }
 
+// Path is where an item is in a webhook body, as the dead-letter record
+// names it: entry[0], entry[0].changes[1], entry[0].changes[1].value,
+// entry[0].changes[1].value.messages[3]. It is formatted only when needed.
+type Path struct {
+	loc
+	// Key is the member of the change value ("" for the change or the
+	// value itself, see value); Index the element of its array, or -1.
+	Key   string
+	Index int32
+	// value marks the change value (Key "" ) or a member of it.
+	value bool
+}
+
+// at returns the path of l itself.
+func (l loc) at() Path { return Path{loc: l, Index: -1} }
+
+// in returns the path of member key of l's change value, element i
+// (i < 0: the member itself; key "": the value).
+func (l loc) in(key string, i int) Path { return Path{loc: l, Key: key, Index: int32(i), value: true} }
+
+func (p Path) String() string {
+	s := p.loc.String()
+	if p.value {
+		s += ".value"
+		if p.Key != "" {
+			s += "." + p.Key
+		}
+	}
+	if p.Index >= 0 {
+		s += "[" + strconv.Itoa(int(p.Index)) + "]"
+	}
+	return s
+}
+
 func (p *parser) entry(i int, raw []byte) {
-	where := loc{i, -1}
+	where := loc{int32(i), -1}
 	if raw[0] != '{' {
-		p.dead(raw, fmt.Sprintf("%s is %s, want an object", where, jsonKind(raw)))
+		p.dead(where.at(), raw, fmt.Sprintf("%s is %s, want an object", where, jsonKind(raw)))
 		return
 	}
 	var ent entryInfo
@@ -238,17 +289,17 @@ func (p *parser) entry(i int, raw []byte) {
 	})
 	switch {
 	case err != nil:
-		p.dead(raw, where.String()+": "+err.Error())
+		p.dead(where.at(), raw, where.String()+": "+err.Error())
 		return
 	case isNullSpan(changes):
-		p.dead(raw, where.String()+" has no changes")
+		p.dead(where.at(), raw, where.String()+" has no changes")
 		return
 	case changes[0] != '[':
-		p.dead(raw, fmt.Sprintf("%s: changes is %s, want an array", where, jsonKind(changes)))
+		p.dead(where.at(), raw, fmt.Sprintf("%s: changes is %s, want an array", where, jsonKind(changes)))
 		return
 	}
 	for j, ch := range p.d.elements(changes) {
-		p.change(loc{i, j}, ent, ch)
+		p.change(loc{int32(i), int32(j)}, ent, ch)
 	}
 }
 
@@ -290,7 +341,7 @@ func (c *changeCtx) contactFor(waID, userID string) *contact {
 
 func (p *parser) change(where loc, ent entryInfo, raw []byte) {
 	if raw[0] != '{' {
-		p.dead(raw, fmt.Sprintf("%s is %s, want an object", where, jsonKind(raw)))
+		p.dead(where.at(), raw, fmt.Sprintf("%s is %s, want an object", where, jsonKind(raw)))
 		return
 	}
 	c := &changeCtx{entryInfo: ent, d: p.d}
@@ -307,25 +358,25 @@ func (p *parser) change(where loc, ent entryInfo, raw []byte) {
 	})
 	switch {
 	case err != nil:
-		p.dead(raw, where.String()+": "+err.Error())
+		p.dead(where.at(), raw, where.String()+": "+err.Error())
 		return
 	case c.field == "":
-		p.dead(raw, where.String()+" has no field")
+		p.dead(where.at(), raw, where.String()+" has no field")
 		return
 	case value == nil:
-		p.dead(raw, where.String()+" has no value")
+		p.dead(where.at(), raw, where.String()+" has no value")
 		return
 	case isNullSpan(value):
-		p.dead(raw, where.String()+" value is null")
+		p.dead(where.at(), raw, where.String()+" value is null")
 		return
 	}
 	switch c.field {
 	case "messages", "user_preferences", "calls":
 		p.value(where, c, value)
 	case "message_template_status_update":
-		p.items = append(p.items, templateEvent(c, value, p.receivedAt))
+		p.add(where.in("", -1), templateEvent(c, value, p.receivedAt))
 	default:
-		p.items = append(p.items, genericEvent(c, "", value, p.receivedAt))
+		p.add(where.in("", -1), genericEvent(c, "", value, p.receivedAt))
 	}
 }
 
@@ -333,7 +384,7 @@ func (p *parser) change(where loc, ent entryInfo, raw []byte) {
 // nor joins into the records become webhook events.
 func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 	if raw[0] != '{' {
-		p.dead(raw, fmt.Sprintf("%s value is %s, want an object", where, jsonKind(raw)))
+		p.dead(where.in("", -1), raw, fmt.Sprintf("%s value is %s, want an object", where, jsonKind(raw)))
 		return
 	}
 	type member struct {
@@ -395,49 +446,51 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 			return nil
 		}
 		if v[0] != '[' {
-			p.dead(v, fmt.Sprintf("%s value: %s is %s, want an array", where, key, jsonKind(v)))
+			p.dead(where.in(key, -1), v, fmt.Sprintf("%s value: %s is %s, want an array", where, key, jsonKind(v)))
 			return nil
 		}
 		return p.d.elements(v)
 	}
 	messages, statuses := list("messages", messagesV), list("statuses", statusesV)
-	for _, m := range messages {
+	for i, m := range messages {
+		at := where.in("messages", i)
 		if c.phoneNumberID == "" {
-			p.dead(m, "message: "+noNumber)
+			p.dead(at, m, "message: "+noNumber)
 			continue
 		}
 		it, err := mapMessage(c, m, p.receivedAt)
 		if err != nil {
-			p.dead(m, "message: "+err.Error())
+			p.dead(at, m, "message: "+err.Error())
 			continue
 		}
-		p.items = append(p.items, it)
+		p.add(at, it)
 	}
-	for _, s := range statuses {
+	for i, s := range statuses {
+		at := where.in("statuses", i)
 		if c.field == "calls" { // call statuses, see call.go
-			p.items = append(p.items, callEvent(c, "statuses", s, p.receivedAt))
+			p.add(at, callEvent(c, "statuses", s, p.receivedAt))
 			continue
 		}
 		if c.phoneNumberID == "" {
-			p.dead(s, "status: "+noNumber)
+			p.dead(at, s, "status: "+noNumber)
 			continue
 		}
 		it, err := mapStatus(c, s, p.receivedAt)
 		if err != nil {
-			p.dead(s, "status: "+err.Error())
+			p.dead(at, s, "status: "+err.Error())
 			continue
 		}
 		if p.natives && it.status != nil {
 			it.Native = it.status.native()
 		}
-		p.items = append(p.items, it)
+		p.add(at, it)
 	}
-	for _, e := range list("errors", errorsV) {
-		p.items = append(p.items, changeErrorEvent(c, e, p.receivedAt))
+	for i, e := range list("errors", errorsV) {
+		p.add(where.in("errors", i), changeErrorEvent(c, e, p.receivedAt))
 	}
 	prefs := list("user_preferences", prefsV)
-	for _, u := range prefs {
-		p.items = append(p.items, userPreferenceEvent(c, u, p.receivedAt))
+	for i, u := range prefs {
+		p.add(where.in("user_preferences", i), userPreferenceEvent(c, u, p.receivedAt))
 	}
 	slices.SortStableFunc(all, func(a, b member) int { return strings.Compare(a.key, b.key) }) // same body, same order
 	calls := 0
@@ -447,22 +500,22 @@ func (p *parser) value(where loc, c *changeCtx, raw []byte) {
 			continue
 		}
 		if m.val[0] == '[' {
-			for _, e := range p.d.elements(m.val) {
-				p.items = append(p.items, genericEvent(c, m.key, e, p.receivedAt))
+			for i, e := range p.d.elements(m.val) {
+				p.add(where.in(m.key, i), genericEvent(c, m.key, e, p.receivedAt))
 			}
 			continue
 		}
-		p.items = append(p.items, genericEvent(c, m.key, m.val, p.receivedAt))
+		p.add(where.in(m.key, -1), genericEvent(c, m.key, m.val, p.receivedAt))
 	}
 	// Contacts are joined into the messages, statuses and user preferences
 	// of their value; without any, they are the only thing the change says.
 	if len(messages) == 0 && len(statuses) == 0 && len(prefs) == 0 && calls == 0 && !isNullSpan(contacts) {
-		elems := [][]byte{contacts}
-		if contacts[0] == '[' {
-			elems = p.d.elements(contacts)
-		}
-		for _, e := range elems {
-			p.items = append(p.items, genericEvent(c, "contacts", e, p.receivedAt))
+		if contacts[0] != '[' {
+			p.add(where.in("contacts", -1), genericEvent(c, "contacts", contacts, p.receivedAt))
+		} else {
+			for i, e := range p.d.elements(contacts) {
+				p.add(where.in("contacts", i), genericEvent(c, "contacts", e, p.receivedAt))
+			}
 		}
 	}
 }

@@ -71,7 +71,8 @@ type renderedItem struct {
 	Key     string          `json:"key"`
 	EventID string          `json:"event_id,omitempty"`
 	Reason  string          `json:"reason,omitempty"`
-	Raw     json.RawMessage `json:"raw,omitempty"` // dead letters: what goes to the dead-letter topic
+	Path    string          `json:"path,omitempty"` // dead letters: the failed part
+	Raw     json.RawMessage `json:"raw,omitempty"`  // dead letters: what goes to the dead-letter topic
 	// Record is the record as a consumer decodes it: every field, defaults
 	// included.
 	Record any    `json:"record,omitempty"`
@@ -112,6 +113,7 @@ func renderParse(t *testing.T, items []Item, err error) []byte {
 	for _, it := range items {
 		r := renderedItem{Kind: it.Kind, Key: it.Key, EventID: it.EventID, Reason: it.Reason}
 		if it.Kind == "" {
+			r.Path = it.Path.String()
 			if json.Valid(it.Raw) {
 				var c bytes.Buffer
 				json.Compact(&c, it.Raw)
@@ -413,6 +415,10 @@ func TestParseShapes(t *testing.T) {
 		{fixture: "status_bad_timestamp", kinds: "ds", keys: []string{jane}},
 		{fixture: "message_no_id", kinds: "dm", keys: []string{jane}},
 		{fixture: "message_timestamp_out_of_range", kinds: "d"},
+		{fixture: "message_no_id_no_from", kinds: "mddm", keys: []string{jane, "15550002222"}},
+		{fixture: "metadata_missing", kinds: "ds", keys: []string{jane}},
+		{fixture: "numbers_for_strings", kinds: "d"},
+		{fixture: "object_instagram", errIs: ErrNotCloudAPI, errMatch: `object is "instagram"`},
 		{fixture: "empty_entry", kinds: ""},
 		{fixture: "legacy_onpremise", errIs: ErrNotCloudAPI, errMatch: "legacy On-Premise"},
 		{fixture: "legacy_onpremise_statuses", errIs: ErrNotCloudAPI, errMatch: "legacy On-Premise"},

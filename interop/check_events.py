@@ -7,7 +7,9 @@ decode the values (Confluent wire format: magic byte 0, 4-byte schema id, Avro b
 the writer schema fetched from the registry. The script then checks the decoded field values
 against what .ci/interop.sh sent: one send command, one command that is not JSON (written
 raw by interop/produce_raw.py), one inbound-message webhook, one webhook carrying a
-change-level error and one Calling API webhook (a user's call).
+change-level error, one Calling API webhook (a user's call) and one webhook whose only
+message cannot be mapped (its dead letter: the request body byte for byte, the failed path,
+no secret header).
 
 Prints one line per check ("ok ..." or "FAIL ..."), then "consumer: N passed, M failed".
 Exit status 0 only when nothing failed. Every wait is bounded by --timeout.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import re
 import struct
@@ -84,6 +87,13 @@ def main() -> int:
     p.add_argument("--call-webhook", required=True,
                    help="file with the posted Calling API webhook (field calls, one user-initiated connect)")
     p.add_argument("--call-golden", help="the .golden beside the fixture that body was copied from: its event_id must match")
+    p.add_argument("--bad-webhook",
+                   help="file with a posted webhook body whose only message cannot be mapped: its dead letter "
+                        "must hold the body byte for byte, the failed part's path, and no secret header")
+    p.add_argument("--bad-webhook-path", default="entry[0].changes[0].value.messages[0]",
+                   help="path of the part of --bad-webhook that fails")
+    p.add_argument("--secret", action="append", default=[],
+                   help="a secret sent with --bad-webhook (token, Authorization, ...): must appear nowhere in its dead letter")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for all records")
     a = p.parse_args()
 
@@ -114,6 +124,11 @@ def main() -> int:
     if a.call_golden:
         with open(a.call_golden, encoding="utf-8") as f:
             call_golden_id = json.load(f)["items"][0]["event_id"]
+
+    bad_hook = None
+    if a.bad_webhook:
+        with open(a.bad_webhook, "rb") as f:
+            bad_hook = f.read()
 
     with open(a.bad_command, encoding="utf-8") as f:
         bad = json.load(f)
@@ -161,7 +176,8 @@ def main() -> int:
         c.ok("list topics", False, str(e))
     got: dict[str, list] = {t: [] for t in topics}
     # Results: the send command's and the bad command's (rejected).
-    want_counts = {a.results: 2, a.statuses: 3, a.messages: 1, a.webhook_events: 2, a.dlq: 1}
+    n_dlq = 2 if bad_hook is not None else 1  # the bad command's, and the bad webhook's
+    want_counts = {a.results: 2, a.statuses: 3, a.messages: 1, a.webhook_events: 2, a.dlq: n_dlq}
     deadline = time.monotonic() + a.timeout
     decode_errors = 0
     try:
@@ -286,9 +302,11 @@ def main() -> int:
 
     # ... and the dead letter, holding the original bytes and headers.
     n = dlq_count(a.brokers, a.dlq)
-    c.ok(f"{a.dlq}: exactly one dead letter", n == 1 and len(got[a.dlq]) == 1,
+    c.ok(f"{a.dlq}: exactly {n_dlq} dead letter(s)", n == n_dlq and len(got[a.dlq]) == n_dlq,
          f"{n} record(s) by the watermarks, {len(got[a.dlq])} read" if n >= 0 else "topic not found")
     for msg, _, r in got[a.dlq]:
+        if r.get("source") != "command":
+            continue
         reason = r.get("reason") or ""
         c.fields(f"dead letter {r.get('event_id')}", r, {
             "event_id": "dlq:command:%s/%d/%d" % bad_pos,
@@ -315,6 +333,10 @@ def main() -> int:
         bad_h = {k: header(msg, k) for k, v in want_h.items() if header(msg, k) != v}
         c.ok("dead letter headers dlq-source, dlq-reason, dlq-source-topic/partition/offset, command-id",
              not bad_h, f"differ: {bad_h!r}" if bad_h else ", ".join(f"{k}={v}" for k, v in want_h.items() if k != "dlq-reason"))
+
+    # ... and the webhook whose message cannot be mapped: one dead letter for the request.
+    if bad_hook is not None:
+        check_webhook_dead_letter(c, a, bad_hook, [(m, raw, r) for m, raw, r in got[a.dlq] if r.get("source") == "webhook"])
 
     # --- the change-level error posted to /webhook
     by_type: dict[str, list] = {}
@@ -410,6 +432,43 @@ def main() -> int:
 
     print(f"consumer: {c.passed} passed, {c.failed} failed", flush=True)
     return 0 if c.failed == 0 and decode_errors == 0 else 1
+
+
+def check_webhook_dead_letter(c: Checks, a, body: bytes, dls: list) -> None:
+    """The dead letter of a webhook request: the body byte for byte, the failed part's path,
+    the request headers without any secret, and a deterministic id and key."""
+    c.ok("webhook dead letters: exactly one for the request", len(dls) == 1, f"got {len(dls)}")
+    digest = hashlib.sha256(body).hexdigest()
+    for msg, raw, r in dls:
+        c.fields(f"webhook dead letter {r.get('event_id')}", r, {
+            "event_id": f"dlq:webhook:{digest[:32]}",
+            "source": "webhook",
+            "command_id": None,
+            "source_topic": None,
+            "original_kind": "request_body",
+            "content_type": "application/json",
+            "chunk": None,
+        })
+        c.ok("webhook dead letter original is the posted body, byte for byte", r.get("original") == body,
+             f"{len(r.get('original') or b'')} bytes, want {len(body)}")
+        failures = r.get("failures") or []
+        c.ok("webhook dead letter names the failed part's path",
+             [f.get("path") for f in failures] == [a.bad_webhook_path] and failures[0].get("reason"),
+             repr(failures))
+        c.ok("webhook dead letter reason starts with the path", (r.get("reason") or "").startswith(a.bad_webhook_path),
+             repr(r.get("reason")))
+        kept = {h.get("key"): h.get("value") for h in r.get("headers") or []}
+        c.ok("webhook dead letter keeps the request headers (User-Agent, Content-Type)",
+             kept.get("User-Agent") == b"wabridge-interop" and kept.get("Content-Type") == b"application/json",
+             repr(sorted(kept)))
+        leaked = [s for s in a.secret if s.encode() in raw or s.encode() in (msg.key() or b"")
+                  or any(s.encode() in (v or b"") for _, v in msg.headers() or [])]
+        c.ok(f"webhook dead letter holds none of the {len(a.secret)} secrets sent (token, Authorization, cookie)",
+             not leaked and bool(a.secret), f"leaked: {leaked!r}" if leaked else ", ".join(sorted(kept)))
+        c.ok("webhook dead letter key is the body's hash (32 hex digits)", msg.key() == digest[:32].encode(), repr(msg.key()))
+        c.ok("webhook dead letter headers dlq-source webhook, event-id",
+             header(msg, "dlq-source") == "webhook" and header(msg, "event-id") == r.get("event_id"),
+             f"dlq-source={header(msg, 'dlq-source')}, event-id={header(msg, 'event-id')}")
 
 
 def _raw_field(rec: dict, field: str):

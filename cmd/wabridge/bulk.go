@@ -18,7 +18,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/term"
 	"golang.org/x/time/rate"
 
 	"github.com/wabridge/wabridge/internal/campaign"
@@ -386,17 +385,7 @@ func parseDelimiter(s string) (rune, error) {
 
 // progress is the progress display of a pass (--progress).
 func (c *BulkCmd) progress(g *Globals, what string, total int64) campaign.Progress {
-	mode := c.Progress
-	switch mode {
-	case "auto":
-		mode = "lines"
-		if f, ok := g.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			mode = "bar"
-		}
-	case "always":
-		mode = "bar"
-	}
-	return campaign.NewProgress(mode, g.Stderr, what, total)
+	return newProgress(c.Progress, g.Stderr, what, total)
 }
 
 // wait follows the results topic from the campaign's start until every

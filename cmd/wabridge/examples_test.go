@@ -179,7 +179,7 @@ func TestDocumentedExamplesRun(t *testing.T) {
 	// topics: its examples create topics with a replication the one
 	// in-process broker cannot give; they run against a real broker
 	// (topics_test.go).
-	order := []string{"send", "tail", "media", "optin", "bulk", "templates"}
+	order := []string{"send", "tail", "media", "optin", "bulk", "templates", "dlq"}
 	for _, cmd := range order {
 		t.Run(cmd, func(t *testing.T) {
 			lines := examples[cmd]

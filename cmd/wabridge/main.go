@@ -43,6 +43,7 @@ type CLI struct {
 	Topics      TopicsCmd      `cmd:"" help:"Describe (or --create) the bridge's topics and show the outbound consumer group's lag."`
 	Optin       OptinCmd       `cmd:"" help:"Read and write the opt-in registry."`
 	Schemas     SchemasCmd     `cmd:"" help:"List, show, register and check the Avro event schemas."`
+	Dlq         DlqCmd         `cmd:"" help:"List, show and replay dead letters (webhook requests and commands wabridge could not map or send)."`
 	Healthcheck HealthcheckCmd `cmd:"" help:"Exit 0 when the running wabridge answers /readyz (for container health checks without a shell)."`
 	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }
