@@ -27,7 +27,6 @@ import (
 	"github.com/wabridge/wabridge/inbound"
 	"github.com/wabridge/wabridge/internal/campaign"
 	"github.com/wabridge/wabridge/internal/follow"
-	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/render"
 	"github.com/wabridge/wabridge/outbound"
 	"github.com/wabridge/wabridge/schemas"
@@ -62,7 +61,7 @@ A dead letter is named by its event id or by PARTITION:OFFSET of its record (dlq
 
 // dlqSelect reads the dead-letter topic and chooses dead letters.
 type dlqSelect struct {
-	Brokers       string `env:"KAFKA_BROKERS" default:"127.0.0.1:9092" help:"Kafka bootstrap brokers."`
+	KafkaFlags    `embed:""`
 	Topic         string `env:"WABRIDGE_TOPIC_DLQ" default:"wabridge.dlq" help:"Dead-letter topic."`
 	registryFlags `embed:""`
 	Source        string   `enum:",command,webhook" default:"" help:"Only dead letters of this source: command or webhook."`
@@ -123,7 +122,7 @@ func (d *deadLetter) position() string { return fmt.Sprintf("%d:%d", d.Partition
 
 // read returns the dead letters chosen, in the order of their records.
 func (c *dlqSelect) read(ctx context.Context, g *Globals) ([]*deadLetter, error) {
-	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	conn, err := c.conn(g.Logger)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -148,7 +147,7 @@ func (c *dlqSelect) read(ctx context.Context, g *Globals) ([]*deadLetter, error)
 		return nil, err
 	}
 	dec := schemas.NewDecoder(reg)
-	f, err := follow.Open(ctx, follow.Config{Brokers: brokers, Topics: []string{c.Topic}, Start: start, StopAtEnd: true, Logger: g.Logger})
+	f, err := follow.Open(ctx, follow.Config{Conn: conn, Topics: []string{c.Topic}, Start: start, StopAtEnd: true})
 	if err != nil {
 		return nil, err
 	}
@@ -600,8 +599,11 @@ func (c *DlqReplayCmd) Run(ctx context.Context, g *Globals) error {
 			return err
 		}
 		if !c.DryRun {
-			brokers, _ := kafkaio.ParseBrokers(c.Brokers)
-			if prod, err = newCommandProducer(ctx, brokers, c.TopicCommands, g.Logger); err != nil {
+			conn, err := c.conn(g.Logger)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			if prod, err = newCommandProducer(ctx, conn, c.TopicCommands); err != nil {
 				return err
 			}
 			defer prod.Close()
@@ -727,7 +729,7 @@ func (c *DlqReplayCmd) produce(ctx context.Context, prod *kgo.Client, d *deadLet
 // oldest chosen dead letter and returns the event ids of dead letters
 // replayed there already (HeaderReplayOf).
 func (c *DlqReplayCmd) replayedCommands(ctx context.Context, g *Globals, dls []*deadLetter) (map[string]bool, error) {
-	brokers, err := kafkaio.ParseBrokers(c.Brokers)
+	conn, err := c.conn(g.Logger)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -737,7 +739,7 @@ func (c *DlqReplayCmd) replayedCommands(ctx context.Context, g *Globals, dls []*
 			oldest = d.DeadAt
 		}
 	}
-	f, err := follow.Open(ctx, follow.Config{Brokers: brokers, Topics: []string{c.TopicCommands}, Start: follow.At(oldest.Add(-c.ScanSince)), StopAtEnd: true, Logger: g.Logger})
+	f, err := follow.Open(ctx, follow.Config{Conn: conn, Topics: []string{c.TopicCommands}, Start: follow.At(oldest.Add(-c.ScanSince)), StopAtEnd: true})
 	if err != nil {
 		return nil, err
 	}
