@@ -34,6 +34,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/plugin/kotel"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wabridge/wabridge/internal/catalog"
 	"github.com/wabridge/wabridge/internal/d360"
@@ -504,6 +509,9 @@ type job struct {
 	gen uint64
 	// waves writes its partition's ledger intents.
 	waves *waves
+	// span is the command's send: a child of the trace its traceparent
+	// header carries, the parent of the API call and of its records.
+	span trace.Span
 }
 
 // admit takes a record the intake let in, under its partition's ownership
@@ -542,7 +550,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	} else {
 		cmd = Command{ID: CommandID(msg)}
 	}
-	j := job{rec: r, cmd: cmd, err: err}
+	j := job{rec: r, cmd: cmd, err: err, span: startSpan(r, cmd.ID)}
 	// From msg, not r: a typed command's business_number is a header only there.
 	for _, h := range msg.Headers {
 		if h.Key == HeaderBusinessNumber {
@@ -616,6 +624,7 @@ func (w *Worker) finish(j job) {
 
 // finishLocked is finish with w.mu held.
 func (w *Worker) finishLocked(j job) {
+	j.endSpan("")
 	w.track.finish(j.rec.Partition, j.rec.Offset)
 	if wg := w.running[j.rec.Partition]; wg != nil {
 		wg.Done()
@@ -626,6 +635,7 @@ func (w *Worker) finishLocked(j job) {
 
 // abandon frees j's slot without marking it finished: it will be read again.
 func (w *Worker) abandon(j job) {
+	j.endSpan("abandoned: the command will be read again")
 	w.mu.Lock()
 	wg := w.running[j.rec.Partition]
 	w.mu.Unlock()
@@ -634,6 +644,40 @@ func (w *Worker) abandon(j job) {
 	}
 	w.m.InFlight.Dec()
 	w.in.release(j.rec.Partition, j.gen)
+}
+
+// startSpan starts the span of a command's send as a child of the trace
+// its traceparent header carries (W3C Trace Context), or of a new trace. With
+// no tracer provider installed (telemetry.Setup) it is a no-op span.
+func startSpan(r *kgo.Record, commandID string) trace.Span {
+	parent := otel.GetTextMapPropagator().Extract(context.Background(), kotel.NewRecordCarrier(r))
+	_, span := otel.Tracer("github.com/wabridge/wabridge/outbound").Start(parent, "send "+r.Topic,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.destination.name", r.Topic),
+			attribute.Int("messaging.destination.partition.id", int(r.Partition)),
+			attribute.Int64("messaging.kafka.offset", r.Offset),
+			attribute.String("wabridge.command_id", commandID),
+		))
+	return span
+}
+
+// endSpan ends the job's span (if it has one), with event as its last event.
+func (j job) endSpan(event string) {
+	if j.span == nil {
+		return
+	}
+	if event != "" {
+		j.span.AddEvent(event)
+	}
+	j.span.End()
+}
+
+// traced is the context a job's records are produced in: kotel's produce
+// hook puts its trace into their headers.
+func (j job) traced() context.Context {
+	return trace.ContextWithSpan(context.Background(), j.span)
 }
 
 // outcome of one command.
@@ -857,6 +901,12 @@ func (w *Worker) finished(j job, out outcome) {
 		code = strconv.Itoa(out.apiErr.Code)
 	}
 	w.m.Sends.WithLabelValues(out.status, code).Inc()
+	if j.span != nil {
+		j.span.SetAttributes(attribute.String("wabridge.outcome", out.status), attribute.String("wabridge.reason", out.reason))
+		if out.status != "accepted" {
+			j.span.SetStatus(codes.Error, out.status+": "+out.reason)
+		}
+	}
 	if out.status != "accepted" {
 		w.m.DeadLetters.WithLabelValues("command").Inc()
 		w.log.Warn("command not sent", "command_id", j.cmd.ID, "outcome", out.status, "reason", out.reason, "details", out.details)
@@ -915,7 +965,7 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		// The call runs on workCtx, not ctx: a revocation does not cut a
 		// call short and leave its outcome unknown; the answer is kept
 		// (see keep) until it is durable.
-		resp, err := j.sender.Send(w.workCtx, j.cmd.Body)
+		resp, err := j.sender.Send(trace.ContextWithSpan(w.workCtx, j.span), j.cmd.Body)
 		w.m.APILatency.Observe(time.Since(t0).Seconds())
 		if err == nil || d360.Accepted(err) {
 			limit.succeeded(time.Now())
@@ -1286,7 +1336,7 @@ func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record,
 	if j.cmd.To != "" {
 		key = []byte(UserKey(j.cmd.To))
 	}
-	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID)}, nil
+	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: j.traced()}, nil
 }
 
 // bareResult is the result of j with only the fields that cannot fail to
@@ -1306,7 +1356,7 @@ func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Rec
 	if err != nil {
 		return nil, fmt.Errorf("encoding bare result of command %s: %w", j.cmd.ID, err)
 	}
-	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID)}, nil
+	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: j.traced()}, nil
 }
 
 func resultHeaders(commandID string) []kgo.RecordHeader {
@@ -1349,7 +1399,7 @@ func (w *Worker) deadLetter(j job, out outcome) *kgo.Record {
 			w.log.Error("encoding the dead-letter record; keeping the original bytes alone", "command_id", j.cmd.ID, "err", err)
 		}
 	}
-	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Key: m.Key, Value: value, Headers: headers}
+	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Key: m.Key, Value: value, Headers: headers, Context: j.traced()}
 }
 
 // detach copies what a job keeps of r. A fetched record's key, value and
