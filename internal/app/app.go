@@ -525,9 +525,12 @@ func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *
 		pctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 		err := reachKafka(pctx, adm)
 		cancel()
+		if ctx.Err() != nil {
+			return // shutting down: the answer says nothing about Kafka
+		}
 		if was := ready.Swap(err == nil); was != (err == nil) {
 			if err != nil {
-				log.Error("kafka unreachable; webhooks are answered 503 until it is back", "err", err)
+				log.Error("kafka unreachable; webhooks are answered 503 and commands wait until it is back", "err", err)
 			} else {
 				log.Info("kafka reachable again")
 			}
