@@ -2,6 +2,7 @@ package inbound_test
 
 import (
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -49,15 +50,21 @@ func TestHandlerUnfinishedBodiesHoldNoSlot(t *testing.T) {
 // announces.
 func TestHandlerBufferFollowsTheBytes(t *testing.T) {
 	h := newUnitHandler(t, &recordingPublisher{}, func(c *inbound.Config) { c.Token = "tok" })
-	req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(`{"entry":[]}`))
-	req.ContentLength = 4 << 20
-	req.Header.Set("X-Webhook-Token", "tok")
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	h.ServeHTTP(httptest.NewRecorder(), req)
-	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
-		t.Errorf("a 12-byte body declared as 4 MiB allocated %d bytes", got)
+	// TotalAlloc counts every goroutine's allocations: the least of a few
+	// tries is the request's own (plus whatever else ran meanwhile).
+	least := uint64(math.MaxUint64)
+	for range 5 {
+		req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(`{"entry":[]}`))
+		req.ContentLength = 4 << 20
+		req.Header.Set("X-Webhook-Token", "tok")
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		runtime.ReadMemStats(&after)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
+	}
+	if least > 1<<20 {
+		t.Errorf("a 12-byte body declared as 4 MiB allocated %d bytes", least)
 	}
 }
 
