@@ -407,7 +407,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	adminSrv := adminServer(adminMux)
 
-	// Every goroutine below ends when gctx ends.
+	// Every goroutine below ends when gctx ends (the window store once the
+	// halves that use it are done).
 	if webhookSrv != nil {
 		g.Go(func() error {
 			if err := webhookSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
