@@ -1,6 +1,7 @@
 package inbound_test
 
 import (
+	"context"
 	"io"
 	"math"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/wabridge/wabridge/inbound"
 )
@@ -99,5 +102,54 @@ func TestHandlerBoundsDeadLettersPerBody(t *testing.T) {
 	}
 	if got := len(p.all()); got != inbound.MaxDeadItems+1 {
 		t.Fatalf("%d records for %d bad entries and one message, want %d", got, inbound.MaxDeadItems, inbound.MaxDeadItems+1)
+	}
+}
+
+// brokerLimit is a Publisher that refuses, like a broker whose messages
+// topic has a small max.message.bytes, every write holding a record of that
+// topic larger than limit: the whole call fails with MESSAGE_TOO_LARGE for
+// each record (one batch).
+type brokerLimit struct {
+	recordingPublisher
+	limit int
+}
+
+func (b *brokerLimit) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	for _, m := range msgs {
+		if m.Topic == "messages" && len(m.Value) > b.limit {
+			werr := make(kafka.WriteErrors, len(msgs))
+			for i := range werr {
+				werr[i] = kafka.MessageSizeTooLarge
+			}
+			return werr
+		}
+	}
+	return b.recordingPublisher.WriteMessages(ctx, msgs...)
+}
+
+// A record the broker refuses as too large (a topic's max.message.bytes
+// below the writer's limit) would be refused on every retry of the webhook:
+// its item is dead-lettered and the others are published, answer 200.
+func TestHandlerDeadLettersRecordsTheBrokerRefusesAsTooLarge(t *testing.T) {
+	p := &brokerLimit{limit: 2000}
+	h := newUnitHandler(t, p, func(c *inbound.Config) { c.Token = "tok" })
+	big := strings.Replace(textWebhook, `"body":"hello"`, `"body":"`+strings.Repeat("x", 3000)+`"`, 1)
+	two := strings.Replace(big, `"messages":[`, `"messages":[{"from":"15550001111","id":"wamid.SMALL","timestamp":"1760000000","type":"text","text":{"body":"hi"}},`, 1)
+	if rec := post(h, two, map[string]string{"X-Webhook-Token": "tok"}); rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d, want 200", rec.Code)
+	}
+	var small, dead int
+	for _, m := range p.all() {
+		switch {
+		case m.Topic == "messages" && strings.Contains(string(m.Value), "wamid.SMALL"):
+			small++
+		case m.Topic == "dlq" && strings.Contains(header(m, inbound.HeaderDLQReason), "refused by Kafka as too large"):
+			dead++
+		default:
+			t.Errorf("unexpected record on %s: %.80s", m.Topic, m.Value)
+		}
+	}
+	if small != 1 || dead != 1 {
+		t.Fatalf("%d small records and %d dead letters, want 1 and 1", small, dead)
 	}
 }

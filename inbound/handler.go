@@ -652,25 +652,70 @@ func (h *Handler) publish(ctx context.Context, msgs ...kafka.Message) error {
 }
 
 // publishRecords publishes the records of a webhook and returns what it
-// published. kafka-go refuses a record larger than its writer takes (1 MiB
-// by default, Kafka's default message.max.bytes) before writing any: as
-// every retry of the webhook would be refused alike, with all its other
-// records, the item of such a record goes to the dead-letter topic instead,
-// in chunks, and the rest is published.
+// published. A record too large for Kafka would be refused on every retry
+// of the webhook, with all its other records, and 360dialog retries for
+// days: the item of such a record goes to the dead-letter topic instead,
+// in chunks, and the rest is published. Too large means larger than the
+// kafka-go writer takes (1 MiB by default, Kafka's default
+// message.max.bytes; refused before anything is written), or refused by
+// the broker with MESSAGE_TOO_LARGE (a topic's smaller max.message.bytes;
+// see refusedTooLarge).
 func (h *Handler) publishRecords(ctx context.Context, msgs []kafka.Message, receivedAt time.Time) ([]kafka.Message, error) {
 	for {
 		err := h.publish(ctx, msgs...)
 		var tooLarge kafka.MessageTooLargeError
-		if !errors.As(err, &tooLarge) {
+		if errors.As(err, &tooLarge) {
+			it, ok := tooLarge.Message.WriterData.(*Item)
+			if !ok {
+				return msgs, err // a dead letter: its chunks are too large
+			}
+			reason := fmt.Sprintf("%s record of %d bytes is larger than the Kafka writer takes", it.Kind, len(tooLarge.Message.Value))
+			msgs = append(tooLarge.Remaining, h.deadLetterMessages(it.raw(), reason, it.Key, receivedAt)...)
+			continue
+		}
+		var werr kafka.WriteErrors
+		if errors.As(err, &werr) && len(werr) == len(msgs) && werr.Count() > 0 {
+			return h.refusedTooLarge(ctx, msgs, werr, err, receivedAt)
+		}
+		return msgs, err
+	}
+}
+
+// refusedTooLarge handles a write that the broker refused, message by
+// message in werr. Unless every refusal is MESSAGE_TOO_LARGE it returns
+// err (503; a retry rewrites what was written, with the same event ids).
+// The broker refuses a whole record batch, so each refused record is
+// written again alone: a record still refused alone goes to the
+// dead-letter topic (in chunks) instead.
+func (h *Handler) refusedTooLarge(ctx context.Context, msgs []kafka.Message, werr kafka.WriteErrors, err error, receivedAt time.Time) ([]kafka.Message, error) {
+	for _, e := range werr {
+		if e != nil && !errors.Is(e, kafka.MessageSizeTooLarge) {
 			return msgs, err
 		}
-		it, ok := tooLarge.Message.WriterData.(*Item)
-		if !ok {
-			return msgs, err // a dead letter: its chunks are too large
-		}
-		reason := fmt.Sprintf("%s record of %d bytes is larger than the Kafka writer takes", it.Kind, len(tooLarge.Message.Value))
-		msgs = append(tooLarge.Remaining, h.deadLetterMessages(it.raw(), reason, it.Key, receivedAt)...)
 	}
+	out := make([]kafka.Message, 0, len(msgs))
+	for i, m := range msgs {
+		if werr[i] == nil {
+			out = append(out, m)
+			continue
+		}
+		err := h.publish(ctx, m)
+		var alone kafka.WriteErrors
+		if err == nil {
+			out = append(out, m)
+			continue
+		}
+		it, ok := m.WriterData.(*Item)
+		if !ok || !errors.As(err, &alone) || len(alone) != 1 || !errors.Is(alone[0], kafka.MessageSizeTooLarge) {
+			return out, err // a dead letter refused, or another error
+		}
+		dl := h.deadLetterMessages(it.raw(), fmt.Sprintf("%s record of %d bytes refused by Kafka as too large (the topic's max.message.bytes)", it.Kind, len(m.Value)), it.Key, receivedAt)
+		if err := h.publish(ctx, dl...); err != nil {
+			return out, err
+		}
+		out = append(out, dl...)
+	}
+	return out, nil
 }
 
 // deadLetterMessages returns the dead-letter records of raw: one, or
