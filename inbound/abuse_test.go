@@ -1,14 +1,18 @@
 package inbound_test
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/wabridge/wabridge/inbound"
 )
@@ -50,15 +54,21 @@ func TestHandlerUnfinishedBodiesHoldNoSlot(t *testing.T) {
 // announces.
 func TestHandlerBufferFollowsTheBytes(t *testing.T) {
 	h := newUnitHandler(t, &recordingPublisher{}, func(c *inbound.Config) { c.Token = "tok" })
-	req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(`{"entry":[]}`))
-	req.ContentLength = 4 << 20
-	req.Header.Set("X-Webhook-Token", "tok")
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	h.ServeHTTP(httptest.NewRecorder(), req)
-	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
-		t.Errorf("a 12-byte body declared as 4 MiB allocated %d bytes", got)
+	// TotalAlloc counts every goroutine's allocations: the least of a few
+	// tries is the request's own (plus whatever else ran meanwhile).
+	least := uint64(math.MaxUint64)
+	for range 5 {
+		req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(`{"entry":[]}`))
+		req.ContentLength = 4 << 20
+		req.Header.Set("X-Webhook-Token", "tok")
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		runtime.ReadMemStats(&after)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
+	}
+	if least > 1<<20 {
+		t.Errorf("a 12-byte body declared as 4 MiB allocated %d bytes", least)
 	}
 }
 
@@ -98,5 +108,54 @@ func TestHandlerBoundsDeadLettersPerBody(t *testing.T) {
 	}
 	if r := header(got[1], inbound.HeaderDLQReason); !strings.Contains(r, fmt.Sprintf("and %d more parts", inbound.MaxDeadItems-1)) {
 		t.Fatalf("reason %q, want the first bad entry and %d more", r, inbound.MaxDeadItems-1)
+	}
+}
+
+// brokerLimit is a Publisher that refuses, like a broker whose messages
+// topic has a small max.message.bytes, every write holding a record of that
+// topic larger than limit: the whole call fails with MESSAGE_TOO_LARGE for
+// each record (one batch).
+type brokerLimit struct {
+	recordingPublisher
+	limit int
+}
+
+func (b *brokerLimit) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	for _, m := range msgs {
+		if m.Topic == "messages" && len(m.Value) > b.limit {
+			werr := make(kafka.WriteErrors, len(msgs))
+			for i := range werr {
+				werr[i] = kafka.MessageSizeTooLarge
+			}
+			return werr
+		}
+	}
+	return b.recordingPublisher.WriteMessages(ctx, msgs...)
+}
+
+// A record the broker refuses as too large (a topic's max.message.bytes
+// below the writer's limit) would be refused on every retry of the webhook:
+// its item is dead-lettered and the others are published, answer 200.
+func TestHandlerDeadLettersRecordsTheBrokerRefusesAsTooLarge(t *testing.T) {
+	p := &brokerLimit{limit: 2000}
+	h := newUnitHandler(t, p, func(c *inbound.Config) { c.Token = "tok" })
+	big := strings.Replace(textWebhook, `"body":"hello"`, `"body":"`+strings.Repeat("x", 3000)+`"`, 1)
+	two := strings.Replace(big, `"messages":[`, `"messages":[{"from":"15550001111","id":"wamid.SMALL","timestamp":"1760000000","type":"text","text":{"body":"hi"}},`, 1)
+	if rec := post(h, two, map[string]string{"X-Webhook-Token": "tok"}); rec.Code != http.StatusOK {
+		t.Fatalf("HTTP %d, want 200", rec.Code)
+	}
+	var small, dead int
+	for _, m := range p.all() {
+		switch {
+		case m.Topic == "messages" && strings.Contains(string(m.Value), "wamid.SMALL"):
+			small++
+		case m.Topic == "dlq" && strings.Contains(header(m, inbound.HeaderDLQReason), "refused by Kafka as too large"):
+			dead++
+		default:
+			t.Errorf("unexpected record on %s: %.80s", m.Topic, m.Value)
+		}
+	}
+	if small != 1 || dead != 1 {
+		t.Fatalf("%d small records and %d dead letters, want 1 and 1", small, dead)
 	}
 }

@@ -719,12 +719,15 @@ func (h *Handler) publish(ctx context.Context, msgs ...kafka.Message) error {
 }
 
 // publishRecords publishes the records of a webhook, with the request's
-// dead letter when some parts failed, and returns what it published.
-// kafka-go refuses a record larger than its writer takes (1 MiB by default,
-// Kafka's default message.max.bytes) before writing any: as every retry of
-// the webhook would be refused alike, with all its other records, such a
-// record becomes one more failed part of the request's dead letter (which
-// is chunked) and the rest is published.
+// dead letter when some parts failed, and returns what it published. A
+// record too large for Kafka would be refused on every retry of the
+// webhook, with all its other records, and 360dialog retries for days: such
+// a record becomes one more failed part of the request's dead letter (which
+// is chunked) and the rest is published. Too large means larger than the
+// kafka-go writer takes (1 MiB by default, Kafka's default
+// message.max.bytes; refused before anything is written), or refused by the
+// broker with MESSAGE_TOO_LARGE (a topic's smaller max.message.bytes; see
+// refusedTooLarge).
 func (h *Handler) publishRecords(ctx context.Context, msgs []kafka.Message, req *request) ([]kafka.Message, error) {
 	all := msgs
 	if len(req.failures) > 0 {
@@ -733,22 +736,72 @@ func (h *Handler) publishRecords(ctx context.Context, msgs []kafka.Message, req 
 	for {
 		err := h.publish(ctx, all...)
 		var tooLarge kafka.MessageTooLargeError
-		if !errors.As(err, &tooLarge) {
+		if errors.As(err, &tooLarge) {
+			it, ok := tooLarge.Message.WriterData.(*Item)
+			if !ok {
+				return all, err // a dead letter: its chunks are too large
+			}
+			req.fail(it.Path.String(), fmt.Sprintf("%s record of %d bytes is larger than the Kafka writer takes", it.Kind, len(tooLarge.Message.Value)))
+			msgs = make([]kafka.Message, 0, len(tooLarge.Remaining))
+			for _, m := range tooLarge.Remaining {
+				if _, ok := m.WriterData.(*Item); ok {
+					msgs = append(msgs, m) // the request's old dead letter is rebuilt below
+				}
+			}
+			all = append(msgs, h.deadLetterMessages(req)...)
+			continue
+		}
+		var werr kafka.WriteErrors
+		if errors.As(err, &werr) && len(werr) == len(all) && werr.Count() > 0 {
+			return h.refusedTooLarge(ctx, all, werr, err, req)
+		}
+		return all, err
+	}
+}
+
+// refusedTooLarge handles a write that the broker refused, message by
+// message in werr. Unless every refusal is MESSAGE_TOO_LARGE it returns
+// err (503; a retry rewrites what was written, with the same event ids).
+// The broker refuses a whole record batch, so each refused record is
+// written again alone: a record still refused alone becomes a failed part
+// of the request's dead letter, which is then written (once).
+func (h *Handler) refusedTooLarge(ctx context.Context, all []kafka.Message, werr kafka.WriteErrors, err error, req *request) ([]kafka.Message, error) {
+	for _, e := range werr {
+		if e != nil && !errors.Is(e, kafka.MessageSizeTooLarge) {
 			return all, err
 		}
-		it, ok := tooLarge.Message.WriterData.(*Item)
-		if !ok {
-			return all, err // a dead letter: its chunks are too large
-		}
-		req.fail(it.Path.String(), fmt.Sprintf("%s record of %d bytes is larger than the Kafka writer takes", it.Kind, len(tooLarge.Message.Value)))
-		msgs = make([]kafka.Message, 0, len(tooLarge.Remaining))
-		for _, m := range tooLarge.Remaining {
-			if _, ok := m.WriterData.(*Item); ok {
-				msgs = append(msgs, m) // the request's old dead letter is rebuilt below
-			}
-		}
-		all = append(msgs, h.deadLetterMessages(req)...)
 	}
+	before, deadLetterWritten := len(req.failures), false
+	out := make([]kafka.Message, 0, len(all))
+	for i, m := range all {
+		it, isItem := m.WriterData.(*Item)
+		if werr[i] == nil {
+			out = append(out, m)
+			deadLetterWritten = deadLetterWritten || !isItem
+			continue
+		}
+		if !isItem {
+			continue // the request's dead letter: written below
+		}
+		err := h.publish(ctx, m)
+		if err == nil {
+			out = append(out, m)
+			continue
+		}
+		var alone kafka.WriteErrors
+		if !errors.As(err, &alone) || len(alone) != 1 || !errors.Is(alone[0], kafka.MessageSizeTooLarge) {
+			return out, err
+		}
+		req.fail(it.Path.String(), fmt.Sprintf("%s record of %d bytes refused by Kafka as too large (the topic's max.message.bytes)", it.Kind, len(m.Value)))
+	}
+	if len(req.failures) > before || (before > 0 && !deadLetterWritten) {
+		dl := h.deadLetterMessages(req)
+		if err := h.publish(ctx, dl...); err != nil {
+			return out, err
+		}
+		out = append(out, dl...)
+	}
+	return out, nil
 }
 
 // deadLetterMessages returns the dead letter of req: one record, or chunks

@@ -430,7 +430,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	adminSrv := adminServer(adminMux)
 
-	// Every goroutine below ends when gctx ends.
+	// Every goroutine below ends when gctx ends (the window store once the
+	// halves that use it are done).
 	if webhookSrv != nil {
 		g.Go(func() error {
 			if err := webhookSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
@@ -561,9 +562,12 @@ func watchKafka(ctx context.Context, adm *kadm.Client, ready *atomic.Bool, log *
 		pctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 		err := reachKafka(pctx, adm)
 		cancel()
+		if ctx.Err() != nil {
+			return // shutting down: the answer says nothing about Kafka
+		}
 		if was := ready.Swap(err == nil); was != (err == nil) {
 			if err != nil {
-				log.Error("kafka unreachable; webhooks are answered 503 until it is back", "err", err)
+				log.Error("kafka unreachable; webhooks are answered 503 and commands wait until it is back", "err", err)
 			} else {
 				log.Info("kafka reachable again")
 			}

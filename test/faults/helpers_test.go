@@ -3,6 +3,7 @@ package faults
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/wabridge/wabridge/internal/kafkatest"
@@ -74,10 +77,15 @@ func faultBroker(t *testing.T, short bool) []string {
 	return strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
 }
 
-// localKafka runs deploy/local-kafka.sh verb on the suite's broker.
+// localKafka runs deploy/local-kafka.sh verb on the suite's broker. A
+// broker holding many partitions takes a while to start: up to 3 minutes
+// unless KAFKA_START_TIMEOUT says otherwise.
 func localKafka(t *testing.T, verb string) {
 	t.Helper()
 	cmd := exec.Command("../../deploy/local-kafka.sh", verb)
+	if os.Getenv("KAFKA_START_TIMEOUT") == "" {
+		cmd.Env = append(os.Environ(), "KAFKA_START_TIMEOUT=180")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil && verb != "resume" {
@@ -107,10 +115,28 @@ type topics struct {
 	commands, results, messages, statuses, dlq, ledger, events, windows, optin, group string
 }
 
+// newTopics names a test's topics and deletes them when the test ends:
+// every partition a broker holds makes its restart slower.
 func newTopics(t *testing.T) topics {
-	n := func(base string) string { return kafkatest.Topic(t, base) }
-	return topics{commands: n("commands"), results: n("results"), messages: n("messages"), statuses: n("statuses"),
+	var names []string
+	n := func(base string) string {
+		name := kafkatest.Topic(t, base)
+		names = append(names, name)
+		return name
+	}
+	tp := topics{commands: n("commands"), results: n("results"), messages: n("messages"), statuses: n("statuses"),
 		dlq: n("dlq"), ledger: n("ledger"), events: n("events"), windows: n("windows"), optin: n("optin"), group: n("group")}
+	t.Cleanup(func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(os.Getenv("KAFKA_BROKERS"), ",")...))
+		if err != nil {
+			return
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		kadm.NewClient(cl).DeleteTopics(ctx, names...) // best effort; missing ones are fine
+	})
+	return tp
 }
 
 func (b topics) env(partitions int) []string {

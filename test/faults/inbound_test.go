@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/wabridge/wabridge/internal/d360/d360test"
 )
 
@@ -267,4 +270,43 @@ func dumpGoroutines(t *testing.T, b *bridge, path string) {
 		return
 	}
 	t.Logf("goroutines of wabridge during the outage: %s", path)
+}
+
+// The messages topic takes records of at most 20,000 bytes
+// (max.message.bytes), less than the writer's 1 MiB: the broker refuses a
+// 30 KB message with MESSAGE_TOO_LARGE, on every retry. The webhook must be
+// answered 200 with the message in the dead-letter topic, not 503 for the
+// days 360dialog retries.
+func TestRecordTooLargeForTopic(t *testing.T) {
+	brokers := faultBroker(t, false)
+	tp := newTopics(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	limit := "20000"
+	if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 3, -1, map[string]*string{"max.message.bytes": &limit}, tp.messages); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := freeAddr(t)
+	startBridge(t, append(tp.env(3),
+		"KAFKA_BROKERS="+strings.Join(brokers, ","), "SCHEMA_REGISTRY_URL="+registry(t),
+		"WABRIDGE_ONLY=inbound", "WEBHOOK_TOKEN="+webhookToken, "WABRIDGE_HTTP_ADDR="+httpAddr,
+	)...)
+	load := newWebhookLoad("http://" + httpAddr + "/webhook")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	small := "message:" + phoneNumberID + ":wamid.small"
+	load.deliver(ctx, messageWebhook(phoneNumberID, "491711111111", "wamid.big", time.Now(), strings.Repeat("x", 30000)), "message:"+phoneNumberID+":wamid.big")
+	load.deliver(ctx, messageWebhook(phoneNumberID, "491711111111", "wamid.small", time.Now(), "hi"), small)
+	load.mu.Lock()
+	tries := len(load.tries)
+	load.mu.Unlock()
+	dead := readAll(t, brokers, tp.dlq, 5*time.Second)
+	msgs := readAll(t, brokers, tp.messages, 5*time.Second)
+	t.Logf("FIGURES record-too-large-for-topic: %d attempts for 2 webhooks, %d dead letters, %d messages", tries, len(dead), len(msgs))
+	if tries != 2 || len(dead) != 1 || len(msgs) != 1 || header(msgs[0], "event-id") != small {
+		t.Errorf("%d attempts (want 2: no retry), %d dead letters (want 1), %d messages (want the small one)", tries, len(dead), len(msgs))
+	}
 }
