@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/d360/d360test"
 	"github.com/wabridge/wabridge/internal/devstack"
 	"github.com/wabridge/wabridge/internal/kafkaio"
@@ -127,7 +126,7 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 			adminURL: "http://" + localAddr(adminAddr), standIn: standIn,
 		})
 	}
-	return app.Run(ctx, cfg)
+	return runBridge(ctx, cfg)
 }
 
 // localAddr turns a listen address into one a local client can dial.

@@ -9,6 +9,7 @@ import (
 	"github.com/wabridge/wabridge/internal/app"
 	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/kafkaio"
+	"github.com/wabridge/wabridge/internal/telemetry"
 )
 
 // BridgeFlags are the settings run and dev share.
@@ -161,5 +162,22 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals) error {
 	if cfg.Window.WindowMode == "" {
 		cfg.Window.WindowMode = "enforce"
 	}
+	return runBridge(ctx, cfg)
+}
+
+// runBridge runs the bridge with OpenTelemetry tracing as the standard
+// OTEL_* variables configure it (off when unset), flushing its spans last.
+func runBridge(ctx context.Context, cfg app.Config) error {
+	shutdown, err := telemetry.Setup(ctx, cfg.Version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			cfg.Logger.Warn("flushing traces", "err", err)
+		}
+	}()
 	return app.Run(ctx, cfg)
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/wabridge/wabridge/inbound"
@@ -330,7 +331,7 @@ func Run(ctx context.Context, cfg Config) error {
 				schemas.InboundMessage: msgEnc, schemas.MessageStatus: stEnc, schemas.WebhookEvent: evEnc,
 				schemas.DeadLetter: dlqEnc,
 			},
-			Publisher: writer, TokenHeader: cfg.WebhookTokenHeader, Token: cfg.WebhookToken,
+			Publisher: kafkaio.TracingWriter{Next: writer}, TokenHeader: cfg.WebhookTokenHeader, Token: cfg.WebhookToken,
 			PreviousToken: wh.PreviousToken, PathSecret: wh.PathSecret, SignatureSecrets: wh.SignatureSecrets,
 			VerifyToken: wh.VerifyToken, MaxInFlight: wh.MaxInFlight, DedupeIDs: wh.DedupeIDs,
 			MaxBodyBytes: wh.MaxBodyBytes, PublishTimeout: wh.PublishTimeout,
@@ -343,8 +344,10 @@ func Run(ctx context.Context, cfg Config) error {
 		mux := http.NewServeMux()
 		h.Register(mux, cfg.WebhookPath)
 		// 360dialog gives up after 5 s: reading a body may not take longer.
+		// Each webhook is a server span, a child of the request's
+		// traceparent when it has one; its records carry the trace.
 		webhookSrv = &http.Server{
-			Handler: mux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
+			Handler: otelhttp.NewHandler(mux, "webhook"), ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
 			WriteTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10,
 		}
 		httpLn, err = net.Listen("tcp", cfg.HTTPAddr)

@@ -258,7 +258,12 @@ func Header(m kafka.Message, key string) (string, bool) {
 // OpenTelemetry propagator) into the headers of every record it writes. It
 // is how a webhook's trace reaches every record it produces; franz-go
 // clients get the same from kotel's hooks (Conn.NewClient).
-type TracingWriter struct{ *kafka.Writer }
+type TracingWriter struct {
+	// Next writes the records: the *kafka.Writer of Conn.NewWriter.
+	Next interface {
+		WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+	}
+}
 
 // WriteMessages sets the trace headers of msgs from ctx and writes them.
 func (w TracingWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
@@ -266,7 +271,7 @@ func (w TracingWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message)
 	for i := range msgs {
 		prop.Inject(ctx, messageCarrier{&msgs[i]})
 	}
-	return w.Writer.WriteMessages(ctx, msgs...)
+	return w.Next.WriteMessages(ctx, msgs...)
 }
 
 // messageCarrier adapts a kafka-go message's headers to OpenTelemetry's
