@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Command headers a producer may set on a command record.
@@ -66,7 +66,7 @@ func invalid(field, format string, args ...any) error {
 
 // CommandID returns the command id of m: its command-id header, else a
 // position-derived id.
-func CommandID(m kafka.Message) string {
+func CommandID(m *kgo.Record) string {
 	for _, h := range m.Headers {
 		if h.Key == HeaderCommandID && len(h.Value) > 0 {
 			return string(h.Value)
@@ -77,7 +77,7 @@ func CommandID(m kafka.Message) string {
 
 // ParseCommand checks a command record and builds the request body. Unknown
 // fields pass through untouched so new API features need no release.
-func ParseCommand(m kafka.Message) (Command, error) {
+func ParseCommand(m *kgo.Record) (Command, error) {
 	cmd := Command{ID: CommandID(m)}
 	if !utf8.ValidString(cmd.ID) || len(cmd.ID) > 256 {
 		return cmd, invalid("header "+HeaderCommandID, "must be valid UTF-8 of at most 256 bytes")

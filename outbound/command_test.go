@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // commandMsg is a command record at wa.commands/3/1042 with header pairs.
@@ -245,8 +246,8 @@ func TestParseCommand(t *testing.T) {
 				"biz_opaque_callback_data":"wa.commands/3/1042"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseCommand(tc.msg)
-			if wantID := CommandID(tc.msg); got.ID != wantID {
+			got, err := ParseCommand(record(tc.msg))
+			if wantID := CommandID(record(tc.msg)); got.ID != wantID {
 				t.Errorf("ID = %q, want %q (set on errors too, for the result record)", got.ID, wantID)
 			}
 			if tc.wantRule != "" {
@@ -277,7 +278,7 @@ func TestParseCommandKeepsValuesVerbatim(t *testing.T) {
 	// Numbers and strings the API will read must not be re-encoded in a way
 	// that changes them (precision, escapes).
 	value := `{"to":"15550001111","type":"x_new","x_new":{"amount_1000":19990000000000000001,"ratio":0.1000000000000000055511151231257827,"s":"\ud83d\ude00 \u2028"}}`
-	cmd, err := ParseCommand(commandMsg(value))
+	cmd, err := ParseCommand(record(commandMsg(value)))
 	if err != nil {
 		t.Fatalf("ParseCommand: %v", err)
 	}
@@ -309,7 +310,7 @@ func TestCommandID(t *testing.T) {
 		{"other headers are ignored", commandMsg("{}", "Command-Id", "nope", HeaderExpiresAt, "1"), derivedID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := CommandID(tc.msg); got != tc.want {
+			if got := CommandID(record(tc.msg)); got != tc.want {
 				t.Errorf("CommandID = %q, want %q", got, tc.want)
 			}
 		})
@@ -365,9 +366,9 @@ func FuzzParseCommand(f *testing.F) {
 		if expires != "" {
 			m.Headers = append(m.Headers, kafka.Header{Key: HeaderExpiresAt, Value: []byte(expires)})
 		}
-		cmd, err := ParseCommand(m)
-		if cmd.ID != CommandID(m) {
-			t.Errorf("ID = %q, want %q", cmd.ID, CommandID(m))
+		cmd, err := ParseCommand(record(m))
+		if cmd.ID != CommandID(record(m)) {
+			t.Errorf("ID = %q, want %q", cmd.ID, CommandID(record(m)))
 		}
 		if err != nil {
 			var ie *InvalidError
@@ -413,4 +414,13 @@ func FuzzParseCommand(f *testing.F) {
 			t.Errorf("biz_opaque_callback_data = %v, want a string of 1 to %d characters", body["biz_opaque_callback_data"], maxCallbackData)
 		}
 	})
+}
+
+// record is m as the worker has it: a fetched *kgo.Record.
+func record(m kafka.Message) *kgo.Record {
+	r := &kgo.Record{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value, Timestamp: m.Time}
+	for _, h := range m.Headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	return r
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Typed commands: a command value may be an Avro SendCommand
@@ -28,7 +28,7 @@ func isConfluentAvro(v []byte) bool { return len(v) > 5 && v[0] == 0 }
 
 // typedToJSON turns a decoded SendCommand into m's JSON form: the body as
 // value, command_id / expires_at / business_number as headers.
-func typedToJSON(native map[string]any, m kafka.Message) (kafka.Message, error) {
+func typedToJSON(native map[string]any, m *kgo.Record) (*kgo.Record, error) {
 	str := func(k string) string {
 		switch v := native[k].(type) {
 		case string:
@@ -52,23 +52,23 @@ func typedToJSON(native map[string]any, m kafka.Message) (kafka.Message, error) 
 	}
 	// The typed fields come first, so they win over headers of the same name
 	// (the first header of a name counts).
-	var typed []kafka.Header
+	var typed []kgo.RecordHeader
 	if id := str("command_id"); id != "" {
-		typed = append(typed, kafka.Header{Key: HeaderCommandID, Value: []byte(id)})
+		typed = append(typed, kgo.RecordHeader{Key: HeaderCommandID, Value: []byte(id)})
 	}
 	if n := str("business_number"); n != "" {
-		typed = append(typed, kafka.Header{Key: HeaderBusinessNumber, Value: []byte(n)})
+		typed = append(typed, kgo.RecordHeader{Key: HeaderBusinessNumber, Value: []byte(n)})
 	}
 	if v, ok := native["expires_at"].(map[string]any); ok {
 		if t, ok := v["long.timestamp-millis"].(time.Time); ok {
-			typed = append(typed, kafka.Header{Key: HeaderExpiresAt, Value: []byte(strconv.FormatInt(t.UnixMilli(), 10))})
+			typed = append(typed, kgo.RecordHeader{Key: HeaderExpiresAt, Value: []byte(strconv.FormatInt(t.UnixMilli(), 10))})
 		}
 	}
 	// On an error below, m is returned with these headers, so the
 	// rejection carries the command's own id.
-	out := m
+	out := *m
 	out.Headers = append(typed, m.Headers...)
-	m = out
+	m = &out
 
 	body := map[string]any{"messaging_product": "whatsapp"}
 	rawJSON := func(field, s string) (json.RawMessage, error) {
@@ -148,5 +148,5 @@ func typedToJSON(native map[string]any, m kafka.Message) (kafka.Message, error) 
 		return m, err
 	}
 	out.Value = bytes.TrimSpace(buf.Bytes())
-	return out, nil
+	return &out, nil
 }

@@ -28,7 +28,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -518,7 +517,7 @@ type job struct {
 // gen, into the pipeline.
 func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	r = detach(r)
-	msg := toMessage(r)
+	msg := r
 	var cmd Command
 	var err error
 	if isConfluentAvro(r.Value) {
@@ -526,7 +525,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		// wait for it (holding up admission, as every typed command would
 		// need it) rather than reject the command as undecodable.
 		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-			var typed kafka.Message
+			var typed *kgo.Record
 			typed, err = w.typed(ctx, msg)
 			if ctx.Err() != nil {
 				w.in.release(r.Partition, gen) // stopping: read again later
@@ -1432,15 +1431,6 @@ func detach(r *kgo.Record) *kgo.Record {
 	return c
 }
 
-// toMessage gives ParseCommand the record in kafka-go's shape.
-func toMessage(r *kgo.Record) kafka.Message {
-	m := kafka.Message{Topic: r.Topic, Partition: int(r.Partition), Offset: r.Offset, Key: r.Key, Value: r.Value, Time: r.Timestamp}
-	for _, h := range r.Headers {
-		m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})
-	}
-	return m
-}
-
 func header(r *kgo.Record, key string) string {
 	for _, h := range r.Headers {
 		if h.Key == key {
@@ -1527,7 +1517,7 @@ func (e *registryRefusedError) Error() string {
 func (e *registryRefusedError) Unwrap() error { return e.err }
 
 // typed turns an Avro SendCommand record into its JSON form.
-func (w *Worker) typed(ctx context.Context, m kafka.Message) (kafka.Message, error) {
+func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, error) {
 	if w.cfg.CommandDecoder == nil {
 		return m, &InvalidError{Rule: "value is Avro (Confluent framing) but no schema registry is configured to decode it"}
 	}

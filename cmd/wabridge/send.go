@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -97,11 +96,7 @@ func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
 		headers = append(headers, kgo.RecordHeader{Key: outbound.HeaderExpiresAt, Value: []byte(time.Now().Add(c.ExpiresIn).UTC().Format(time.RFC3339))})
 	}
 	// Check the command as the bridge will, so a typo fails here, not later.
-	msg := kafka.Message{Topic: c.Topic, Value: body}
-	for _, h := range headers {
-		msg.Headers = append(msg.Headers, kafka.Header{Key: h.Key, Value: h.Value})
-	}
-	cmd, err := outbound.ParseCommand(msg)
+	cmd, err := outbound.ParseCommand(&kgo.Record{Topic: c.Topic, Value: body, Headers: headers})
 	if err != nil {
 		return usageError("command is invalid: %v", err)
 	}

@@ -19,7 +19,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
@@ -319,8 +318,7 @@ func (p *Plan) build(r *row) (key, id string, body []byte, err error) {
 	}
 	key = outbound.UserKey(to)
 	id = p.idPrefix + key
-	msg := kafka.Message{Topic: "bulk", Value: body, Headers: []kafka.Header{{Key: outbound.HeaderCommandID, Value: []byte(id)}}}
-	cmd, err := outbound.ParseCommand(msg)
+	cmd, err := outbound.ParseCommand(&kgo.Record{Topic: "bulk", Value: body, Headers: []kgo.RecordHeader{{Key: outbound.HeaderCommandID, Value: []byte(id)}}})
 	if err != nil {
 		return "", "", nil, p.explain(err)
 	}
