@@ -1272,8 +1272,7 @@ func (w *Worker) ensureLedger(ctx context.Context) error {
 		}
 		return nil
 	}
-	compact, retention := "compact,delete", strconv.FormatInt((7*24*time.Hour).Milliseconds(), 10)
-	resp, err := adm.CreateTopic(ctx, n, -1, map[string]*string{"cleanup.policy": &compact, "retention.ms": &retention}, w.cfg.LedgerTopic)
+	resp, err := adm.CreateTopic(ctx, n, -1, kafkaio.LedgerTopicConfigs(), w.cfg.LedgerTopic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -248,18 +248,9 @@ func (s *Store) hashKey(number, user string) uint64 {
 //   - opt-in topic: cleanup.policy=compact and nothing by time: consent
 //     does not expire, however old the record.
 func (s *Store) EnsureTopics(ctx context.Context) error {
-	win := "compact,delete"
-	retention := msString(2 * Length)
-	segment := msString(time.Hour)
-	deleteRetention := msString(time.Hour)
-	compact := "compact"
 	topics := []kafkaio.Topic{
-		{Name: s.cfg.WindowTopic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor, Configs: map[string]*string{
-			"cleanup.policy": &win, "retention.ms": &retention, "segment.ms": &segment, "delete.retention.ms": &deleteRetention,
-		}},
-		{Name: s.cfg.OptinTopic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor, Configs: map[string]*string{
-			"cleanup.policy": &compact,
-		}},
+		{Name: s.cfg.WindowTopic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor, Configs: kafkaio.WindowTopicConfigs()},
+		{Name: s.cfg.OptinTopic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor, Configs: kafkaio.OptinTopicConfigs()},
 	}
 	created, err := kafkaio.EnsureTopics(ctx, s.adm, topics)
 	if err != nil {
@@ -290,8 +281,6 @@ func (s *Store) EnsureTopics(ctx context.Context) error {
 	}
 	return nil
 }
-
-func msString(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
 
 // Ready says whether the restore is done.
 func (s *Store) Ready() bool {

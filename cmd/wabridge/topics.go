@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // TopicsCmd describes (and creates) the bridge's topics and shows the
 // outbound consumer group's lag.
 type TopicsCmd struct {
-	Create bool   `help:"Create the missing command, result, message, status and dead-letter topics first (--topic-partitions, --topic-replication). Not the webhook-events, windows and opt-in topics, which run creates at start, nor the ledger, which the outbound half sizes from the command topic."`
+	Create bool   `help:"Create every missing topic the bridge uses first, as run does at start: commands, results, messages, statuses, webhook events and dead letters (--topic-partitions, --topic-replication), the compacted windows and opt-in topics, and the send ledger (as many partitions as the command topic)."`
 	Output string `short:"o" default:"table" enum:"table,json" help:"table or json."`
 
 	KafkaFlags       `embed:""`
@@ -26,7 +27,10 @@ type TopicsCmd struct {
 	TopicMessages    string `env:"WABRIDGE_TOPIC_MESSAGES" default:"wabridge.messages" help:"Topic of inbound messages."`
 	TopicStatuses    string `env:"WABRIDGE_TOPIC_STATUSES" default:"wabridge.statuses" help:"Topic of message statuses."`
 	TopicDeadLetter  string `env:"WABRIDGE_TOPIC_DLQ" default:"wabridge.dlq" help:"Dead-letter topic."`
+	TopicEvents      string `name:"topic-webhook-events" env:"WABRIDGE_TOPIC_WEBHOOK_EVENTS" default:"wabridge.webhook-events" help:"Topic of webhook events."`
 	TopicLedger      string `env:"WABRIDGE_TOPIC_LEDGER" default:"wabridge.ledger" help:"Send ledger topic."`
+	TopicWindows     string `env:"WABRIDGE_TOPIC_WINDOWS" default:"wabridge.windows" help:"Compacted topic of customer service windows."`
+	TopicOptin       string `env:"WABRIDGE_TOPIC_OPTIN" default:"wabridge.optin" help:"Compacted topic of the opt-in registry."`
 	TopicPartitions  int32  `env:"WABRIDGE_TOPIC_PARTITIONS" default:"6" help:"Partitions of topics created with --create."`
 	TopicReplication int16  `env:"WABRIDGE_TOPIC_REPLICATION" default:"-1" help:"Replication factor of topics created with --create (-1: broker default)."`
 	GroupID          string `env:"WABRIDGE_GROUP_ID" default:"wabridge-outbound" help:"Consumer group of the outbound half."`
@@ -79,6 +83,34 @@ type partitionLag struct {
 	Member    string `json:"member,omitempty"`
 }
 
+// create creates the missing topics of roles as run would: the event
+// topics plain, the windows and opt-in topics compacted, and the ledger
+// with the command topic's partition count (so after it).
+func (c *TopicsCmd) create(ctx context.Context, adm *kadm.Client, roles [][2]string) ([]string, error) {
+	configs := map[string]map[string]*string{
+		"windows": kafkaio.WindowTopicConfigs(), "opt-in": kafkaio.OptinTopicConfigs(),
+	}
+	var specs []kafkaio.Topic
+	seen := map[string]bool{c.TopicLedger: true}
+	for _, r := range roles {
+		if !seen[r[0]] {
+			seen[r[0]] = true
+			specs = append(specs, kafkaio.Topic{Name: r[0], Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication, Configs: configs[r[1]]})
+		}
+	}
+	created, err := kafkaio.EnsureTopics(ctx, adm, specs)
+	if err != nil {
+		return created, err
+	}
+	td, err := adm.ListTopics(ctx, c.TopicCommands)
+	if err != nil || td[c.TopicCommands].Err != nil {
+		return created, fmt.Errorf("describing the command topic %s to size the ledger: %w", c.TopicCommands, errors.Join(err, td[c.TopicCommands].Err))
+	}
+	ledger := kafkaio.Topic{Name: c.TopicLedger, Partitions: int32(len(td[c.TopicCommands].Partitions)), ReplicationFactor: c.TopicReplication, Configs: kafkaio.LedgerTopicConfigs()}
+	more, err := kafkaio.EnsureTopics(ctx, adm, []kafkaio.Topic{ledger})
+	return append(created, more...), err
+}
+
 // Run describes.
 func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
 	conn, err := c.conn(g.Logger)
@@ -98,20 +130,12 @@ func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
 
 	roles := [][2]string{
 		{c.TopicCommands, "commands"}, {c.TopicResults, "results"}, {c.TopicMessages, "messages"},
-		{c.TopicStatuses, "statuses"}, {c.TopicDeadLetter, "dead letters"}, {c.TopicLedger, "send ledger"},
+		{c.TopicStatuses, "statuses"}, {c.TopicEvents, "webhook events"}, {c.TopicDeadLetter, "dead letters"},
+		{c.TopicLedger, "send ledger"}, {c.TopicWindows, "windows"}, {c.TopicOptin, "opt-in"},
 	}
 	var created []string
 	if c.Create {
-		var specs []kafkaio.Topic
-		seen := map[string]bool{}
-		for _, r := range roles[:5] {
-			if !seen[r[0]] {
-				seen[r[0]] = true
-				specs = append(specs, kafkaio.Topic{Name: r[0], Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication})
-			}
-		}
-		created, err = kafkaio.EnsureTopics(ctx, adm, specs)
-		if err != nil {
+		if created, err = c.create(ctx, adm, roles); err != nil {
 			return err
 		}
 	}
@@ -158,7 +182,7 @@ func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
 		if !ok || d.Err != nil {
 			switch {
 			case r[1] == "send ledger":
-				rep.Note = "missing: the outbound half creates it at start (compacted, as many partitions as the command topic)"
+				rep.Note = "missing: the outbound half creates it at start, or wabridge topics --create (compacted, as many partitions as the command topic)"
 			default:
 				rep.Note = "missing: wabridge topics --create, or run with --create-topics, makes it"
 			}
@@ -216,7 +240,11 @@ func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
 			}
 			pl := partitionLag{Partition: ml.Partition, Committed: ml.Commit.At, End: ml.End.Offset, Lag: ml.Lag}
 			if ml.Member != nil {
+				// A static member's name is its instance id (WABRIDGE_INSTANCE_ID).
 				pl.Member = ml.Member.ClientID + " " + ml.Member.ClientHost
+				if ml.Member.InstanceID != nil {
+					pl.Member = *ml.Member.InstanceID
+				}
 			}
 			lag.Partitions = append(lag.Partitions, pl)
 			if ml.Lag > 0 {

@@ -19,7 +19,7 @@ func TestTopicsCreateDescribeAndLag(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	names := map[string]string{}
 	args := []string{"topics", "--brokers=" + strings.Join(brokers, ","), "--topic-partitions=2"}
-	for _, role := range []string{"commands", "results", "messages", "statuses", "dlq", "ledger"} {
+	for _, role := range []string{"commands", "results", "messages", "statuses", "webhook-events", "dlq", "ledger", "windows", "optin"} {
 		names[role] = kafkatest.Topic(t, role)
 		flag := map[string]string{"dlq": "dead-letter"}[role]
 		if flag == "" {
@@ -32,13 +32,21 @@ func TestTopicsCreateDescribeAndLag(t *testing.T) {
 	ctx := testCtx(t)
 
 	r := runCLI(t, ctx, args...)
-	if r.code != 0 || strings.Count(r.stdout, "missing") != 6 || !strings.Contains(r.stdout, "wabridge topics --create") || !strings.Contains(r.stdout, "outbound half creates it") {
+	if r.code != 0 || strings.Count(r.stdout, "missing") != 9 || !strings.Contains(r.stdout, "wabridge topics --create") || !strings.Contains(r.stdout, "outbound half creates it") {
 		t.Fatalf("before --create: exit %d err %v\n%s", r.code, r.err, r.stdout)
 	}
 
 	r = runCLI(t, ctx, append(args, "--create")...)
-	if r.code != 0 || strings.Count(r.stdout, "(created)") != 5 || strings.Count(r.stdout, "missing") != 1 {
+	if r.code != 0 || strings.Count(r.stdout, "(created)") != 9 || strings.Count(r.stdout, "missing") != 0 {
 		t.Fatalf("--create: exit %d err %v\n%s", r.code, r.err, r.stdout)
+	}
+	// The state topics are created as run creates them: compacted, and the
+	// ledger with the command topic's partitions.
+	for role, want := range map[string]string{"windows": "compact,delete", "optin": "compact", "ledger": "compact,delete"} {
+		line := grep(r.stdout, names[role])
+		if !strings.Contains(line, "cleanup.policy="+want) || (role == "ledger" && !strings.Contains(line, " 2 ")) {
+			t.Errorf("%s topic after --create: %q, want cleanup.policy=%s (ledger: 2 partitions)", role, line, want)
+		}
 	}
 
 	// Five commands, a consumer of the group that commits two of them.
@@ -85,7 +93,7 @@ func TestTopicsCreateDescribeAndLag(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
-	if rep.Topics[0].Role != "commands" || rep.Topics[0].Partitions != 2 || rep.Topics[0].Records != 5 || !rep.Topics[0].Exists || rep.Topics[5].Exists {
+	if rep.Topics[0].Role != "commands" || rep.Topics[0].Partitions != 2 || rep.Topics[0].Records != 5 || !rep.Topics[0].Exists || len(rep.Topics) != 9 || !rep.Topics[8].Exists {
 		t.Errorf("topics = %+v", rep.Topics)
 	}
 	if rep.Group.Group != group || len(rep.Group.Partitions) != 2 || rep.Group.Total != total-1 {
