@@ -899,7 +899,7 @@ func (w *Worker) finished(j job, out outcome) {
 	if out.apiErr != nil && out.apiErr.Code != 0 {
 		code = strconv.Itoa(out.apiErr.Code)
 	}
-	w.m.Sends.WithLabelValues(out.status, code).Inc()
+	w.m.Sends.WithLabelValues(out.status, code, out.reason).Inc()
 	if j.span != nil {
 		j.span.SetAttributes(attribute.String("wabridge.outcome", out.status), attribute.String("wabridge.reason", out.reason))
 		if out.status != "accepted" {
@@ -1106,7 +1106,7 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 		w.log.Warn("offset commit failed; will retry", "err", err)
 	}
 	for p, lag := range w.track.lags() {
-		w.m.ConsumerLag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(lag))
+		w.m.ConsumerLag.WithLabelValues(w.cfg.CommandTopic, strconv.Itoa(int(p))).Set(float64(lag))
 	}
 }
 
@@ -1240,7 +1240,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	w.mu.Unlock()
 	for _, p := range parts {
 		w.track.revoke(p)
-		w.m.ConsumerLag.DeleteLabelValues(strconv.Itoa(int(p)))
+		w.m.ConsumerLag.DeleteLabelValues(w.cfg.CommandTopic, strconv.Itoa(int(p)))
 	}
 	w.log.Info("partitions revoked", "partitions", parts)
 }

@@ -320,7 +320,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if !strings.Contains(metrics.String(), "wabridge_windows_open 1\n") {
 		t.Errorf("metrics lack the one open window:\n%s", grep(metrics.String(), "wabridge_windows"))
 	}
-	if !strings.Contains(metrics.String(), `wabridge_sends_total{code="",outcome="accepted"} 1`) {
+	if !strings.Contains(metrics.String(), `wabridge_sends_total{code="",outcome="accepted",reason=""} 1`) {
 		t.Errorf("metrics lack the accepted send:\n%s", grep(metrics.String(), "wabridge_sends_total"))
 	}
 	p.stop(t)

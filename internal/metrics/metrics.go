@@ -21,7 +21,7 @@ type Metrics struct {
 	WebhookAuthFails prometheus.Counter
 
 	// Outbound.
-	Sends        *prometheus.CounterVec // by outcome (accepted, rejected, failed) and error code
+	Sends        *prometheus.CounterVec // by outcome (accepted, rejected, failed), API error code and reason
 	SendRetries  *prometheus.CounterVec // by class
 	APILatency   prometheus.Histogram   // seconds per API call
 	APIAlerts    *prometheus.CounterVec // errors that mean the deployment is broken, by code
@@ -35,7 +35,7 @@ type Metrics struct {
 	LedgerRestore     prometheus.Histogram     // seconds to restore one partition's ledger
 	UnknownOutcomes   prometheus.Counter       // redelivered commands found mid-send in the ledger
 	RateLimitWait     prometheus.Histogram     // seconds a send waited for its business number's token bucket
-	ConsumerLag       *prometheus.GaugeVec     // command records beyond the committed offset, by partition
+	ConsumerLag       *prometheus.GaugeVec     // command records beyond the committed offset, by topic and partition
 	LedgerWrite       *prometheus.HistogramVec // seconds for Kafka to acknowledge a send's ledger writes, by stage (intent, result)
 }
 
@@ -68,8 +68,8 @@ func New() *Metrics {
 		Name: "wabridge_webhook_auth_failures_total", Help: "Webhook requests refused for failed authentication.",
 	})
 	m.Sends = f.NewCounterVec(prometheus.CounterOpts{
-		Name: "wabridge_sends_total", Help: "Commands finished, by outcome and API error code (empty when none).",
-	}, []string{"outcome", "code"})
+		Name: "wabridge_sends_total", Help: "Commands finished, by outcome, API error code (empty when none) and reason (why a command was rejected or failed: invalid_command, outside_customer_service_window, no_opt_in, api_error, ...; empty when accepted).",
+	}, []string{"outcome", "code", "reason"})
 	m.SendRetries = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_send_retries_total", Help: "API calls retried, by error class.",
 	}, []string{"class"})
@@ -103,8 +103,8 @@ func New() *Metrics {
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
 	m.ConsumerLag = f.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "wabridge_consumer_lag", Help: "Command records beyond the committed offset, per owned partition.",
-	}, []string{"partition"})
+		Name: "wabridge_consumer_lag_records", Help: "Command records beyond the committed offset, per owned partition of the command topic.",
+	}, []string{"topic", "partition"})
 	m.UnknownOutcomes = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_sends_unknown_outcome_total", Help: "Redelivered commands whose previous owner stopped between the API call and the ledger write: the API may or may not have sent them.",
 	})
@@ -134,7 +134,7 @@ func (m *Metrics) zero() {
 		m.DeadLetters.WithLabelValues(source)
 	}
 	for _, outcome := range []string{"accepted", "rejected", "failed"} {
-		m.Sends.WithLabelValues(outcome, "")
+		m.Sends.WithLabelValues(outcome, "", "")
 	}
 	for _, class := range []string{"transient", "slow_down", "recipient_backoff"} {
 		m.SendRetries.WithLabelValues(class)
