@@ -18,10 +18,13 @@ import (
 	"github.com/wabridge/wabridge/internal/kafkatest"
 )
 
-// recordSpans installs an SDK tracer provider that keeps every span, and
-// the W3C propagator, for the test.
+// recordSpans turns tracing on and installs an SDK tracer provider that
+// keeps every span, and the W3C propagator, for the test.
 func recordSpans(t *testing.T) *tracetest.SpanRecorder {
 	t.Helper()
+	// The standard variables turn tracing on (telemetry.Enabled): the
+	// worker then starts spans and the Kafka clients get kotel's hooks.
+	t.Setenv("OTEL_TRACES_EXPORTER", "console")
 	rec := tracetest.NewSpanRecorder()
 	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
 	otel.SetTextMapPropagator(propagation.TraceContext{})

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,7 @@ import (
 	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/metrics"
+	"github.com/wabridge/wabridge/internal/telemetry"
 	"github.com/wabridge/wabridge/schemas"
 	"github.com/wabridge/wabridge/window"
 )
@@ -163,8 +165,11 @@ type Config struct {
 
 // Worker is the outbound half.
 type Worker struct {
-	cfg     Config
-	log     *slog.Logger
+	cfg Config
+	log *slog.Logger
+	// tracing: the OTEL_* variables turn tracing on (telemetry.Enabled);
+	// off, a command costs no span.
+	tracing bool
 	m       *metrics.Metrics
 	senders map[string]*numberSender
 	pacer   *recipientPacer
@@ -278,7 +283,8 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Metrics = metrics.New()
 	}
 	w := &Worker{
-		cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
+		tracing: telemetry.Enabled(os.Getenv),
+		cfg:     cfg, log: cfg.Logger, m: cfg.Metrics,
 		senders:    map[string]*numberSender{},
 		pacer:      newRecipientPacer(cfg.PairBackoff),
 		track:      newTracker(),
@@ -549,7 +555,10 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	} else {
 		cmd = Command{ID: CommandID(msg)}
 	}
-	j := job{rec: r, cmd: cmd, err: err, span: startSpan(r, cmd.ID)}
+	j := job{rec: r, cmd: cmd, err: err}
+	if w.tracing {
+		j.span = startSpan(r, cmd.ID)
+	}
 	// From msg, not r: a typed command's business_number is a header only there.
 	for _, h := range msg.Headers {
 		if h.Key == HeaderBusinessNumber {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"github.com/wabridge/wabridge/internal/d360"
 	"github.com/wabridge/wabridge/internal/kafkaio"
 	"github.com/wabridge/wabridge/internal/metrics"
+	"github.com/wabridge/wabridge/internal/telemetry"
 	"github.com/wabridge/wabridge/outbound"
 	"github.com/wabridge/wabridge/schemas"
 	"github.com/wabridge/wabridge/window"
@@ -228,6 +230,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	tracing := telemetry.Enabled(os.Getenv)
 	m := metrics.New()
 	m.SetBuildInfo(cfg.Version, cfg.Commit, runtime.Version())
 	for _, code := range d360.AlertCodes() {
@@ -324,6 +327,10 @@ func Run(ctx context.Context, cfg Config) error {
 		if err != nil {
 			return err
 		}
+		var publisher inbound.Publisher = writer
+		if tracing {
+			publisher = kafkaio.TracingWriter{Next: writer}
+		}
 		wh := cfg.Webhook
 		h, err := inbound.New(inbound.Config{
 			Topics: inbound.Topics{Messages: cfg.Topics.Messages, Statuses: cfg.Topics.Statuses, Events: cfg.Topics.WebhookEvents, DeadLetter: cfg.Topics.DeadLetter},
@@ -331,7 +338,7 @@ func Run(ctx context.Context, cfg Config) error {
 				schemas.InboundMessage: msgEnc, schemas.MessageStatus: stEnc, schemas.WebhookEvent: evEnc,
 				schemas.DeadLetter: dlqEnc,
 			},
-			Publisher: kafkaio.TracingWriter{Next: writer}, TokenHeader: cfg.WebhookTokenHeader, Token: cfg.WebhookToken,
+			Publisher: publisher, TokenHeader: cfg.WebhookTokenHeader, Token: cfg.WebhookToken,
 			PreviousToken: wh.PreviousToken, PathSecret: wh.PathSecret, SignatureSecrets: wh.SignatureSecrets,
 			VerifyToken: wh.VerifyToken, MaxInFlight: wh.MaxInFlight, DedupeIDs: wh.DedupeIDs,
 			MaxBodyBytes: wh.MaxBodyBytes, PublishTimeout: wh.PublishTimeout,
@@ -343,11 +350,16 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		mux := http.NewServeMux()
 		h.Register(mux, cfg.WebhookPath)
+		// With tracing on, each webhook is a server span, a child of the
+		// request's traceparent when it has one, and its records carry the
+		// trace (TracingWriter, kotel for the window's records).
+		var webhookHandler http.Handler = mux
+		if tracing {
+			webhookHandler = otelhttp.NewHandler(mux, "webhook")
+		}
 		// 360dialog gives up after 5 s: reading a body may not take longer.
-		// Each webhook is a server span, a child of the request's
-		// traceparent when it has one; its records carry the trace.
 		webhookSrv = &http.Server{
-			Handler: otelhttp.NewHandler(mux, "webhook"), ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
+			Handler: webhookHandler, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
 			WriteTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10,
 		}
 		httpLn, err = net.Listen("tcp", cfg.HTTPAddr)

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/wabridge/wabridge/internal/telemetry"
 )
 
 // DefaultBaseURL is 360dialog's production Cloud API.
@@ -155,12 +157,18 @@ func New(cfg Config) (*Client, error) {
 		// connection per send: 2 KiB halves that memory.
 		tr.ReadBufferSize = 2048
 		tr.WriteBufferSize = 2048
-		// Every call is an OpenTelemetry client span, a child of the span
-		// in its context (a command's send), and carries traceparent.
-		hc = &http.Client{Timeout: cfg.Timeout, Transport: otelhttp.NewTransport(tr)}
+		// With tracing on, every call is an OpenTelemetry client span, a
+		// child of the span in its context (a command's send), and carries
+		// traceparent.
+		var rt, h2rt http.RoundTripper = tr, nil
 		h2tr := tr.Clone()
 		h2tr.MaxConnsPerHost = h2MaxConns
-		h2 = newPool(&http.Client{Timeout: cfg.Timeout, Transport: otelhttp.NewTransport(h2tr)})
+		h2rt = h2tr
+		if telemetry.Enabled(os.Getenv) {
+			rt, h2rt = otelhttp.NewTransport(tr), otelhttp.NewTransport(h2tr)
+		}
+		hc = &http.Client{Timeout: cfg.Timeout, Transport: rt}
+		h2 = newPool(&http.Client{Timeout: cfg.Timeout, Transport: h2rt})
 	}
 	c := &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, h2: h2}
 	c.http.Store(newPool(hc))
