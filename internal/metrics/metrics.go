@@ -100,7 +100,7 @@ func New() *Metrics {
 	})
 	m.LedgerRestore = f.NewHistogram(prometheus.HistogramOpts{
 		Name: "wabridge_ledger_restore_seconds", Help: "Time to restore one partition's send ledger on assignment.",
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		Buckets: restoreBuckets,
 	})
 	m.ConsumerLag = f.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "wabridge_consumer_lag_records", Help: "Command records beyond the committed offset, per owned partition of the command topic.",
@@ -173,7 +173,36 @@ func (m *Metrics) WatchWindow(stats func() WindowStats) {
 			func() float64 { return float64(stats().Records) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "wabridge_window_records_invalid_total", Help: "Window and opt-in records skipped as unreadable."},
 			func() float64 { return float64(stats().Invalid) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wabridge_window_restore_seconds", Help: "Time the last restore of the window and opt-in state took."},
-			func() float64 { return stats().RestoreSeconds }),
+		restoreHistogram{stats: stats, desc: prometheus.NewDesc("wabridge_window_restore_seconds",
+			"Time to restore the window and opt-in state at start (one observation per process, once restored), a histogram like wabridge_ledger_restore_seconds.", nil, nil)},
 	)
+}
+
+// restoreBuckets are the buckets of the restore-time histograms (seconds).
+var restoreBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// restoreHistogram exposes the window state's one restore as a histogram:
+// count 0 until it is restored, then 1 with its duration.
+type restoreHistogram struct {
+	stats func() WindowStats
+	desc  *prometheus.Desc
+}
+
+func (r restoreHistogram) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+
+func (r restoreHistogram) Collect(ch chan<- prometheus.Metric) {
+	secs := r.stats().RestoreSeconds
+	var count uint64
+	buckets := make(map[float64]uint64, len(restoreBuckets))
+	if secs > 0 {
+		count = 1
+	}
+	for _, b := range restoreBuckets {
+		if secs > 0 && secs <= b {
+			buckets[b] = 1
+		} else {
+			buckets[b] = 0
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(r.desc, count, secs, buckets)
 }
