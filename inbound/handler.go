@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wabridge/wabridge/internal/metrics"
 	"github.com/wabridge/wabridge/schemas"
@@ -363,6 +365,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) int {
 	if err := h.recordWindows(ctx, items); err != nil {
 		return h.unavailable(w, err)
 	}
+	traceCommandIDs(ctx, items)
 	msgs, ids := h.records(items, &req)
 	if len(msgs) > 0 || len(req.failures) > 0 {
 		if msgs, err = h.publishRecords(ctx, msgs, &req); err != nil {
@@ -885,4 +888,25 @@ func (h *Handler) unavailable(w http.ResponseWriter, err error) int {
 	w.Header().Set("Retry-After", retryAfter)
 	http.Error(w, "kafka unavailable, retry later", http.StatusServiceUnavailable)
 	return http.StatusServiceUnavailable
+}
+
+// traceCommandIDs puts the command ids the request's statuses carry
+// (biz_opaque_callback_data, which wabridge sets to the command id) on the
+// request's span as wabridge.command_ids: a status is found with the span of
+// its command's send, which has wabridge.command_id. Nothing is done when
+// the span is not recorded (tracing off).
+func traceCommandIDs(ctx context.Context, items []Item) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	var ids []string
+	for _, it := range items {
+		if it.status != nil && it.status.s.CallbackData != "" {
+			ids = append(ids, it.status.s.CallbackData)
+		}
+	}
+	if len(ids) > 0 {
+		span.SetAttributes(attribute.StringSlice("wabridge.command_ids", ids))
+	}
 }
