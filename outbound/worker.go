@@ -682,10 +682,15 @@ func (j job) endSpan(event string) {
 	j.span.End()
 }
 
-// traced is the context a job's records are produced in: kotel's produce
-// hook puts its trace into their headers.
-func (j job) traced() context.Context {
-	return trace.ContextWithSpan(context.Background(), j.span)
+// traced is the context a job's records are produced in: the worker's
+// work context (which bounds their writes), with the job's span when tracing
+// is on, so kotel's produce hook puts its trace into their headers. Nil
+// without a span: Produce then uses the context it is given.
+func (w *Worker) traced(j job) context.Context {
+	if j.span == nil {
+		return nil
+	}
+	return trace.ContextWithSpan(w.workCtx, j.span)
 }
 
 // outcome of one command.
@@ -1343,7 +1348,7 @@ func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record,
 	if j.cmd.To != "" {
 		key = []byte(UserKey(j.cmd.To))
 	}
-	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: j.traced()}, nil
+	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
 }
 
 // bareResult is the result of j with only the fields that cannot fail to
@@ -1363,7 +1368,7 @@ func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Rec
 	if err != nil {
 		return nil, fmt.Errorf("encoding bare result of command %s: %w", j.cmd.ID, err)
 	}
-	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: j.traced()}, nil
+	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
 }
 
 func resultHeaders(commandID string) []kgo.RecordHeader {
@@ -1406,7 +1411,7 @@ func (w *Worker) deadLetter(j job, out outcome) *kgo.Record {
 			w.log.Error("encoding the dead-letter record; keeping the original bytes alone", "command_id", j.cmd.ID, "err", err)
 		}
 	}
-	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Key: m.Key, Value: value, Headers: headers, Context: j.traced()}
+	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Key: m.Key, Value: value, Headers: headers, Context: w.traced(j)}
 }
 
 // detach copies what a job keeps of r. A fetched record's key, value and
