@@ -767,24 +767,26 @@ func (h *Handler) publishRecords(ctx context.Context, msgs []kafka.Message, req 
 // err (503; a retry rewrites what was written, with the same event ids).
 // The broker refuses a whole record batch, so each refused record is
 // written again alone: a record still refused alone becomes a failed part
-// of the request's dead letter, which is then written (once).
+// of the request's dead letter. The dead letter is written again, whole,
+// when it gained a part or any of its chunks was refused (a chunk written
+// twice carries the same event id).
 func (h *Handler) refusedTooLarge(ctx context.Context, all []kafka.Message, werr kafka.WriteErrors, err error, req *request) ([]kafka.Message, error) {
 	for _, e := range werr {
 		if e != nil && !errors.Is(e, kafka.MessageSizeTooLarge) {
 			return all, err
 		}
 	}
-	before, deadLetterWritten := len(req.failures), false
+	before, deadLetterRefused := len(req.failures), false
 	out := make([]kafka.Message, 0, len(all))
 	for i, m := range all {
 		it, isItem := m.WriterData.(*Item)
 		if werr[i] == nil {
 			out = append(out, m)
-			deadLetterWritten = deadLetterWritten || !isItem
 			continue
 		}
 		if !isItem {
-			continue // the request's dead letter: written below
+			deadLetterRefused = true // a chunk of the request's dead letter: written whole below
+			continue
 		}
 		err := h.publish(ctx, m)
 		if err == nil {
@@ -797,7 +799,7 @@ func (h *Handler) refusedTooLarge(ctx context.Context, all []kafka.Message, werr
 		}
 		req.fail(it.Path.String(), fmt.Sprintf("%s record of %d bytes refused by Kafka as too large (the topic's max.message.bytes)", it.Kind, len(m.Value)))
 	}
-	if len(req.failures) > before || (before > 0 && !deadLetterWritten) {
+	if len(req.failures) > before || deadLetterRefused {
 		dl := h.deadLetterMessages(req)
 		if err := h.publish(ctx, dl...); err != nil {
 			return out, err
