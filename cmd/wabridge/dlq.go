@@ -120,6 +120,15 @@ func (d *deadLetter) replayable() (bool, string) {
 // position is how the dead letter is named on the command line.
 func (d *deadLetter) position() string { return fmt.Sprintf("%d:%d", d.Partition, d.Offset) }
 
+// found fails when dead letters were named and none of them is in the
+// topic: a typo is an error (exit 1), not an empty success.
+func (c *dlqSelect) found(dls []*deadLetter) error {
+	if len(dls) == 0 && len(c.IDs) > 0 {
+		return fmt.Errorf("no dead letter %s in %s", strings.Join(c.IDs, ", "), c.Topic)
+	}
+	return nil
+}
+
 // read returns the dead letters chosen, in the order of their records.
 func (c *dlqSelect) read(ctx context.Context, g *Globals) ([]*deadLetter, error) {
 	conn, err := c.conn(g.Logger)
@@ -501,8 +510,8 @@ func (c *DlqShowCmd) Run(ctx context.Context, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	if len(dls) == 0 && len(c.IDs) > 0 {
-		return fmt.Errorf("no dead letter %s in %s", strings.Join(c.IDs, ", "), c.Topic)
+	if err := c.found(dls); err != nil {
+		return err
 	}
 	if len(dls) == 0 {
 		fmt.Fprintln(g.Stderr, "no dead letter matches")
@@ -570,6 +579,9 @@ func (c *DlqReplayCmd) Run(ctx context.Context, g *Globals) error {
 	}
 	dls, err := c.read(ctx, g)
 	if err != nil {
+		return err
+	}
+	if err := c.found(dls); err != nil {
 		return err
 	}
 	if body != nil {

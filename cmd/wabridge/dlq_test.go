@@ -309,6 +309,8 @@ func TestDlqExitCodes(t *testing.T) {
 		{"show: filters without a match", []string{"dlq", "show", b, tp, noRegistry, "--source", "webhook"}, 0},
 		{"replay: --body without one id", []string{"dlq", "replay", b, tp, "--body", "x.json"}, 2},
 		{"replay: nothing to replay", []string{"dlq", "replay", b, tp, noRegistry, "--progress", "never"}, 0},
+		{"replay: unknown id", []string{"dlq", "replay", b, tp, noRegistry, "--progress", "never", "99:99"}, 1},
+		{"replay: unknown id, dry run", []string{"dlq", "replay", b, tp, noRegistry, "--dry-run", "dlq:webhook:0123"}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
