@@ -42,8 +42,8 @@ func Enabled(getenv func(string) string) bool {
 }
 
 // Setup installs the global tracer provider and the W3C trace-context and
-// baggage propagators. The propagators are installed even with tracing off,
-// so a traceparent read from a webhook or a command is passed on unchanged.
+// baggage propagators (these either way; with tracing off nothing is
+// instrumented, so no trace header is read or written).
 // shutdown flushes the spans still buffered; call it last.
 func Setup(ctx context.Context, version string) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
