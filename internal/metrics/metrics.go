@@ -28,15 +28,14 @@ type Metrics struct {
 	InFlight     prometheus.Gauge
 	CommandsRead prometheus.Counter
 	// Send ledger.
-	LedgerSkips       *prometheus.CounterVec   // redelivered commands not sent again, by ledger state
-	LedgerUnconfirmed prometheus.Counter       // API accepted but the ledger write failed: a redelivery would send twice
-	KeptOutcomes      prometheus.Gauge         // API outcomes held for commands whose partition was revoked before their records were written
-	AbandonedSends    prometheus.Counter       // commands abandoned after at least one API call (revocation/shutdown): may go out twice
-	LedgerRestore     prometheus.Histogram     // seconds to restore one partition's ledger
-	UnknownOutcomes   prometheus.Counter       // redelivered commands found mid-send in the ledger
-	RateLimitWait     prometheus.Histogram     // seconds a send waited for its business number's token bucket
-	ConsumerLag       *prometheus.GaugeVec     // command records beyond the committed offset, by topic and partition
-	LedgerWrite       *prometheus.HistogramVec // seconds for Kafka to acknowledge a send's ledger writes, by stage (intent, result)
+	LedgerSkips     *prometheus.CounterVec   // redelivered commands not sent again, by ledger state
+	KeptOutcomes    prometheus.Gauge         // API outcomes held for commands whose partition was revoked before their records were written
+	AbandonedSends  prometheus.Counter       // commands abandoned after at least one API call (revocation/shutdown): may go out twice
+	LedgerRestore   prometheus.Histogram     // seconds to restore one partition's ledger
+	UnknownOutcomes prometheus.Counter       // redelivered commands found mid-send in the ledger
+	RateLimitWait   prometheus.Histogram     // seconds a send waited for its business number's token bucket
+	ConsumerLag     *prometheus.GaugeVec     // command records beyond the committed offset, by topic and partition
+	LedgerWrite     *prometheus.HistogramVec // seconds for Kafka to acknowledge a send's ledger writes, by stage (intent, result)
 }
 
 // New registers every metric in a fresh registry, with the Go and process
@@ -89,9 +88,6 @@ func New() *Metrics {
 	m.LedgerSkips = f.NewCounterVec(prometheus.CounterOpts{
 		Name: "wabridge_ledger_skips_total", Help: "Redelivered commands the ledger kept from being sent again, by ledger state (done: skipped; accepted: result written from the ledger).",
 	}, []string{"state"})
-	m.LedgerUnconfirmed = f.NewCounter(prometheus.CounterOpts{
-		Name: "wabridge_ledger_unconfirmed_sends_total", Help: "Sends the API accepted whose ledger entry could not be written: a redelivery of these would send them again.",
-	})
 	m.KeptOutcomes = f.NewGauge(prometheus.GaugeOpts{
 		Name: "wabridge_outcomes_kept", Help: "Outcomes the API gave whose records could not be written before their partition was revoked: held (up to an hour) so that reading the command again writes them instead of sending again.",
 	})
