@@ -365,7 +365,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		// paused partition's buffered records are fetched again later.
 		kgo.FetchMaxBytes(1 << 20),
 		kgo.FetchMaxPartitionBytes(256 << 10),
-		kgo.RecordPartitioner(partitioner{ledger: w.cfg.LedgerTopic}),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key, like the Java client
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		// A write the brokers do not take within this fails (and is written
@@ -1294,17 +1294,6 @@ func (w *Worker) ensureLedger(ctx context.Context) error {
 		return fmt.Errorf("creating ledger topic %q with %d partitions: %w", w.cfg.LedgerTopic, n, err)
 	}
 	return kafkaio.WaitForTopics(ctx, adm, w.cfg.LedgerTopic)
-}
-
-// partitioner writes ledger records to their explicit partition and hashes
-// every other record's key with murmur2, like the Java client.
-type partitioner struct{ ledger string }
-
-func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	if topic == p.ledger {
-		return kgo.ManualPartitioner().ForTopic(topic)
-	}
-	return kgo.StickyKeyPartitioner(nil).ForTopic(topic)
 }
 
 func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
