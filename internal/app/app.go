@@ -154,6 +154,13 @@ type WindowConfig struct {
 	InstanceID    string
 }
 
+// webhookUnauthenticated tells whether no webhook authentication is set: no
+// token, no path secret, no signature secret (Check refuses it unless
+// WebhookInsecure).
+func (c *Config) webhookUnauthenticated() bool {
+	return c.WebhookToken == "" && c.Webhook.PathSecret == "" && len(c.Webhook.SignatureSecrets) == 0
+}
+
 func (c *Config) runs(half string) bool { return c.Only == "" || c.Only == half }
 
 // Check reports the first configuration error, in words a user can act on.
@@ -184,7 +191,7 @@ func (c *Config) Check() error {
 	if c.runs("inbound") && !strings.HasPrefix(c.WebhookPath, "/") {
 		return fmt.Errorf("webhook path %q must start with /", c.WebhookPath)
 	}
-	if c.runs("inbound") && !c.WebhookInsecure && c.WebhookToken == "" && c.Webhook.PathSecret == "" && len(c.Webhook.SignatureSecrets) == 0 {
+	if c.runs("inbound") && !c.WebhookInsecure && c.webhookUnauthenticated() {
 		return errors.New("no webhook authentication: set WEBHOOK_TOKEN (and the same header on 360dialog's webhook), WEBHOOK_SIGNATURE_SECRETS or WEBHOOK_PATH_SECRET; --webhook-insecure accepts unauthenticated webhooks, which lets anyone who reaches the listener open windows and change consent")
 	}
 	t := c.Topics
@@ -367,7 +374,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("webhook listener on %s: %w", cfg.HTTPAddr, err)
 		}
 		defer httpLn.Close() // for the returns below; Shutdown closes it too
-		if cfg.WebhookInsecure && cfg.WebhookToken == "" && wh.PathSecret == "" && len(wh.SignatureSecrets) == 0 {
+		if cfg.webhookUnauthenticated() {
 			log.Warn("webhooks are not authenticated (--webhook-insecure): anyone who reaches the listener can open windows and change consent")
 		}
 	}
