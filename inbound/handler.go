@@ -419,6 +419,9 @@ type request struct {
 	failed   int
 	// eventID is the dead letter's event_id once it is built.
 	eventID string
+	// summary: body is not the request's body but a summary of a body
+	// refused as too large (tooLarge).
+	summary bool
 }
 
 // fail records that the part at path was not published.
@@ -574,7 +577,7 @@ func (h *Handler) tooLarge(ctx context.Context, w http.ResponseWriter, r *http.R
 			"truncated_bytes_read": len(partial),
 			"sha256_of_read_part":  hex.EncodeToString(sum[:]),
 		})
-		req := request{body: stub, header: r.Header, at: h.cfg.Now().UTC().Truncate(time.Millisecond)}
+		req := request{body: stub, header: r.Header, at: h.cfg.Now().UTC().Truncate(time.Millisecond), summary: true}
 		req.fail("", reason)
 		msgs := h.deadLetterMessages(&req)
 		if err := h.publish(ctx, msgs...); err != nil {
@@ -820,7 +823,7 @@ func (h *Handler) deadLetterMessages(req *request) []kafka.Message {
 		ct = "application/octet-stream"
 	}
 	kind := schemas.OriginalRequestBody
-	if req.failed == 1 && req.failures[0].Path == "" && strings.HasPrefix(req.failures[0].Reason, "body larger than") {
+	if req.summary {
 		kind = schemas.OriginalRequestSummary
 	}
 	reason := req.reason()
