@@ -188,8 +188,21 @@ func ParseMoney(v string) (string, int64, error) {
 }
 
 // IsBSUID tells a business-scoped user id (US.1349...) from a phone number.
+// A BSUID is a two-letter country code, a dot, and digits, with ENT. before
+// the digits for a parent BSUID: US.13491208655302741918, US.ENT.1349...
+// (https://whatsapp-docs.kap.so/documentation/whatsapp/business-scoped-user-ids).
+// Anything else, "abc" included, is not one and is checked as a phone number.
 func IsBSUID(to string) bool {
-	return strings.IndexFunc(to, func(r rune) bool { return (r >= 'A' && r <= 'Z') || (r >= 'a' && r <= 'z') }) >= 0
+	cc, rest, ok := strings.Cut(to, ".")
+	if !ok || len(cc) != 2 || !isUpper(cc) {
+		return false
+	}
+	rest = strings.TrimPrefix(rest, "ENT.")
+	return rest != "" && strings.Trim(rest, "0123456789") == ""
+}
+
+func isUpper(s string) bool {
+	return strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
 }
 
 // NewTemplateMessage addresses a template message to to: a phone number

@@ -82,3 +82,28 @@ func TestNewParameterAndBody(t *testing.T) {
 		t.Errorf("BSUID: %s", b)
 	}
 }
+
+func TestIsBSUID(t *testing.T) {
+	for _, tc := range []struct {
+		to   string
+		want bool
+	}{
+		{"US.13491208655302741918", true},
+		{"US.ENT.13491208655302741918", true},
+		{"BR.1", true},
+		{"+49 170 1234567", false},
+		{"491701234567", false},
+		{"abc", false},
+		{"us.1349", false},
+		{"USA.1349", false},
+		{"US.", false},
+		{"US.ENT.", false},
+		{"US.12a4", false},
+		{"US 1349", false},
+		{"", false},
+	} {
+		if got := d360.IsBSUID(tc.to); got != tc.want {
+			t.Errorf("IsBSUID(%q) = %v, want %v", tc.to, got, tc.want)
+		}
+	}
+}
