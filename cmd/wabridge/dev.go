@@ -44,12 +44,6 @@ func (c *DevCmd) Run(ctx context.Context, g *Globals) error {
 		// do not reject (WABRIDGE_WINDOW_MODE=enforce to try the rule).
 		cfg.Window.WindowMode = "warn"
 	}
-	if c.HTTPAddr == ":8080" {
-		cfg.HTTPAddr = "127.0.0.1:8080"
-	}
-	if c.AdminAddr == ":9090" {
-		cfg.AdminAddr = "127.0.0.1:9090"
-	}
 	// dev is a local playground: with the real API and no secret set,
 	// webhooks are accepted unauthenticated (with a warning).
 	cfg.WebhookInsecure = true

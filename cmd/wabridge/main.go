@@ -33,8 +33,11 @@ type CLI struct {
 	LogLevel  string `env:"WABRIDGE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat string `env:"WABRIDGE_LOG_FORMAT" default:"auto" enum:"auto,json,text" help:"Log format: json, text, or auto (text for dev, json otherwise)."`
 
-	Run         RunCmd         `cmd:"" help:"Run the bridge against real Kafka, schema registry and 360dialog."`
-	Dev         DevCmd         `cmd:"" help:"Run the bridge on an embedded default: in-process Kafka, schema registry and a 360dialog stand-in (real ones where configured)."`
+	// http_addr and admin_addr are the listeners' defaults: run listens on
+	// every interface, dev (a playground that accepts unauthenticated
+	// webhooks) on 127.0.0.1 unless told otherwise.
+	Run         RunCmd         `cmd:"" set:"http_addr=:8080" set:"admin_addr=:9090" help:"Run the bridge against real Kafka, schema registry and 360dialog."`
+	Dev         DevCmd         `cmd:"" set:"http_addr=127.0.0.1:8080" set:"admin_addr=127.0.0.1:9090" help:"Run the bridge on an embedded default: in-process Kafka, schema registry and a 360dialog stand-in (real ones where configured)."`
 	Send        SendCmd        `cmd:"" help:"Produce one send command (text, template or a JSON body) to the command topic; --wait prints its outcome."`
 	Bulk        BulkCmd        `cmd:"" help:"Send a template campaign to a CSV or JSONL contact list: validate every row, then produce one command per row, safe to re-run."`
 	Templates   TemplatesCmd   `cmd:"" help:"List, show, create and delete message templates (360dialog templates API)."`

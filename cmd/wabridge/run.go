@@ -29,7 +29,7 @@ type BridgeFlags struct {
 
 	Only string `env:"WABRIDGE_ONLY" enum:"both,inbound,outbound" default:"both" help:"Which halves to run: both, or inbound or outbound only."`
 
-	HTTPAddr              string        `env:"WABRIDGE_HTTP_ADDR" default:":8080" help:"Webhook listener address (dev: 127.0.0.1:8080 by default)."`
+	HTTPAddr              string        `env:"WABRIDGE_HTTP_ADDR" default:"${http_addr}" help:"Webhook listener address."`
 	WebhookPath           string        `env:"WABRIDGE_WEBHOOK_PATH" default:"/webhook" help:"Path 360dialog posts webhooks to."`
 	WebhookTokenHeader    string        `env:"WEBHOOK_TOKEN_HEADER" default:"X-Webhook-Token" help:"Header carrying the webhook secret (set the same header in 360dialog's webhook config)."`
 	WebhookToken          string        `env:"WEBHOOK_TOKEN" help:"Webhook secret; requests without it are refused with 401. run refuses to start the inbound half without a token, a signature secret or a path secret unless --webhook-insecure."`
@@ -42,7 +42,7 @@ type BridgeFlags struct {
 	WebhookDedupeIDs      int           `name:"webhook-dedupe-ids" env:"WABRIDGE_WEBHOOK_DEDUPE_IDS" default:"0" help:"Remember this many recent event ids and drop re-deliveries (about 150 B each; 0: off)."`
 	WebhookMaxBody        int64         `env:"WABRIDGE_WEBHOOK_MAX_BODY" default:"4194304" help:"Largest webhook body in bytes (413 beyond)."`
 	WebhookPublishTimeout time.Duration `env:"WABRIDGE_WEBHOOK_PUBLISH_TIMEOUT" default:"4s" help:"How long a webhook waits for Kafka before answering 503."`
-	AdminAddr             string        `env:"WABRIDGE_ADMIN_ADDR" default:":9090" help:"Address of /healthz, /readyz and /metrics, without authentication. The default :9090 listens on all interfaces: keep it off public networks (dev: 127.0.0.1:9090)."`
+	AdminAddr             string        `env:"WABRIDGE_ADMIN_ADDR" default:"${admin_addr}" help:"Address of /healthz, /readyz and /metrics, without authentication. A host-less address such as :9090 listens on all interfaces: keep it off public networks."`
 	Pprof                 bool          `env:"WABRIDGE_PPROF" help:"Also serve Go's profiles (CPU, heap, goroutines, trace) at /debug/pprof/ on the admin address, which anyone reaching it can then read."`
 
 	TopicCommands      string `env:"WABRIDGE_TOPIC_COMMANDS" default:"wabridge.commands" help:"Topic of send commands (JSON bodies of POST /messages)."`
