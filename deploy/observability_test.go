@@ -212,7 +212,8 @@ func TestObservabilityQueriesNameServedMetrics(t *testing.T) {
 	var served map[string]bool
 	waitFor(t, 60*time.Second, "the command's send in /metrics", func() bool {
 		served = scrape(t, "http://"+admin+"/metrics")
-		return served["wabridge_build_info"] && served["wabridge_consumer_lag_records"] && served["wabridge_api_request_duration_seconds"]
+		return served["wabridge_build_info"] && served["wabridge_consumer_lag_records"] && served["wabridge_api_request_duration_seconds"] &&
+			served["wabridge_kafka_produce_bytes_total"] && served["wabridge_kafka_fetch_bytes_total"]
 	})
 	var missing []string
 	for name, where := range names {

@@ -245,8 +245,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	// Kafka: reachable, topics present.
-	conn := kafkaio.Conn{Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, Logger: log}
-	adm, err := conn.AdminClient()
+	// The long-lived clients' own metrics (kprom) on the same registry.
+	kafkaMetrics := kafkaio.NewClientMetrics(m.Registry)
+	conn := kafkaio.Conn{Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, Logger: log, Metrics: kafkaMetrics}
+	adm, err := conn.Named("admin").AdminClient()
 	if err != nil {
 		return err
 	}
@@ -290,7 +292,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	store, err := newWindowStore(cfg, log)
+	store, err := newWindowStore(cfg, log, kafkaMetrics)
 	if err != nil {
 		return err
 	}
@@ -421,7 +423,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 		worker, err = outbound.New(outbound.Config{
-			Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, GroupID: cfg.GroupID, InstanceID: cfg.Window.InstanceID,
+			Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, KafkaMetrics: kafkaMetrics, GroupID: cfg.GroupID, InstanceID: cfg.Window.InstanceID,
 			CommandTopic: cfg.Topics.Commands, ResultTopic: cfg.Topics.Results, DeadLetterTopic: cfg.Topics.DeadLetter,
 			LedgerTopic: cfg.Topics.Ledger,
 			Sender:      def, Senders: senders, ResultEncoder: resEnc,
@@ -615,7 +617,7 @@ func reachKafka(ctx context.Context, adm *kadm.Client) error {
 	return err
 }
 
-func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {
+func newWindowStore(cfg Config, log *slog.Logger, km *kafkaio.ClientMetrics) (*window.Store, error) {
 	wc := cfg.Window
 	kw := window.DefaultKeywords()
 	var err error
@@ -634,7 +636,7 @@ func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {
 		return nil, fmt.Errorf("keywords: %w", err)
 	}
 	return window.New(window.Config{
-		Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, WindowTopic: wc.WindowTopic, OptinTopic: wc.OptinTopic,
+		Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, KafkaMetrics: km, WindowTopic: wc.WindowTopic, OptinTopic: wc.OptinTopic,
 		Partitions: cfg.Topics.Partitions, ReplicationFactor: cfg.Topics.ReplicationFactor,
 		WindowMode: window.Mode(wc.WindowMode), OptInMode: window.Mode(wc.OptInMode),
 		Grace: wc.Grace, MaxWait: wc.MaxWait, Keywords: matcher, InstanceID: wc.InstanceID,

@@ -105,6 +105,20 @@ type Conn struct {
 	// Logger gets the client's warnings and errors once it has connected
 	// (ClientLogs). Default: discarded.
 	Logger *slog.Logger
+	// Metrics, when set, gets the metrics of the clients made with a name
+	// (Named); nil: no client metrics.
+	Metrics *ClientMetrics
+	// Name of the client (Named); empty for a short-lived client.
+	Name string
+}
+
+// Named returns c for a long-lived client called name ("outbound",
+// "window-consumer"): its client.id is "wabridge-" + name, which the
+// brokers log and quotas match, and with c.Metrics set its metrics carry
+// that id as their client_id label.
+func (c Conn) Named(name string) Conn {
+	c.Name = name
+	return c
 }
 
 func (c Conn) logger() *slog.Logger {
@@ -115,14 +129,29 @@ func (c Conn) logger() *slog.Logger {
 }
 
 // NewClient returns a franz-go client for c, with opts applied after c's
-// seed brokers, security and logger. Close it when done.
-func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+// seed brokers, security and logger, and, when c is Named, its client id
+// and metrics. Close it when done.
+func (c Conn) NewClient(opts ...kgo.Opt) (cl *kgo.Client, err error) {
 	sec, err := c.Security.Options()
 	if err != nil {
 		return nil, err
 	}
 	base := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(5 * time.Second)}, sec...)
 	base = append(base, ClientLogs(c.logger())...)
+	switch {
+	case c.Name != "" && c.Metrics != nil:
+		id, opts := c.Metrics.options("wabridge-" + c.Name)
+		base = append(base, opts...)
+		defer func() {
+			if cl == nil { // no client, no OnClientClosed: free the id here
+				c.Metrics.release(id)
+			}
+		}()
+	case c.Name != "":
+		base = append(base, kgo.ClientID("wabridge-"+c.Name))
+	default:
+		base = append(base, kgo.ClientID("wabridge"))
+	}
 	// With tracing on (the OTEL_* variables), trace context in and out of
 	// every record (W3C headers), with the global OpenTelemetry provider.
 	// Off, no hook: kotel's spans cost about a quarter of the send rate
@@ -130,7 +159,7 @@ func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if telemetry.Enabled(os.Getenv) {
 		base = append(base, kgo.WithHooks(kotel.NewKotel(kotel.WithTracer(kotel.NewTracer())).Hooks()...))
 	}
-	cl, err := kgo.NewClient(append(base, opts...)...)
+	cl, err = kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", c.Brokers, err)
 	}
