@@ -1291,14 +1291,9 @@ func (w *Worker) ensureLedger(ctx context.Context) error {
 		}
 		return nil
 	}
-	resp, err := adm.CreateTopic(ctx, n, -1, kafkaio.LedgerTopicConfigs(), w.cfg.LedgerTopic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("creating ledger topic %q with %d partitions: %w", w.cfg.LedgerTopic, n, err)
-	}
-	return kafkaio.WaitForTopics(ctx, adm, w.cfg.LedgerTopic)
+	topo := kafkaio.Topology{Names: kafkaio.TopicNames{Commands: w.cfg.CommandTopic, Ledger: w.cfg.LedgerTopic}, ReplicationFactor: -1}
+	_, err = topo.Ensure(ctx, adm, kafkaio.RoleLedger)
+	return err
 }
 
 func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record, error) {

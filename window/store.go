@@ -239,8 +239,9 @@ func (s *Store) hashKey(number, user string) uint64 {
 	return h.Sum64()
 }
 
-// EnsureTopics creates the topics that are missing, and warns about
-// existing ones whose cleanup policy defeats the design:
+// EnsureTopics creates the topics that are missing, with the configs
+// kafkaio.Topology gives them, and warns about existing ones whose cleanup
+// policy defeats the design:
 //
 //   - window topic: cleanup.policy=compact,delete, retention.ms=48h,
 //     segment.ms=1h, delete.retention.ms=1h. Deleting by time is safe here:
@@ -252,11 +253,11 @@ func (s *Store) hashKey(number, user string) uint64 {
 //   - opt-in topic: cleanup.policy=compact and nothing by time: consent
 //     does not expire, however old the record.
 func (s *Store) EnsureTopics(ctx context.Context) error {
-	topics := []kafkaio.Topic{
-		{Name: s.cfg.WindowTopic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor, Configs: kafkaio.WindowTopicConfigs()},
-		{Name: s.cfg.OptinTopic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor, Configs: kafkaio.OptinTopicConfigs()},
+	topo := kafkaio.Topology{
+		Names:      kafkaio.TopicNames{Windows: s.cfg.WindowTopic, Optin: s.cfg.OptinTopic},
+		Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor,
 	}
-	created, err := kafkaio.EnsureTopics(ctx, s.adm, topics)
+	created, err := topo.Ensure(ctx, s.adm, kafkaio.RoleWindows, kafkaio.RoleOptin)
 	if err != nil {
 		return err
 	}

@@ -88,9 +88,10 @@ func ErrorLogger(logger *slog.Logger) kafka.Logger {
 	})
 }
 
-// Topic is a topic wabridge needs.
+// Topic is a topic wabridge needs (Topology lists them all).
 type Topic struct {
 	Name              string
+	Role              Role
 	Partitions        int32
 	ReplicationFactor int16
 	// Configs such as cleanup.policy; nil for broker defaults.
