@@ -1,8 +1,10 @@
-// Package kafkaio builds the Kafka clients wabridge shares: their TLS and SASL
-// settings (Security), the kafka-go
-// writer with safe settings (acks=all, short batch wait, murmur2 keys), the
-// franz-go admin client with topic checks at start, and slog adapters for
-// both clients.
+// Package kafkaio is wabridge's one Kafka layer: it builds every client
+// (Conn: TLS and SASL settings, slog adapters, the long-lived clients'
+// metrics), knows every topic (Topology), reads partition ranges
+// (RangeReader, ReadRanges, ReadTopic) and writes with kafka-go behind the
+// Publisher interface (the writer with safe settings: acks=all, short batch
+// wait, murmur2 keys), whose contract its test checks against every
+// implementation.
 package kafkaio
 
 import (
@@ -296,9 +298,7 @@ func Header(m kafka.Message, key string) (string, bool) {
 // clients get the same from kotel's hooks (Conn.NewClient).
 type TracingWriter struct {
 	// Next writes the records: the *kafka.Writer of Conn.NewWriter.
-	Next interface {
-		WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-	}
+	Next Publisher
 }
 
 // WriteMessages sets the trace headers of msgs from ctx and writes them.
