@@ -173,9 +173,21 @@ func (r RangeReader) Read(ctx context.Context, pr PartitionRange, fn func(*kgo.R
 		}
 		if err == nil {
 			err = kerr.ErrorForCode(part.ErrorCode)
-			if errors.Is(err, kerr.OffsetOutOfRange) && part.LogStartOffset > from {
-				from, err = part.LogStartOffset, nil // deleted meanwhile
-				continue
+			if errors.Is(err, kerr.OffsetOutOfRange) {
+				// Deleted (retention, DeleteRecords) below the log start:
+				// go on from there. A response may lack the log start
+				// offset (-1): then ask for it.
+				start, lerr := part.LogStartOffset, error(nil)
+				if start <= from {
+					start, lerr = r.logStart(ctx, pr.Topic, pr.Partition)
+				}
+				if lerr == nil && start > from {
+					from = start
+					continue
+				}
+				if lerr != nil {
+					err = fmt.Errorf("%w (log start offset: %w)", err, lerr)
+				}
 			}
 		}
 		if err != nil {
@@ -209,6 +221,19 @@ func (r RangeReader) Read(ctx context.Context, pr PartitionRange, fn func(*kgo.R
 		from = next
 	}
 	return nil
+}
+
+// logStart returns the first offset of partition p of topic.
+func (r RangeReader) logStart(ctx context.Context, topic string, p int32) (int64, error) {
+	starts, err := r.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	o, ok := starts.Lookup(topic, p)
+	if !ok {
+		return 0, fmt.Errorf("no start offset of %s/%d", topic, p)
+	}
+	return o.Offset, o.Err
 }
 
 // leader returns the leader of partition p of topic and the topic's id

@@ -250,8 +250,16 @@ func TestReadRangesTransactionsAndSince(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rs := listRanges(t, adm, time.Time{}, topic)
-	if len(rs) != 1 || rs[0].End != 5 { // 3 records, 1 in the transaction, its commit marker
+	// 3 records, 1 in the transaction, its commit marker: the coordinator
+	// writes the marker after EndTransaction returned.
+	var rs []kafkaio.PartitionRange
+	for i := 0; i < 100; i++ {
+		if rs = listRanges(t, adm, time.Time{}, topic); len(rs) == 1 && rs[0].End == 5 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(rs) != 1 || rs[0].End != 5 {
 		t.Fatalf("ListRanges = %v, want one partition ending at 5", rs)
 	}
 	got, err := read(t, conn, rs)
