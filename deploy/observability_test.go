@@ -212,7 +212,8 @@ func TestObservabilityQueriesNameServedMetrics(t *testing.T) {
 	var served map[string]bool
 	waitFor(t, 60*time.Second, "the command's send in /metrics", func() bool {
 		served = scrape(t, "http://"+admin+"/metrics")
-		return served["wabridge_build_info"] && served["wabridge_consumer_lag_records"] && served["wabridge_api_request_duration_seconds"]
+		return served["wabridge_build_info"] && served["wabridge_consumer_lag_records"] && served["wabridge_api_request_duration_seconds"] &&
+			served["wabridge_kafka_produce_bytes_total"] && served["wabridge_kafka_fetch_bytes_total"]
 	})
 	var missing []string
 	for name, where := range names {
@@ -224,6 +225,29 @@ func TestObservabilityQueriesNameServedMetrics(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("the pack queries metrics /metrics does not serve:\n%s", strings.Join(missing, "\n"))
 	}
+
+	// Every long-lived Kafka client has its own kprom series.
+	body := get(t, "http://"+admin+"/metrics")
+	for _, client := range []string{"wabridge-outbound", "wabridge-outbound-ledger", "wabridge-window-producer", "wabridge-window-consumer", "wabridge-admin"} {
+		if !strings.Contains(body, `wabridge_kafka_connects_total{client_id="`+client+`"`) {
+			t.Errorf("/metrics has no wabridge_kafka_connects_total of client %s", client)
+		}
+	}
+}
+
+// get returns the body of url.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestDrainOnSIGTERM: from SIGTERM on /readyz answers 503, and for

@@ -30,8 +30,10 @@ import (
 	"github.com/wabridge/wabridge/schemas"
 )
 
-// Publisher writes records and returns once Kafka acknowledged all of them.
-// *kafka.Writer built by kafkaio.Conn.NewWriter is one.
+// Publisher writes records and returns once Kafka acknowledged all of them,
+// with kafkaio.Publisher's contract (too large records, ctx, brokers down),
+// which its test checks against every implementation: the *kafka.Writer
+// built by kafkaio.Conn.NewWriter and kafkaio.TracingWriter.
 type Publisher interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }

@@ -125,48 +125,29 @@ func restoreLedger(ctx context.Context, conn kafkaio.Conn, starts, ends kadm.Lis
 }
 
 func readLedger(ctx context.Context, conn kafkaio.Conn, topic, commandTopic string, p int32, from, to, committed, window int64) (map[string]ledgerEntry, bool, int, error) {
-	cl, err := conn.NewClient(
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}}),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
-	if err != nil {
-		return nil, false, 0, err
-	}
-	defer cl.Close()
 	entries := map[string]ledgerEntry{}
 	reachedOld := false
 	n := 0
-	for {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, false, n, fmt.Errorf("reading ledger %s/%d: %w", topic, p, err)
+	err := conn.ReadRanges(ctx, []kafkaio.PartitionRange{{Topic: topic, Partition: p, Start: from, End: to}}, func(r *kgo.Record) error {
+		n++
+		var rec ledgerRecord
+		if json.Unmarshal(r.Value, &rec) != nil || (rec.CommandTopic != "" && rec.CommandTopic != commandTopic) {
+			return nil // another command topic's entry
 		}
-		var ferr error
-		fs.EachError(func(_ string, _ int32, err error) { ferr = err })
-		if ferr != nil {
-			return nil, false, n, fmt.Errorf("reading ledger %s/%d: %w", topic, p, ferr)
-		}
-		last := int64(-1)
-		fs.EachRecord(func(r *kgo.Record) {
-			n++
-			last = r.Offset
-			var rec ledgerRecord
-			if json.Unmarshal(r.Value, &rec) != nil || (rec.CommandTopic != "" && rec.CommandTopic != commandTopic) {
-				return // another command topic's entry
+		for _, e := range rec.entries() {
+			if e.Offset < committed-window {
+				reachedOld = true
 			}
-			for _, e := range rec.entries() {
-				if e.Offset < committed-window {
-					reachedOld = true
-				}
-				if e.Offset >= committed {
-					if prev, ok := entries[e.CommandID]; !ok || ledgerRank[e.State] >= ledgerRank[prev.State] {
-						entries[e.CommandID] = e
-					}
+			if e.Offset >= committed {
+				if prev, ok := entries[e.CommandID]; !ok || ledgerRank[e.State] >= ledgerRank[prev.State] {
+					entries[e.CommandID] = e
 				}
 			}
-		})
-		if last >= to-1 {
-			return entries, reachedOld, n, nil
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, n, fmt.Errorf("reading ledger: %w", err)
 	}
+	return entries, reachedOld, n, nil
 }

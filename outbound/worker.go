@@ -70,7 +70,7 @@ type Window interface {
 
 // conn is how the worker's clients reach Kafka.
 func (w *Worker) conn() kafkaio.Conn {
-	return kafkaio.Conn{Brokers: w.cfg.Brokers, Security: w.cfg.Security, Logger: w.log}
+	return kafkaio.Conn{Brokers: w.cfg.Brokers, Security: w.cfg.Security, Logger: w.log, Metrics: w.cfg.KafkaMetrics}
 }
 
 // Config configures a Worker.
@@ -90,6 +90,11 @@ type Config struct {
 	// LedgerTopic is the send ledger: compacted, with as many partitions as
 	// CommandTopic (created so at start when missing).
 	LedgerTopic string
+
+	// KafkaMetrics, when set, gets the metrics of the worker's consumer
+	// (client_id wabridge-outbound) and ledger producer
+	// (wabridge-outbound-ledger); nil: none.
+	KafkaMetrics *kafkaio.ClientMetrics
 
 	// Sender is the API client of the default business number.
 	Sender Sender
@@ -319,7 +324,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The ledger's intents have a producer of their own: a command waits
 	// for its intent before its API call, and behind the results in one
 	// producer's requests that wait was the larger part of a send.
-	ledgerCl, err := w.conn().NewClient(
+	ledgerCl, err := w.conn().Named("outbound-ledger").NewClient(
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
@@ -376,7 +381,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(w.cfg.InstanceID))
 	}
-	cl, err := w.conn().NewClient(opts...)
+	cl, err := w.conn().Named("outbound").NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("outbound kafka client: %w", err)
 	}
@@ -1286,14 +1291,9 @@ func (w *Worker) ensureLedger(ctx context.Context) error {
 		}
 		return nil
 	}
-	resp, err := adm.CreateTopic(ctx, n, -1, kafkaio.LedgerTopicConfigs(), w.cfg.LedgerTopic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("creating ledger topic %q with %d partitions: %w", w.cfg.LedgerTopic, n, err)
-	}
-	return kafkaio.WaitForTopics(ctx, adm, w.cfg.LedgerTopic)
+	topo := kafkaio.Topology{Names: kafkaio.TopicNames{Commands: w.cfg.CommandTopic, Ledger: w.cfg.LedgerTopic}, ReplicationFactor: -1}
+	_, err = topo.Ensure(ctx, adm, kafkaio.RoleLedger)
+	return err
 }
 
 func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record, error) {

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
 // waitPositions returns once the follower's position in every partition of
@@ -71,37 +71,27 @@ func (s *Store) waitPositions(ctx context.Context, target map[tp]int64) error {
 	}
 }
 
-// probe fetches partition k from offset from on and moves the follower's
-// position up to to across offsets that hold no record the consumer
-// returns. It stops at the first such record: the consumer brings it.
+// probe moves the follower's position in k from from up to the first
+// record between from and to, or to to when there is none: the offsets in
+// between hold no record the consumer returns (transaction markers, batches
+// compaction emptied, records deleted meanwhile). The consumer brings the
+// record it stops at.
 func (s *Store) probe(ctx context.Context, k tp, from, to int64) error {
-	topic := s.topic(k.t)
-	leader, id, err := partitionLeader(ctx, s.adm, topic, k.p)
-	if err != nil {
+	rr := kafkaio.NewRangeReader(s.prod)
+	rr.MaxBytes = 64 << 10 // the few offsets in question
+	at := to
+	err := rr.Read(ctx, kafkaio.PartitionRange{Topic: s.topic(k.t), Partition: k.p, Start: from, End: to}, func(r *kgo.Record) error {
+		at = r.Offset
+		return errRecordAhead
+	})
+	if err != nil && !errors.Is(err, errRecordAhead) {
 		return err
 	}
-	for from < to {
-		part, err := fetchOnce(ctx, s.prod, leader, topic, id, k.p, from, 64<<10)
-		if err != nil {
-			return err
-		}
-		if err := kerr.ErrorForCode(part.ErrorCode); err != nil {
-			if errors.Is(err, kerr.OffsetOutOfRange) && part.LogStartOffset > from {
-				from = part.LogStartOffset // deleted by retention meanwhile
-				s.moveTo(k, min(from, to))
-				continue
-			}
-			return err
-		}
-		fp, next := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: from, Topic: topic, Partition: k.p}, part, kgo.DefaultDecompressor(), nil)
-		if len(fp.Records) > 0 || next <= from {
-			return nil // records ahead (the consumer brings them), or no progress
-		}
-		from = next
-		s.moveTo(k, min(from, to))
-	}
+	s.moveTo(k, at)
 	return nil
 }
+
+var errRecordAhead = errors.New("a record ahead")
 
 // moveTo moves the follower's position in k forward to at.
 func (s *Store) moveTo(k tp, at int64) {
@@ -112,35 +102,4 @@ func (s *Store) moveTo(k tp, at int64) {
 		close(s.advanced)
 		s.advanced = make(chan struct{})
 	}
-}
-
-// fetchOnce fetches partition p of topic from offset from, from the leader,
-// without waiting for data.
-// The broker returns at least the batch holding from, whatever maxBytes.
-func fetchOnce(ctx context.Context, cl *kgo.Client, leader int32, topic string, id [16]byte, p int32, from int64, maxBytes int32) (*kmsg.FetchResponseTopicPartition, error) {
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = -1
-	req.MaxBytes = maxBytes
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	rt.TopicID = id
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = p
-	rp.FetchOffset = from
-	rp.PartitionMaxBytes = maxBytes
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	kresp, err := cl.Broker(int(leader)).Request(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	resp := kresp.(*kmsg.FetchResponse)
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return nil, err
-	}
-	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return nil, errors.New("unexpected fetch response shape")
-	}
-	return &resp.Topics[0].Partitions[0], nil
 }

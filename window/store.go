@@ -28,7 +28,7 @@ const (
 
 // conn is how the Store's clients reach Kafka.
 func (c Config) conn(log *slog.Logger) kafkaio.Conn {
-	return kafkaio.Conn{Brokers: c.Brokers, Security: c.Security, Logger: log}
+	return kafkaio.Conn{Brokers: c.Brokers, Security: c.Security, Logger: log, Metrics: c.KafkaMetrics}
 }
 
 // Config configures a Store.
@@ -36,6 +36,10 @@ type Config struct {
 	Brokers []string
 	// Security is Kafka's TLS and SASL (kafkaio.Security); zero: plaintext.
 	Security kafkaio.Security
+	// KafkaMetrics, when set, gets the metrics of the Store's producer
+	// (client_id wabridge-window-producer) and consumer
+	// (wabridge-window-consumer); nil: none.
+	KafkaMetrics *kafkaio.ClientMetrics
 	// WindowTopic holds the windows. Default: wabridge.windows.
 	WindowTopic string
 	// OptinTopic holds the opt-in registry. Default: wabridge.optin.
@@ -188,7 +192,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("component", "window")
-	prod, err := cfg.conn(log).NewClient(
+	prod, err := cfg.conn(log).Named("window-producer").NewClient(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2, like Java producers
@@ -235,8 +239,9 @@ func (s *Store) hashKey(number, user string) uint64 {
 	return h.Sum64()
 }
 
-// EnsureTopics creates the topics that are missing, and warns about
-// existing ones whose cleanup policy defeats the design:
+// EnsureTopics creates the topics that are missing, with the configs
+// kafkaio.Topology gives them, and warns about existing ones whose cleanup
+// policy defeats the design:
 //
 //   - window topic: cleanup.policy=compact,delete, retention.ms=48h,
 //     segment.ms=1h, delete.retention.ms=1h. Deleting by time is safe here:
@@ -248,11 +253,11 @@ func (s *Store) hashKey(number, user string) uint64 {
 //   - opt-in topic: cleanup.policy=compact and nothing by time: consent
 //     does not expire, however old the record.
 func (s *Store) EnsureTopics(ctx context.Context) error {
-	topics := []kafkaio.Topic{
-		{Name: s.cfg.WindowTopic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor, Configs: kafkaio.WindowTopicConfigs()},
-		{Name: s.cfg.OptinTopic, Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor, Configs: kafkaio.OptinTopicConfigs()},
+	topo := kafkaio.Topology{
+		Names:      kafkaio.TopicNames{Windows: s.cfg.WindowTopic, Optin: s.cfg.OptinTopic},
+		Partitions: s.cfg.Partitions, ReplicationFactor: s.cfg.ReplicationFactor,
 	}
-	created, err := kafkaio.EnsureTopics(ctx, s.adm, topics)
+	created, err := topo.Ensure(ctx, s.adm, kafkaio.RoleWindows, kafkaio.RoleOptin)
 	if err != nil {
 		return err
 	}
@@ -327,7 +332,7 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
-	cl, err := s.cfg.conn(s.log).NewClient(
+	cl, err := s.cfg.conn(s.log).Named("window-consumer").NewClient(
 		kgo.ConsumeTopics(s.cfg.WindowTopic, s.cfg.OptinTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond),

@@ -552,7 +552,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func lastRecords(t *testing.T, brokers []string, topic string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	err := window.ReadTopic(ctxT(t), kafkaio.Conn{Brokers: brokers}, topic, func(r *kgo.Record) error {
+	err := kafkaio.Conn{Brokers: brokers}.ReadTopic(ctxT(t), topic, func(r *kgo.Record) error {
 		out[string(r.Key)] = r.Value
 		return nil
 	})

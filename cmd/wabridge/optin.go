@@ -182,7 +182,7 @@ func (c *OptinListCmd) Run(ctx context.Context, g *Globals) error {
 // (tombstoned keys are left out); invalid records are reported to warn.
 func readRegistry(ctx context.Context, conn kafkaio.Conn, topic string, fn func(key string, c window.Consent), warn io.Writer) error {
 	newest := map[string]*kgo.Record{}
-	err := window.ReadTopic(ctx, conn, topic, func(r *kgo.Record) error {
+	err := conn.ReadTopic(ctx, topic, func(r *kgo.Record) error {
 		newest[string(r.Key)] = r
 		return nil
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -83,32 +82,16 @@ type partitionLag struct {
 	Member    string `json:"member,omitempty"`
 }
 
-// create creates the missing topics of roles as run would: the event
-// topics plain, the windows and opt-in topics compacted, and the ledger
-// with the command topic's partition count (so after it).
-func (c *TopicsCmd) create(ctx context.Context, adm *kadm.Client, roles [][2]string) ([]string, error) {
-	configs := map[string]map[string]*string{
-		"windows": kafkaio.WindowTopicConfigs(), "opt-in": kafkaio.OptinTopicConfigs(),
+// topology is every topic of the bridge, named by the same variables as run.
+func (c *TopicsCmd) topology() kafkaio.Topology {
+	return kafkaio.Topology{
+		Names: kafkaio.TopicNames{
+			Commands: c.TopicCommands, Results: c.TopicResults, Messages: c.TopicMessages, Statuses: c.TopicStatuses,
+			WebhookEvents: c.TopicEvents, DeadLetter: c.TopicDeadLetter, Ledger: c.TopicLedger,
+			Windows: c.TopicWindows, Optin: c.TopicOptin,
+		},
+		Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication,
 	}
-	var specs []kafkaio.Topic
-	seen := map[string]bool{c.TopicLedger: true}
-	for _, r := range roles {
-		if !seen[r[0]] {
-			seen[r[0]] = true
-			specs = append(specs, kafkaio.Topic{Name: r[0], Partitions: c.TopicPartitions, ReplicationFactor: c.TopicReplication, Configs: configs[r[1]]})
-		}
-	}
-	created, err := kafkaio.EnsureTopics(ctx, adm, specs)
-	if err != nil {
-		return created, err
-	}
-	td, err := adm.ListTopics(ctx, c.TopicCommands)
-	if err != nil || td[c.TopicCommands].Err != nil {
-		return created, fmt.Errorf("describing the command topic %s to size the ledger: %w", c.TopicCommands, errors.Join(err, td[c.TopicCommands].Err))
-	}
-	ledger := kafkaio.Topic{Name: c.TopicLedger, Partitions: int32(len(td[c.TopicCommands].Partitions)), ReplicationFactor: c.TopicReplication, Configs: kafkaio.LedgerTopicConfigs()}
-	more, err := kafkaio.EnsureTopics(ctx, adm, []kafkaio.Topic{ledger})
-	return append(created, more...), err
 }
 
 // Run describes.
@@ -128,20 +111,19 @@ func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
 		return fmt.Errorf("kafka at %v not reachable: %w", conn.Brokers, err)
 	}
 
-	roles := [][2]string{
-		{c.TopicCommands, "commands"}, {c.TopicResults, "results"}, {c.TopicMessages, "messages"},
-		{c.TopicStatuses, "statuses"}, {c.TopicEvents, "webhook events"}, {c.TopicDeadLetter, "dead letters"},
-		{c.TopicLedger, "send ledger"}, {c.TopicWindows, "windows"}, {c.TopicOptin, "opt-in"},
-	}
+	topo := c.topology()
+	topics := topo.Topics()
 	var created []string
 	if c.Create {
-		if created, err = c.create(ctx, adm, roles); err != nil {
+		// As run does: the event topics plain, the windows and opt-in
+		// topics compacted, the ledger with the command topic's partitions.
+		if created, err = topo.Ensure(ctx, adm); err != nil {
 			return err
 		}
 	}
-	names := make([]string, 0, len(roles))
-	for _, r := range roles {
-		names = append(names, r[0])
+	names := make([]string, 0, len(topics))
+	for _, t := range topics {
+		names = append(names, t.Name)
 	}
 	details, err := adm.ListTopics(ctx, names...)
 	if err != nil {
@@ -176,12 +158,12 @@ func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
 	}
 
 	var reports []topicReport
-	for _, r := range roles {
-		rep := topicReport{Topic: r[0], Role: r[1], Created: slices.Contains(created, r[0])}
-		d, ok := details[r[0]]
+	for _, t := range topics {
+		rep := topicReport{Topic: t.Name, Role: string(t.Role), Created: slices.Contains(created, t.Name)}
+		d, ok := details[t.Name]
 		if !ok || d.Err != nil {
 			switch {
-			case r[1] == "send ledger":
+			case t.Role == kafkaio.RoleLedger:
 				rep.Note = "missing: the outbound half creates it at start, or wabridge topics --create (compacted, as many partitions as the command topic)"
 			default:
 				rep.Note = "missing: wabridge topics --create, or run with --create-topics, makes it"
@@ -199,13 +181,13 @@ func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
 			if p.Leader < 0 {
 				rep.Leaderless = append(rep.Leaderless, p.Partition)
 			}
-			s, _ := starts.Lookup(r[0], p.Partition)
-			e, _ := ends.Lookup(r[0], p.Partition)
+			s, _ := starts.Lookup(t.Name, p.Partition)
+			e, _ := ends.Lookup(t.Name, p.Partition)
 			if s.Err == nil && e.Err == nil {
 				rep.Records += e.Offset - s.Offset
 			}
 		}
-		if rc, ok := configs[r[0]]; ok {
+		if rc, ok := configs[t.Name]; ok {
 			rep.Configs = map[string]string{}
 			for _, cfg := range rc.Configs {
 				if cfg.Value == nil {

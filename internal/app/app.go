@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,6 +164,19 @@ func (c *Config) webhookUnauthenticated() bool {
 
 func (c *Config) runs(half string) bool { return c.Only == "" || c.Only == half }
 
+// topology is every topic of the configuration.
+func (c *Config) topology() kafkaio.Topology {
+	t := c.Topics
+	return kafkaio.Topology{
+		Names: kafkaio.TopicNames{
+			Commands: t.Commands, Results: t.Results, Messages: t.Messages, Statuses: t.Statuses,
+			WebhookEvents: t.WebhookEvents, DeadLetter: t.DeadLetter, Ledger: t.Ledger,
+			Windows: c.Window.WindowTopic, Optin: c.Window.OptinTopic,
+		},
+		Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor,
+	}
+}
+
 // Check reports the first configuration error, in words a user can act on.
 func (c *Config) Check() error {
 	if c.Only != "" && c.Only != "inbound" && c.Only != "outbound" {
@@ -194,27 +208,7 @@ func (c *Config) Check() error {
 	if c.runs("inbound") && !c.WebhookInsecure && c.webhookUnauthenticated() {
 		return errors.New("no webhook authentication: set WEBHOOK_TOKEN (and the same header on 360dialog's webhook), WEBHOOK_SIGNATURE_SECRETS or WEBHOOK_PATH_SECRET; --webhook-insecure accepts unauthenticated webhooks, which lets anyone who reaches the listener open windows and change consent")
 	}
-	t := c.Topics
-	for name, v := range map[string]string{"commands": t.Commands, "results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter, "ledger": t.Ledger, "webhook-events": t.WebhookEvents} {
-		if v == "" {
-			return fmt.Errorf("%s topic name is empty", name)
-		}
-	}
-	// The outbound half reads every record of the command topic as a
-	// command: a topic wabridge writes to must not be it, or it would read
-	// its own output back (a dead letter of a dead letter of ...).
-	for name, v := range map[string]string{"results": t.Results, "messages": t.Messages, "statuses": t.Statuses, "dead-letter": t.DeadLetter, "ledger": t.Ledger, "webhook-events": t.WebhookEvents, "window": c.Window.WindowTopic, "opt-in": c.Window.OptinTopic} {
-		if v == t.Commands {
-			return fmt.Errorf("%s topic %q is also the command topic: give it a topic of its own", name, v)
-		}
-	}
-	if t.Partitions < 1 {
-		return fmt.Errorf("topic partitions %d: want at least 1", t.Partitions)
-	}
-	if t.ReplicationFactor == 0 || t.ReplicationFactor < -1 {
-		return fmt.Errorf("topic replication factor %d: want -1 (broker default) or at least 1", t.ReplicationFactor)
-	}
-	return nil
+	return c.topology().Check()
 }
 
 // Run starts the configured halves and blocks until ctx ends or a half
@@ -245,8 +239,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	// Kafka: reachable, topics present.
-	conn := kafkaio.Conn{Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, Logger: log}
-	adm, err := conn.AdminClient()
+	// The long-lived clients' own metrics (kprom) on the same registry.
+	kafkaMetrics := kafkaio.NewClientMetrics(m.Registry)
+	conn := kafkaio.Conn{Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, Logger: log, Metrics: kafkaMetrics}
+	adm, err := conn.Named("admin").AdminClient()
 	if err != nil {
 		return err
 	}
@@ -260,7 +256,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("kafka at %s not reachable: %w", strings.Join(cfg.Brokers, ","), err)
 	}
 	if cfg.Topics.Create {
-		created, err := kafkaio.EnsureTopics(startCtx, adm, topicSpecs(cfg.Topics))
+		// Every topic of the topology; the ledger only with the outbound
+		// half, which needs it (and checks its size again at start).
+		roles := kafkaio.Roles
+		if !cfg.runs("outbound") {
+			roles = slices.DeleteFunc(slices.Clone(roles), func(r kafkaio.Role) bool { return r == kafkaio.RoleLedger })
+		}
+		created, err := cfg.topology().Ensure(startCtx, adm, roles...)
 		if err != nil {
 			return err
 		}
@@ -290,7 +292,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	store, err := newWindowStore(cfg, log)
+	store, err := newWindowStore(cfg, log, kafkaMetrics)
 	if err != nil {
 		return err
 	}
@@ -421,7 +423,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 		worker, err = outbound.New(outbound.Config{
-			Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, GroupID: cfg.GroupID, InstanceID: cfg.Window.InstanceID,
+			Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, KafkaMetrics: kafkaMetrics, GroupID: cfg.GroupID, InstanceID: cfg.Window.InstanceID,
 			CommandTopic: cfg.Topics.Commands, ResultTopic: cfg.Topics.Results, DeadLetterTopic: cfg.Topics.DeadLetter,
 			LedgerTopic: cfg.Topics.Ledger,
 			Sender:      def, Senders: senders, ResultEncoder: resEnc,
@@ -522,20 +524,6 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func topicSpecs(t Topics) []kafkaio.Topic {
-	names := []string{t.Commands, t.Results, t.Messages, t.Statuses, t.WebhookEvents, t.DeadLetter}
-	out := make([]kafkaio.Topic, 0, len(names))
-	seen := map[string]bool{}
-	for _, n := range names {
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
-		out = append(out, kafkaio.Topic{Name: n, Partitions: t.Partitions, ReplicationFactor: t.ReplicationFactor})
-	}
-	return out
-}
-
 // adminServer serves the admin listener. A CPU profile or trace streams
 // for ?seconds= (30 by default; net/http/pprof refuses durations past the
 // write timeout): the write timeout leaves room for that, and no more, so
@@ -615,7 +603,7 @@ func reachKafka(ctx context.Context, adm *kadm.Client) error {
 	return err
 }
 
-func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {
+func newWindowStore(cfg Config, log *slog.Logger, km *kafkaio.ClientMetrics) (*window.Store, error) {
 	wc := cfg.Window
 	kw := window.DefaultKeywords()
 	var err error
@@ -634,7 +622,7 @@ func newWindowStore(cfg Config, log *slog.Logger) (*window.Store, error) {
 		return nil, fmt.Errorf("keywords: %w", err)
 	}
 	return window.New(window.Config{
-		Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, WindowTopic: wc.WindowTopic, OptinTopic: wc.OptinTopic,
+		Brokers: cfg.Brokers, Security: cfg.KafkaSecurity, KafkaMetrics: km, WindowTopic: wc.WindowTopic, OptinTopic: wc.OptinTopic,
 		Partitions: cfg.Topics.Partitions, ReplicationFactor: cfg.Topics.ReplicationFactor,
 		WindowMode: window.Mode(wc.WindowMode), OptInMode: window.Mode(wc.OptInMode),
 		Grace: wc.Grace, MaxWait: wc.MaxWait, Keywords: matcher, InstanceID: wc.InstanceID,

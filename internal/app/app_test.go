@@ -30,11 +30,12 @@ func TestCheckCommandTopicOfItsOwn(t *testing.T) {
 		t.Fatalf("Check of a valid config = %v, want nil", err)
 	}
 	for name, set := range map[string]func(*Config){
-		"results":     func(c *Config) { c.Topics.Results = c.Topics.Commands },
-		"dead-letter": func(c *Config) { c.Topics.DeadLetter = c.Topics.Commands },
-		"ledger":      func(c *Config) { c.Topics.Ledger = c.Topics.Commands },
-		"messages":    func(c *Config) { c.Topics.Messages = c.Topics.Commands },
-		"window":      func(c *Config) { c.Window.WindowTopic = c.Topics.Commands },
+		"results":      func(c *Config) { c.Topics.Results = c.Topics.Commands },
+		"dead letters": func(c *Config) { c.Topics.DeadLetter = c.Topics.Commands },
+		"send ledger":  func(c *Config) { c.Topics.Ledger = c.Topics.Commands },
+		"messages":     func(c *Config) { c.Topics.Messages = c.Topics.Commands },
+		"windows":      func(c *Config) { c.Window.WindowTopic = c.Topics.Commands },
+		"opt-in":       func(c *Config) { c.Window.OptinTopic = c.Topics.Commands },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := validConfig()

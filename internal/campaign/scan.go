@@ -2,11 +2,11 @@ package campaign
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/wabridge/wabridge/internal/follow"
 	"github.com/wabridge/wabridge/internal/kafkaio"
@@ -28,22 +28,10 @@ type ScanResult struct {
 // last lines, never an acknowledged record).
 func Scan(ctx context.Context, conn kafkaio.Conn, topic, prefix string, since time.Time, st *State) (ScanResult, error) {
 	var res ScanResult
-	f, err := follow.Open(ctx, follow.Config{Conn: conn, Topics: []string{topic}, Start: follow.At(since), StopAtEnd: true})
-	if err != nil {
-		return res, fmt.Errorf("scanning %s: %w", topic, err)
-	}
-	defer f.Close()
-	for {
-		r, err := f.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return res, nil
-		}
-		if err != nil {
-			return res, fmt.Errorf("scanning %s: %w", topic, err)
-		}
+	err := conn.ReadTopicSince(ctx, topic, since, func(r *kgo.Record) error {
 		id := follow.Header(r, outbound.HeaderCommandID)
 		if !strings.HasPrefix(id, prefix) {
-			continue
+			return nil
 		}
 		res.Found++
 		if res.Earliest.IsZero() || r.Timestamp.Before(res.Earliest) {
@@ -56,5 +44,10 @@ func Scan(ctx context.Context, conn kafkaio.Conn, topic, prefix string, since ti
 			st.pending = append(st.pending, key)
 			res.Added++
 		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("scanning %s at %v: %w", topic, conn.Brokers, err)
 	}
+	return res, nil
 }

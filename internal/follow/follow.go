@@ -6,6 +6,13 @@
 // (https://github.com/edenhill/kcat#readme): beginning, end, an absolute
 // offset, -N (N records before each partition's end) and s@TIME (the first
 // record at or after TIME); StopAtEnd is kcat's -e.
+//
+// A Follower is a consumer: it follows new records as they come, and reads
+// all partitions at once, interleaved, as kcat does. Code that reads a
+// fixed range partition by partition (the ledger restore, the bulk scan,
+// `optin list`) uses kafkaio's range reader instead, which needs no live
+// consumer and knows where a range ends even when its last offsets hold
+// no record.
 package follow
 
 import (

@@ -1,8 +1,10 @@
-// Package kafkaio builds the Kafka clients wabridge shares: their TLS and SASL
-// settings (Security), the kafka-go
-// writer with safe settings (acks=all, short batch wait, murmur2 keys), the
-// franz-go admin client with topic checks at start, and slog adapters for
-// both clients.
+// Package kafkaio is wabridge's one Kafka layer: it builds every client
+// (Conn: TLS and SASL settings, slog adapters, the long-lived clients'
+// metrics), knows every topic (Topology), reads partition ranges
+// (RangeReader, ReadRanges, ReadTopic) and writes with kafka-go behind the
+// Publisher interface (the writer with safe settings: acks=all, short batch
+// wait, murmur2 keys), whose contract its test checks against every
+// implementation.
 package kafkaio
 
 import (
@@ -88,9 +90,10 @@ func ErrorLogger(logger *slog.Logger) kafka.Logger {
 	})
 }
 
-// Topic is a topic wabridge needs.
+// Topic is a topic wabridge needs (Topology lists them all).
 type Topic struct {
 	Name              string
+	Role              Role
 	Partitions        int32
 	ReplicationFactor int16
 	// Configs such as cleanup.policy; nil for broker defaults.
@@ -105,6 +108,20 @@ type Conn struct {
 	// Logger gets the client's warnings and errors once it has connected
 	// (ClientLogs). Default: discarded.
 	Logger *slog.Logger
+	// Metrics, when set, gets the metrics of the clients made with a name
+	// (Named); nil: no client metrics.
+	Metrics *ClientMetrics
+	// Name of the client (Named); empty for a short-lived client.
+	Name string
+}
+
+// Named returns c for a long-lived client called name ("outbound",
+// "window-consumer"): its client.id is "wabridge-" + name, which the
+// brokers log and quotas match, and with c.Metrics set its metrics carry
+// that id as their client_id label.
+func (c Conn) Named(name string) Conn {
+	c.Name = name
+	return c
 }
 
 func (c Conn) logger() *slog.Logger {
@@ -115,14 +132,29 @@ func (c Conn) logger() *slog.Logger {
 }
 
 // NewClient returns a franz-go client for c, with opts applied after c's
-// seed brokers, security and logger. Close it when done.
-func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+// seed brokers, security and logger, and, when c is Named, its client id
+// and metrics. Close it when done.
+func (c Conn) NewClient(opts ...kgo.Opt) (cl *kgo.Client, err error) {
 	sec, err := c.Security.Options()
 	if err != nil {
 		return nil, err
 	}
 	base := append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.DialTimeout(5 * time.Second)}, sec...)
 	base = append(base, ClientLogs(c.logger())...)
+	switch {
+	case c.Name != "" && c.Metrics != nil:
+		id, opts := c.Metrics.options("wabridge-" + c.Name)
+		base = append(base, opts...)
+		defer func() {
+			if cl == nil { // no client, no OnClientClosed: free the id here
+				c.Metrics.release(id)
+			}
+		}()
+	case c.Name != "":
+		base = append(base, kgo.ClientID("wabridge-"+c.Name))
+	default:
+		base = append(base, kgo.ClientID("wabridge"))
+	}
 	// With tracing on (the OTEL_* variables), trace context in and out of
 	// every record (W3C headers), with the global OpenTelemetry provider.
 	// Off, no hook: kotel's spans cost about a quarter of the send rate
@@ -130,7 +162,7 @@ func (c Conn) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if telemetry.Enabled(os.Getenv) {
 		base = append(base, kgo.WithHooks(kotel.NewKotel(kotel.WithTracer(kotel.NewTracer())).Hooks()...))
 	}
-	cl, err := kgo.NewClient(append(base, opts...)...)
+	cl, err = kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", c.Brokers, err)
 	}
@@ -266,9 +298,7 @@ func Header(m kafka.Message, key string) (string, bool) {
 // clients get the same from kotel's hooks (Conn.NewClient).
 type TracingWriter struct {
 	// Next writes the records: the *kafka.Writer of Conn.NewWriter.
-	Next interface {
-		WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-	}
+	Next Publisher
 }
 
 // WriteMessages sets the trace headers of msgs from ctx and writes them.

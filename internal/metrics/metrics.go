@@ -1,5 +1,7 @@
 // Package metrics names every Prometheus metric wabridge exposes, in one
-// place, so dashboards and alerts have a single list to read.
+// place, so dashboards and alerts have a single list to read. The one
+// exception is the franz-go clients' own series, wabridge_kafka_*{client_id},
+// which kprom makes per client (kafkaio.ClientMetrics, on this Registry).
 package metrics
 
 import (
