@@ -17,7 +17,11 @@ import (
 // waits for a retry (job.turn), so recipients that back off do not hold up
 // the others.
 type keyQueue struct {
-	run    func(job) // runs one job; called on its own goroutine
+	run func(job) // runs one job; called on its own goroutine
+	// next, when set, is told (with the queue's lock held) of each job that
+	// becomes ready or next in line behind its key's running job, so its
+	// ledger intent can be written while it waits (Worker.nextInLine).
+	next   func(job)
 	tokens chan struct{}
 
 	mu      sync.Mutex
@@ -35,11 +39,15 @@ func (q *keyQueue) submit(j job) {
 	q.jobs.Add(1)
 	q.mu.Lock()
 	if queue, busy := q.waiting[j.key]; busy {
+		if len(queue) == 0 {
+			q.nextInLine(j)
+		}
 		q.waiting[j.key] = append(queue, j)
 		q.mu.Unlock()
 		return
 	}
 	q.waiting[j.key] = nil // busy, nothing behind
+	q.nextInLine(j)
 	q.ready = append(q.ready, j)
 	q.mu.Unlock()
 	q.start()
@@ -64,6 +72,13 @@ func (q *keyQueue) start() {
 			return
 		}
 		go q.loop(j)
+	}
+}
+
+// nextInLine tells next of j (q.mu held).
+func (q *keyQueue) nextInLine(j job) {
+	if q.next != nil {
+		q.next(j)
 	}
 }
 
@@ -97,6 +112,9 @@ func (q *keyQueue) loop(j job) {
 		if queue := q.waiting[j.key]; len(queue) > 0 {
 			q.ready = append(q.ready, queue[0])
 			q.waiting[j.key] = queue[1:]
+			if len(queue) > 1 {
+				q.nextInLine(queue[1])
+			}
 		} else {
 			delete(q.waiting, j.key)
 		}

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -210,6 +211,9 @@ type Worker struct {
 	keptMu sync.Mutex
 	kept   map[keptKey]*kept
 
+	// The ledger write latencies, resolved once (LedgerWrite's stages).
+	intentLatency, resultLatency prometheus.Observer
+
 	hooks hooks
 }
 
@@ -297,6 +301,8 @@ func New(cfg Config) (*Worker, error) {
 		running:    map[int32]*sync.WaitGroup{},
 		kept:       map[keptKey]*kept{},
 	}
+	w.intentLatency = w.m.LedgerWrite.WithLabelValues("intent")
+	w.resultLatency = w.m.LedgerWrite.WithLabelValues("result")
 	burst := max(1, int(cfg.Rate/10))
 	if cfg.Sender != nil {
 		w.senders[""] = &numberSender{Sender: cfg.Sender, limit: newNumberLimiter(cfg.Rate, burst)}
@@ -339,6 +345,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancelWork) })
 	defer stop()
 	w.queue = newKeyQueue(w.run, w.cfg.MaxInFlight)
+	w.queue.next = w.nextInLine
 	// The intake pauses and resumes fetching only for partitions it was
 	// assigned, by which time assigned has stored the client.
 	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
@@ -512,8 +519,10 @@ type job struct {
 	turn *turn
 	// gen is the ownership of its partition it was admitted under.
 	gen uint64
-	// waves writes its partition's ledger intents.
-	waves *waves
+	// waves writes its partition's ledger intents; intent is set for a
+	// job to be sent, and holds the wave its intent joined (nextInLine).
+	waves  *waves
+	intent *jobIntent
 	// span is the command's send: a child of the trace its traceparent
 	// header carries, the parent of the API call and of its records.
 	span trace.Span
@@ -615,6 +624,9 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	if j.err != nil || j.replay != nil || j.kept != nil {
 		j.key = "cmd:" + cmd.ID // no order to keep: run at once
 	} else {
+		if !j.unknown || w.cfg.ResendUnknown {
+			j.intent = &jobIntent{}
+		}
 		j.key = j.number + "|" + UserKey(cmd.To)
 		if cmd.To == "" {
 			j.key = "cmd:" + cmd.ID // status bodies: independent
@@ -819,7 +831,7 @@ func (w *Worker) writeAttempt(j job, recs []*kgo.Record, written func(), attempt
 			return
 		}
 		defer w.writes.Done()
-		w.m.LedgerWrite.WithLabelValues("result").Observe(time.Since(t0).Seconds())
+		w.resultLatency.Observe(time.Since(t0).Seconds())
 		if writeErr == nil {
 			written()
 			return
@@ -965,9 +977,9 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 			w.m.RateLimitWait.Observe(delay.Seconds())
 		}
 		if attempt == 0 {
-			// Record the intent just before the first call, so a crash
-			// during it is detectable (and a command still waiting for its
-			// turn is not marked as possibly sent).
+			// The intent must be on Kafka before the first call, so a
+			// crash during it is detectable. It was written while the
+			// command was next in line (nextInLine), usually by now.
 			if err := w.awaitIntent(ctx, j); err != nil {
 				cancel()
 				return outcome{}, err
