@@ -97,9 +97,11 @@ func ParseCommand(m *kgo.Record) (Command, error) {
 	if len(bytes.TrimSpace(m.Value)) == 0 {
 		return cmd, invalid("", "value is empty; want the JSON body of POST /messages")
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(m.Value, &obj); err != nil {
-		return cmd, invalid("", "value is not a JSON object: %v", err)
+	obj, ok := rootObject(m.Value)
+	if !ok { // encoding/json says what is wrong
+		if err := json.Unmarshal(m.Value, &obj); err != nil {
+			return cmd, invalid("", "value is not a JSON object: %v", err)
+		}
 	}
 	if obj == nil {
 		return cmd, invalid("", "value is null; want a JSON object")
@@ -199,6 +201,9 @@ func optString(obj map[string]json.RawMessage, key string) (string, error) {
 	raw, ok := obj[key]
 	if !ok || string(raw) == "null" {
 		return "", nil
+	}
+	if s, ok := unquoteFast(raw); ok {
+		return s, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

@@ -1,0 +1,197 @@
+package outbound
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// A command is decoded once, and without encoding/json's reflection where
+// it is not needed: the root object is split into its members' raw bytes
+// (slices of the value, not copies), strings without escapes are taken as
+// they are, and a content object is decoded to the same tree as
+// json.Decoder with UseNumber gives. Each function here takes valid JSON
+// (json.Valid) and gives what encoding/json gives for it; the fuzz tests
+// compare them.
+
+// rootObject returns the members of v when v is a valid JSON object, as
+// json.Unmarshal into a map[string]json.RawMessage does (a repeated name:
+// the last wins); ok is false for anything else, which json.Unmarshal then
+// reports.
+func rootObject(v []byte) (obj map[string]json.RawMessage, ok bool) {
+	if !json.Valid(v) {
+		return nil, false
+	}
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '{' {
+		return nil, false
+	}
+	obj = make(map[string]json.RawMessage, 8)
+	i = skipSpace(v, i+1)
+	if v[i] == '}' {
+		return obj, true
+	}
+	for {
+		end := skipValue(v, i) // the name: a string
+		name, ok := unquote(v[i:end])
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(v, end)
+		i = skipSpace(v, i+1) // past ':'
+		end = skipValue(v, i)
+		obj[name] = v[i:end:end]
+		i = skipSpace(v, end)
+		if v[i] == '}' {
+			return obj, true
+		}
+		i = skipSpace(v, i+1) // past ','
+	}
+}
+
+// unquote returns the string a JSON string literal stands for.
+func unquote(lit []byte) (string, bool) {
+	if s, ok := unquoteFast(lit); ok {
+		return s, true
+	}
+	var s string
+	if json.Unmarshal(lit, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// unquoteFast returns the string of a string literal without escapes
+// whose bytes are valid UTF-8 (which encoding/json takes as they are);
+// ok is false for any other literal.
+func unquoteFast(lit []byte) (string, bool) {
+	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
+		return "", false
+	}
+	in := lit[1 : len(lit)-1]
+	for _, c := range in {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
+}
+
+// decodeValid decodes valid JSON v to nil, bool, string, json.Number,
+// []any or map[string]any, as json.Decoder with UseNumber does.
+func decodeValid(v []byte) (any, bool) {
+	val, _, ok := decodeAt(v, skipSpace(v, 0))
+	return val, ok
+}
+
+func decodeAt(v []byte, i int) (any, int, bool) {
+	end := skipValue(v, i)
+	switch v[i] {
+	case '{':
+		m := map[string]any{}
+		i = skipSpace(v, i+1)
+		if v[i] == '}' {
+			return m, end, true
+		}
+		for {
+			nameEnd := skipValue(v, i)
+			name, ok := unquote(v[i:nameEnd])
+			if !ok {
+				return nil, 0, false
+			}
+			i = skipSpace(v, skipSpace(v, nameEnd)+1)
+			val, next, ok := decodeAt(v, i)
+			if !ok {
+				return nil, 0, false
+			}
+			m[name] = val
+			i = skipSpace(v, next)
+			if v[i] == '}' {
+				return m, end, true
+			}
+			i = skipSpace(v, i+1)
+		}
+	case '[':
+		a := []any{}
+		i = skipSpace(v, i+1)
+		if v[i] == ']' {
+			return a, end, true
+		}
+		for {
+			val, next, ok := decodeAt(v, i)
+			if !ok {
+				return nil, 0, false
+			}
+			a = append(a, val)
+			i = skipSpace(v, next)
+			if v[i] == ']' {
+				return a, end, true
+			}
+			i = skipSpace(v, i+1)
+		}
+	case '"':
+		s, ok := unquote(v[i:end])
+		return s, end, ok
+	case 't':
+		return true, end, true
+	case 'f':
+		return false, end, true
+	case 'n':
+		return nil, end, true
+	default:
+		return json.Number(v[i:end]), end, true
+	}
+}
+
+func skipSpace(v []byte, i int) int {
+	for i < len(v) {
+		switch v[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipValue returns the end of the valid JSON value starting at v[i].
+func skipValue(v []byte, i int) int {
+	switch v[i] {
+	case '"':
+		for j := i + 1; j < len(v); j++ {
+			switch v[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return len(v)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(v); j++ {
+			switch v[j] {
+			case '"':
+				j = skipValue(v, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(v)
+	default: // a number, true, false or null
+		for j := i; j < len(v); j++ {
+			switch v[j] {
+			case ' ', '\t', '\n', '\r', ',', ']', '}':
+				return j
+			}
+		}
+		return len(v)
+	}
+}
