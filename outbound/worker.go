@@ -1309,37 +1309,22 @@ func (w *Worker) ensureLedger(ctx context.Context) error {
 }
 
 func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
-	native := map[string]any{
-		"event_id":         "result:" + j.cmd.ID,
-		"command_id":       j.cmd.ID,
-		"outcome":          out.status,
-		"produced_at":      time.Now().UTC().Truncate(time.Millisecond),
-		"to":               schemas.Optional("string", j.cmd.To),
-		"wa_id":            schemas.Optional("string", out.resp.WAID),
-		"message_id":       schemas.Optional("string", out.resp.MessageID),
-		"message_status":   schemas.Optional("string", out.resp.MessageStatus),
-		"attempts":         int32(out.attempts),
-		"latency_ms":       latency.Milliseconds(),
-		"error":            nil,
-		"source_topic":     j.rec.Topic,
-		"source_partition": j.rec.Partition,
-		"source_offset":    j.rec.Offset,
-	}
-	if out.status != "accepted" {
-		e := map[string]any{"reason": out.reason, "code": nil, "http_status": nil, "title": nil, "details": schemas.Optional("string", out.details)}
-		if out.apiErr != nil {
-			if out.apiErr.Code != 0 {
-				e["code"] = schemas.Optional("int", &out.apiErr.Code)
+	r := w.resultRecord(j, out, latency)
+	r.To, r.WAID, r.MessageID, r.MessageStatus = j.cmd.To, out.resp.WAID, out.resp.MessageID, out.resp.MessageStatus
+	if r.Error != nil {
+		r.Error.Details = out.details
+		if e := out.apiErr; e != nil {
+			if e.Code != 0 {
+				r.Error.Code = ptr(int32(e.Code))
 			}
-			e["http_status"] = schemas.Optional("int", &out.apiErr.StatusCode)
-			e["title"] = schemas.Optional("string", out.apiErr.Title)
-			if out.apiErr.Details != "" {
-				e["details"] = schemas.Optional("string", out.apiErr.Details)
+			r.Error.HTTPStatus = ptr(int32(e.StatusCode))
+			r.Error.Title = e.Title
+			if e.Details != "" {
+				r.Error.Details = e.Details
 			}
 		}
-		native["error"] = schemas.Optional("io.wabridge.events.SendError", e)
 	}
-	value, err := w.cfg.ResultEncoder.Encode(native)
+	value, err := w.encodeResult(r)
 	if err != nil {
 		return nil, fmt.Errorf("encoding result of command %s: %w", j.cmd.ID, err)
 	}
@@ -1352,20 +1337,40 @@ func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record,
 	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
 }
 
-// bareResult is the result of j with only the fields that cannot fail to
+// resultRecord is the result of j with only the fields that cannot fail to
 // encode: ids, outcome, counts and the source position.
-func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
-	native := map[string]any{
-		"event_id": "result:" + j.cmd.ID, "command_id": j.cmd.ID, "outcome": out.status,
-		"produced_at": time.Now().UTC().Truncate(time.Millisecond),
-		"to":          nil, "wa_id": nil, "message_id": nil, "message_status": nil,
-		"attempts": int32(out.attempts), "latency_ms": latency.Milliseconds(), "error": nil,
-		"source_topic": j.rec.Topic, "source_partition": j.rec.Partition, "source_offset": j.rec.Offset,
+func (w *Worker) resultRecord(j job, out outcome, latency time.Duration) schemas.SendResultRecord {
+	r := schemas.SendResultRecord{
+		EventID: "result:" + j.cmd.ID, CommandID: j.cmd.ID, Outcome: out.status,
+		ProducedAt: time.Now().UTC().Truncate(time.Millisecond),
+		Attempts:   int32(out.attempts), LatencyMS: latency.Milliseconds(),
+		SourceTopic: j.rec.Topic, SourcePartition: j.rec.Partition, SourceOffset: j.rec.Offset,
 	}
 	if out.status != "accepted" {
-		native["error"] = schemas.Optional("io.wabridge.events.SendError", map[string]any{"reason": out.reason, "code": nil, "http_status": nil, "title": nil, "details": nil})
+		r.Error = &schemas.SendErrorRecord{Reason: out.reason}
 	}
-	value, err := w.cfg.ResultEncoder.Encode(native)
+	return r
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// resultEncoder is a ResultEncoder that writes a result without building
+// its native form (*schemas.Encoder is one).
+type resultEncoder interface {
+	EncodeSendResult(schemas.SendResultRecord) ([]byte, error)
+}
+
+func (w *Worker) encodeResult(r schemas.SendResultRecord) ([]byte, error) {
+	if e, ok := w.cfg.ResultEncoder.(resultEncoder); ok {
+		return e.EncodeSendResult(r)
+	}
+	return w.cfg.ResultEncoder.Encode(r.Native())
+}
+
+// bareResult is the result of j with only the fields that cannot fail to
+// encode (resultRecord).
+func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
+	value, err := w.encodeResult(w.resultRecord(j, out, latency))
 	if err != nil {
 		return nil, fmt.Errorf("encoding bare result of command %s: %w", j.cmd.ID, err)
 	}
