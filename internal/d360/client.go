@@ -95,6 +95,7 @@ func RootCAs(caFile string) (*x509.CertPool, error) {
 type Client struct {
 	messagesURL string
 	key         APIKey
+	keyHeader   []string // the D360-API-KEY header's value
 	// http is the client in use; h2 takes over once the API turns out to
 	// speak HTTP/2: the same transport, but at most h2MaxConns
 	// connections. Without a limit, every send that finds the connections'
@@ -170,7 +171,7 @@ func New(cfg Config) (*Client, error) {
 		hc = &http.Client{Timeout: cfg.Timeout, Transport: rt}
 		h2 = newPool(&http.Client{Timeout: cfg.Timeout, Transport: h2rt})
 	}
-	c := &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, h2: h2}
+	c := &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, keyHeader: []string{string(cfg.APIKey)}, h2: h2}
 	c.http.Store(newPool(hc))
 	return c, nil
 }
@@ -292,11 +293,11 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		return Response{}, err
 	}
 	defer done()
-	req, err := c.request(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body), "application/json")
+	req, wrote, err := c.request(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body), "application/json")
 	if err != nil {
 		return Response{}, err
 	}
-	status, raw, err := c.exchange(req, p, 1<<20)
+	status, raw, err := c.exchange(req, wrote, p, 1<<20)
 	if err != nil {
 		return Response{}, err
 	}
@@ -318,28 +319,41 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 	return out, nil
 }
 
-// request builds a request to the API: its key, and JSON answers asked for.
-func (c *Client) request(ctx context.Context, method, u string, body io.Reader, contentType string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+// Header values every request shares (a request's header map is its own;
+// the transport and otelhttp only replace values, never change them).
+var (
+	acceptJSON      = []string{"application/json"}
+	contentTypeJSON = []string{"application/json"}
+)
+
+// request builds a request to the API: its key, and JSON answers asked
+// for. wrote reports, once the request was sent, whether it was written
+// in full (httptrace's WroteRequest).
+func (c *Client) request(ctx context.Context, method, u string, body io.Reader, contentType string) (req *http.Request, wrote *atomic.Bool, err error) {
+	wrote = new(atomic.Bool)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	})
+	req, err = http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return nil, fmt.Errorf("building request: %w", err)
+		return nil, nil, fmt.Errorf("building request: %w", err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	req.Header = http.Header{"Accept": acceptJSON, "D360-Api-Key": c.keyHeader}
+	switch contentType {
+	case "":
+	case contentTypeJSON[0]:
+		req.Header["Content-Type"] = contentTypeJSON
+	default:
+		req.Header["Content-Type"] = []string{contentType}
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("D360-API-KEY", string(c.key))
-	return req, nil
+	return req, wrote, nil
 }
 
-// exchange sends req with p (the current pool when nil) and returns the
-// answer's status and body, read up to limit bytes; a non-2xx answer is an
-// *APIError, a transport failure a *TransportError.
-func (c *Client) exchange(req *http.Request, p *pool, limit int64) (int, []byte, error) {
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
-	}))
+// exchange sends req (from request, with its wrote) with p (the current
+// pool when nil) and returns the answer's status and body, read up to
+// limit bytes; a non-2xx answer is an *APIError, a transport failure a
+// *TransportError.
+func (c *Client) exchange(req *http.Request, wrote *atomic.Bool, p *pool, limit int64) (int, []byte, error) {
 	resp, err := c.do(req, p)
 	if err != nil {
 		if err := req.Context().Err(); err != nil {
@@ -348,7 +362,7 @@ func (c *Client) exchange(req *http.Request, p *pool, limit int64) (int, []byte,
 		return 0, nil, &TransportError{Err: err, Written: wrote.Load()}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	raw, err := readBody(resp, limit)
 	if err != nil {
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			return 0, nil, parseAPIError(resp.StatusCode, resp.Header, raw) // refused, whatever the rest said
@@ -359,6 +373,20 @@ func (c *Client) exchange(req *http.Request, p *pool, limit int64) (int, []byte,
 		return 0, nil, parseAPIError(resp.StatusCode, resp.Header, raw)
 	}
 	return resp.StatusCode, raw, nil
+}
+
+// readBody reads resp's body, up to limit bytes: into a buffer of its
+// length when the answer gave one (an answer is small; io.ReadAll would
+// start at 512 bytes).
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		b := make([]byte, n)
+		// The last read of a body of known length reports io.EOF, which
+		// lets the transport reuse the connection.
+		k, err := io.ReadFull(resp.Body, b)
+		return b[:k], err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
 
 // TransportError is a failure to get an answer (connection refused, reset,
