@@ -370,8 +370,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.FetchMaxWait(100 * time.Millisecond),
 		// Small fetches: the intake takes only a share per partition, and a
 		// paused partition's buffered records are fetched again later.
-		kgo.FetchMaxBytes(1 << 20),
-		kgo.FetchMaxPartitionBytes(256 << 10),
+		kgo.FetchMaxBytes(256 << 10),
+		kgo.FetchMaxPartitionBytes(64 << 10),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key, like the Java client
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
@@ -450,7 +450,7 @@ const writeTimeout = 10 * time.Second
 // FetchMaxWait, the longest a resumed partition can wait for its fetch).
 const (
 	pollMax = 500
-	pauseAt = 1000
+	pauseAt = 250
 )
 
 // poll hands fetched records to the intake until ctx ends.
@@ -990,7 +990,11 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		// The call runs on workCtx, not ctx: a revocation does not cut a
 		// call short and leave its outcome unknown; the answer is kept
 		// (see keep) until it is durable.
-		resp, err := j.sender.Send(trace.ContextWithSpan(w.workCtx, j.span), j.cmd.Body)
+		callCtx := w.workCtx
+		if j.span != nil {
+			callCtx = trace.ContextWithSpan(callCtx, j.span)
+		}
+		resp, err := j.sender.Send(callCtx, j.cmd.Body)
 		w.m.APILatency.Observe(time.Since(t0).Seconds())
 		if err == nil || d360.Accepted(err) {
 			limit.succeeded(time.Now())
@@ -1377,10 +1381,17 @@ func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Rec
 	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
 }
 
+// The values of the headers every result carries; shared, as nothing
+// changes a record's header values once it is produced.
+var (
+	sendResultKind = []byte(schemas.SendResult)
+	avroContent    = []byte("application/vnd.confluent.avro")
+)
+
 func resultHeaders(commandID string) []kgo.RecordHeader {
 	return []kgo.RecordHeader{
-		{Key: "event-kind", Value: []byte(schemas.SendResult)},
-		{Key: "content-type", Value: []byte("application/vnd.confluent.avro")},
+		{Key: "event-kind", Value: sendResultKind},
+		{Key: "content-type", Value: avroContent},
 		{Key: HeaderCommandID, Value: []byte(commandID)},
 	}
 }

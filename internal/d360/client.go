@@ -248,22 +248,25 @@ type successBody struct {
 // returned ctx reports the connection, and done ends the turn (when the
 // connection was never got: dialing failed, and the next send tries).
 func (c *Client) turn(ctx context.Context) (context.Context, *pool, func(), error) {
-	t := time.NewTimer(coldWait)
-	defer t.Stop()
+	var t *time.Timer
 	for {
 		p := c.http.Load()
 		if p.warm.Load() {
 			if c.http.Load() != p {
 				continue // replaced by the HTTP/2 pool just now
 			}
-			return ctx, p, func() {}, nil
+			return ctx, p, noop, nil
+		}
+		if t == nil {
+			t = time.NewTimer(coldWait)
+			defer t.Stop()
 		}
 		select {
 		case p.cold <- struct{}{}:
 		case <-t.C:
 			// The first dial is slow (or the API unreachable): go on
 			// without the turn rather than wait behind it.
-			return ctx, p, func() {}, nil
+			return ctx, p, noop, nil
 		case <-ctx.Done():
 			return ctx, p, nil, ctx.Err()
 		}
@@ -280,6 +283,8 @@ func (c *Client) turn(ctx context.Context) (context.Context, *pool, func(), erro
 		}}), p, open, nil
 	}
 }
+
+func noop() {}
 
 // coldWait is the longest a send waits for a first connection that
 // another send is dialing.
