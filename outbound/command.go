@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wabridge/wabridge/internal/jsonscan"
 )
 
 // Command headers a producer may set on a command record.
@@ -97,7 +99,7 @@ func ParseCommand(m *kgo.Record) (Command, error) {
 	if len(bytes.TrimSpace(m.Value)) == 0 {
 		return cmd, invalid("", "value is empty; want the JSON body of POST /messages")
 	}
-	obj, ok := rootObject(m.Value)
+	obj, ok := jsonscan.Object(m.Value)
 	if !ok { // encoding/json says what is wrong
 		if err := json.Unmarshal(m.Value, &obj); err != nil {
 			return cmd, invalid("", "value is not a JSON object: %v", err)
@@ -202,7 +204,7 @@ func optString(obj map[string]json.RawMessage, key string) (string, error) {
 	if !ok || string(raw) == "null" {
 		return "", nil
 	}
-	if s, ok := unquoteFast(raw); ok {
+	if s, ok := jsonscan.UnquoteFast(raw); ok {
 		return s, nil
 	}
 	var s string

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/wabridge/wabridge/internal/jsonscan"
 )
 
 // Limits a send command is checked against before any call, from the API
@@ -1285,13 +1287,13 @@ func (o jsonObj) has(key string) bool {
 }
 
 func decodeValue(raw json.RawMessage) any {
-	if s, ok := unquoteFast(raw); ok { // most root values
+	if s, ok := jsonscan.UnquoteFast(raw); ok { // most root values
 		return s
 	}
 	if !json.Valid(raw) {
 		return badJSON{}
 	}
-	v, ok := decodeValid(raw)
+	v, ok := jsonscan.Decode(raw)
 	if !ok {
 		return badJSON{}
 	}

@@ -158,6 +158,9 @@ func New(cfg Config) (*Client, error) {
 		// connection per send: 2 KiB halves that memory.
 		tr.ReadBufferSize = 2048
 		tr.WriteBufferSize = 2048
+		// Answers are a few hundred bytes of JSON: asking for gzip (the
+		// transport's default) would only cost a header per request.
+		tr.DisableCompression = true
 		// With tracing on, every call is an OpenTelemetry client span, a
 		// child of the span in its context (a command's send), and carries
 		// traceparent.

@@ -1,23 +1,21 @@
-package outbound
+// Package jsonscan decodes JSON on paths that run once per message,
+// without encoding/json's reflection: an object split into its members'
+// raw bytes (slices of the input, not copies), strings without escapes
+// taken as they are, a value decoded to the same tree json.Decoder with
+// UseNumber gives. Each function gives what encoding/json gives for the
+// same input (the fuzz tests compare them), or declines.
+package jsonscan
 
 import (
 	"encoding/json"
 	"unicode/utf8"
 )
 
-// A command is decoded once, and without encoding/json's reflection where
-// it is not needed: the root object is split into its members' raw bytes
-// (slices of the value, not copies), strings without escapes are taken as
-// they are, and a content object is decoded to the same tree as
-// json.Decoder with UseNumber gives. Each function here takes valid JSON
-// (json.Valid) and gives what encoding/json gives for it; the fuzz tests
-// compare them.
-
-// rootObject returns the members of v when v is a valid JSON object, as
+// Object returns the members of v when v is a valid JSON object, as
 // json.Unmarshal into a map[string]json.RawMessage does (a repeated name:
 // the last wins); ok is false for anything else, which json.Unmarshal then
 // reports.
-func rootObject(v []byte) (obj map[string]json.RawMessage, ok bool) {
+func Object(v []byte) (obj map[string]json.RawMessage, ok bool) {
 	if !json.Valid(v) {
 		return nil, false
 	}
@@ -32,7 +30,7 @@ func rootObject(v []byte) (obj map[string]json.RawMessage, ok bool) {
 	}
 	for {
 		end := skipValue(v, i) // the name: a string
-		name, ok := unquote(v[i:end])
+		name, ok := Unquote(v[i:end])
 		if !ok {
 			return nil, false
 		}
@@ -48,9 +46,9 @@ func rootObject(v []byte) (obj map[string]json.RawMessage, ok bool) {
 	}
 }
 
-// unquote returns the string a JSON string literal stands for.
-func unquote(lit []byte) (string, bool) {
-	if s, ok := unquoteFast(lit); ok {
+// Unquote returns the string a JSON string literal stands for.
+func Unquote(lit []byte) (string, bool) {
+	if s, ok := UnquoteFast(lit); ok {
 		return s, true
 	}
 	var s string
@@ -60,10 +58,10 @@ func unquote(lit []byte) (string, bool) {
 	return s, true
 }
 
-// unquoteFast returns the string of a string literal without escapes
+// UnquoteFast returns the string of a string literal without escapes
 // whose bytes are valid UTF-8 (which encoding/json takes as they are);
 // ok is false for any other literal.
-func unquoteFast(lit []byte) (string, bool) {
+func UnquoteFast(lit []byte) (string, bool) {
 	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
 		return "", false
 	}
@@ -79,9 +77,9 @@ func unquoteFast(lit []byte) (string, bool) {
 	return string(in), true
 }
 
-// decodeValid decodes valid JSON v to nil, bool, string, json.Number,
+// Decode decodes valid JSON v to nil, bool, string, json.Number,
 // []any or map[string]any, as json.Decoder with UseNumber does.
-func decodeValid(v []byte) (any, bool) {
+func Decode(v []byte) (any, bool) {
 	val, _, ok := decodeAt(v, skipSpace(v, 0))
 	return val, ok
 }
@@ -97,7 +95,7 @@ func decodeAt(v []byte, i int) (any, int, bool) {
 		}
 		for {
 			nameEnd := skipValue(v, i)
-			name, ok := unquote(v[i:nameEnd])
+			name, ok := Unquote(v[i:nameEnd])
 			if !ok {
 				return nil, 0, false
 			}
@@ -132,7 +130,7 @@ func decodeAt(v []byte, i int) (any, int, bool) {
 			i = skipSpace(v, i+1)
 		}
 	case '"':
-		s, ok := unquote(v[i:end])
+		s, ok := Unquote(v[i:end])
 		return s, end, ok
 	case 't':
 		return true, end, true

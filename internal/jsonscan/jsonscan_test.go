@@ -1,0 +1,66 @@
+package jsonscan
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var jsonSeeds = []string{
+	`{"messaging_product":"whatsapp","recipient_type":"individual","to":"+49 151 2345","type":"text","text":{"preview_url":false,"body":"seq=1 \u00e9\n"}}`,
+	` { "a" : [ 1 , -2.5e10 , true , false , null , "x\"y" , { } , [ ] ] , "a" : "again" } `,
+	`{"k\u0041y":"v","":"","é":"\ud83d\ude00","bad":"` + "\xff" + `"}`,
+	`[1,2]`, `"s"`, `null`, `12`, `{`, `{"a":}`, `{"a":1,}`, `{} x`, ``,
+}
+
+// Decode gives what json.Decoder with UseNumber gives for valid JSON.
+func FuzzDecode(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var want any
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("valid JSON %q: %v", b, err)
+		}
+		if got, ok := Decode(b); !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("Decode(%q) = %#v, %v; want %#v", b, got, ok, want)
+		}
+	})
+}
+
+// Object gives what json.Unmarshal into map[string]json.RawMessage gives
+// for an object, and declines anything else.
+func FuzzObject(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want map[string]json.RawMessage
+		err := json.Unmarshal(b, &want)
+		got, ok := Object(b)
+		if !ok {
+			if err == nil && want != nil {
+				t.Errorf("Object(%q) declined an object json.Unmarshal reads as %q", b, want)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("Object(%q) read %q where json.Unmarshal fails: %v", b, got, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("Object(%q) = %q, want %q", b, got, want)
+		}
+		for k, v := range want {
+			if !bytes.Equal(got[k], v) {
+				t.Errorf("Object(%q)[%q] = %q, want %q", b, k, got[k], v)
+			}
+		}
+	})
+}
