@@ -26,6 +26,7 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/wabridge/wabridge/internal/jsonscan"
 	"github.com/wabridge/wabridge/internal/telemetry"
 )
 
@@ -246,6 +247,118 @@ type successBody struct {
 	Success *bool `json:"success"`
 }
 
+// readSuccess reads an answer as json.Unmarshal into a successBody does,
+// without its reflection (an answer is read for every send), when the
+// answer has the shape the API gives; ok is false for any other, which
+// json.Unmarshal then reads. Names encoding/json would match to a field
+// although spelled otherwise (it ignores case) are left to it.
+func readSuccess(raw []byte) (sb successBody, ok bool) {
+	obj, ok := jsonscan.Object(raw)
+	if !ok {
+		return sb, false
+	}
+	for name, v := range obj {
+		switch name {
+		case "contacts":
+			ok = eachObject(v, func(m map[string]any) bool {
+				var c struct {
+					Input string `json:"input"`
+					WAID  string `json:"wa_id"`
+				}
+				ok := fields(m, "input", &c.Input, "wa_id", &c.WAID)
+				sb.Contacts = append(sb.Contacts, c)
+				return ok
+			})
+		case "messages":
+			ok = eachObject(v, func(m map[string]any) bool {
+				var msg struct {
+					ID            string `json:"id"`
+					MessageStatus string `json:"message_status"`
+				}
+				ok := fields(m, "id", &msg.ID, "message_status", &msg.MessageStatus)
+				sb.Messages = append(sb.Messages, msg)
+				return ok
+			})
+		case "success":
+			switch string(v) {
+			case "true", "false":
+				b := string(v) == "true"
+				sb.Success = &b
+			case "null":
+			default:
+				return sb, false
+			}
+		default:
+			ok = !foldsTo(name, "contacts", "messages", "success")
+		}
+		if !ok {
+			return sb, false
+		}
+	}
+	return sb, true
+}
+
+// eachObject calls fn with each element of the array v (an empty object
+// for null); false when v is neither an array of objects nor null, or fn
+// says so.
+func eachObject(v []byte, fn func(map[string]any) bool) bool {
+	if string(v) == "null" {
+		return true
+	}
+	elems, ok := jsonscan.Decode(v)
+	arr, isArray := elems.([]any)
+	if !ok || !isArray {
+		return false
+	}
+	for _, e := range arr {
+		m, isObject := e.(map[string]any)
+		if e != nil && !isObject {
+			return false
+		}
+		if !fn(m) {
+			return false
+		}
+	}
+	return true
+}
+
+// fields sets the string fields named n1 and n2 of m (null leaves them
+// empty); false when one is not a string, or a name would match one of
+// them only ignoring case.
+func fields(m map[string]any, n1 string, d1 *string, n2 string, d2 *string) bool {
+	for name, v := range m {
+		var dst *string
+		switch name {
+		case n1:
+			dst = d1
+		case n2:
+			dst = d2
+		default:
+			if foldsTo(name, n1, n2) {
+				return false
+			}
+			continue
+		}
+		switch v := v.(type) {
+		case string:
+			*dst = v
+		case nil:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func foldsTo(name string, fields ...string) bool {
+	for _, f := range fields {
+		if strings.EqualFold(name, f) {
+			return true
+		}
+	}
+	return false
+}
+
 // turn picks the pool for a send and waits, while no connection of it
 // stands yet, for the send that dials the first one, at most coldWait; the
 // returned ctx reports the connection, and done ends the turn (when the
@@ -309,9 +422,11 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	var sb successBody
-	if err := json.Unmarshal(raw, &sb); err != nil {
-		return Response{}, &APIError{StatusCode: status, Title: "unreadable success answer", Details: err.Error(), Body: truncate(raw)}
+	sb, ok := readSuccess(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &sb); err != nil {
+			return Response{}, &APIError{StatusCode: status, Title: "unreadable success answer", Details: err.Error(), Body: truncate(raw)}
+		}
 	}
 	out := Response{StatusCode: status}
 	if len(sb.Contacts) > 0 {

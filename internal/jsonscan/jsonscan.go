@@ -11,10 +11,10 @@ import (
 	"unicode/utf8"
 )
 
-// Object returns the members of v when v is a valid JSON object, as
-// json.Unmarshal into a map[string]json.RawMessage does (a repeated name:
-// the last wins); ok is false for anything else, which json.Unmarshal then
-// reports.
+// Object returns the members of v when v is a valid JSON object whose
+// names are all different, as json.Unmarshal into a
+// map[string]json.RawMessage does; ok is false for anything else, which
+// encoding/json then reads (and reports).
 func Object(v []byte) (obj map[string]json.RawMessage, ok bool) {
 	if !json.Valid(v) {
 		return nil, false
@@ -32,6 +32,9 @@ func Object(v []byte) (obj map[string]json.RawMessage, ok bool) {
 		end := skipValue(v, i) // the name: a string
 		name, ok := Unquote(v[i:end])
 		if !ok {
+			return nil, false
+		}
+		if _, repeated := obj[name]; repeated {
 			return nil, false
 		}
 		i = skipSpace(v, end)

@@ -46,10 +46,7 @@ func FuzzObject(f *testing.F) {
 		err := json.Unmarshal(b, &want)
 		got, ok := Object(b)
 		if !ok {
-			if err == nil && want != nil {
-				t.Errorf("Object(%q) declined an object json.Unmarshal reads as %q", b, want)
-			}
-			return
+			return // encoding/json reads it
 		}
 		if err != nil {
 			t.Fatalf("Object(%q) read %q where json.Unmarshal fails: %v", b, got, err)
@@ -63,4 +60,32 @@ func FuzzObject(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Object takes the objects a command or an API answer is, and declines
+// what it leaves to encoding/json.
+func TestObjectTakesOrdinaryObjects(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string // its names; nil: declined
+	}{
+		{jsonSeeds[0], []string{"messaging_product", "recipient_type", "to", "type", "text"}},
+		{` {"a\u0041":{"x":[1,{"y":null}]},"é":true} `, []string{"aA", "é"}},
+		{`{}`, []string{}},
+		{`{"a":1,"a":2}`, nil}, // repeated name
+		{`[1]`, nil},
+		{`null`, nil},
+		{`{"a":1`, nil},
+	} {
+		got, ok := Object([]byte(tc.in))
+		if ok != (tc.want != nil) || len(got) != len(tc.want) {
+			t.Errorf("Object(%s) = %q, %v; want the names %q", tc.in, got, ok, tc.want)
+			continue
+		}
+		for _, k := range tc.want {
+			if _, ok := got[k]; !ok {
+				t.Errorf("Object(%s) has no %q: %q", tc.in, k, got)
+			}
+		}
+	}
 }
