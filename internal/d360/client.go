@@ -236,15 +236,19 @@ type Response struct {
 }
 
 type successBody struct {
-	Contacts []struct {
-		Input string `json:"input"`
-		WAID  string `json:"wa_id"`
-	} `json:"contacts"`
-	Messages []struct {
-		ID            string `json:"id"`
-		MessageStatus string `json:"message_status"`
-	} `json:"messages"`
-	Success *bool `json:"success"`
+	Contacts []answerContact `json:"contacts"`
+	Messages []answerMessage `json:"messages"`
+	Success  *bool           `json:"success"`
+}
+
+type answerContact struct {
+	Input string `json:"input"`
+	WAID  string `json:"wa_id"`
+}
+
+type answerMessage struct {
+	ID            string `json:"id"`
+	MessageStatus string `json:"message_status"`
 }
 
 // readSuccess reads an answer as json.Unmarshal into a successBody does,
@@ -260,24 +264,12 @@ func readSuccess(raw []byte) (sb successBody, ok bool) {
 	for name, v := range obj {
 		switch name {
 		case "contacts":
-			ok = eachObject(v, func(m map[string]any) bool {
-				var c struct {
-					Input string `json:"input"`
-					WAID  string `json:"wa_id"`
-				}
-				ok := fields(m, "input", &c.Input, "wa_id", &c.WAID)
-				sb.Contacts = append(sb.Contacts, c)
-				return ok
+			ok = eachPair(v, "input", "wa_id", func(input, waID string) {
+				sb.Contacts = append(sb.Contacts, answerContact{Input: input, WAID: waID})
 			})
 		case "messages":
-			ok = eachObject(v, func(m map[string]any) bool {
-				var msg struct {
-					ID            string `json:"id"`
-					MessageStatus string `json:"message_status"`
-				}
-				ok := fields(m, "id", &msg.ID, "message_status", &msg.MessageStatus)
-				sb.Messages = append(sb.Messages, msg)
-				return ok
+			ok = eachPair(v, "id", "message_status", func(id, status string) {
+				sb.Messages = append(sb.Messages, answerMessage{ID: id, MessageStatus: status})
 			})
 		case "success":
 			switch string(v) {
@@ -298,10 +290,10 @@ func readSuccess(raw []byte) (sb successBody, ok bool) {
 	return sb, true
 }
 
-// eachObject calls fn with each element of the array v (an empty object
-// for null); false when v is neither an array of objects nor null, or fn
-// says so.
-func eachObject(v []byte, fn func(map[string]any) bool) bool {
+// eachPair calls fn with the string fields n1 and n2 of each element of
+// the array v (empty for null or absent); false when v is neither an
+// array of objects nor null, or a field is not a string (fields).
+func eachPair(v []byte, n1, n2 string, fn func(s1, s2 string)) bool {
 	if string(v) == "null" {
 		return true
 	}
@@ -315,9 +307,11 @@ func eachObject(v []byte, fn func(map[string]any) bool) bool {
 		if e != nil && !isObject {
 			return false
 		}
-		if !fn(m) {
+		var s1, s2 string
+		if !fields(m, n1, &s1, n2, &s2) {
 			return false
 		}
+		fn(s1, s2)
 	}
 	return true
 }
