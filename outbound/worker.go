@@ -543,7 +543,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		// need it) rather than reject the command as undecodable.
 		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 			var typed *kgo.Record
-			typed, err = w.typed(ctx, msg)
+			typed, cmd, err = w.typed(ctx, msg)
 			if ctx.Err() != nil {
 				w.in.release(r.Partition, gen) // stopping: read again later
 				return
@@ -560,11 +560,8 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 			case <-time.After(wait):
 			}
 		}
-	}
-	if err == nil {
-		cmd, err = ParseCommand(msg)
 	} else {
-		cmd = Command{ID: CommandID(msg)}
+		cmd, err = ParseCommand(msg)
 	}
 	j := job{rec: r, cmd: cmd, err: err}
 	if w.tracing {
@@ -1549,10 +1546,13 @@ func (e *registryRefusedError) Error() string {
 }
 func (e *registryRefusedError) Unwrap() error { return e.err }
 
-// typed turns an Avro SendCommand record into its JSON form.
-func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, error) {
+// typed turns an Avro SendCommand record into its command, and the record
+// into its JSON form (typedCommand); on an error the command has only its
+// id.
+func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, Command, error) {
+	undecoded := func(err error) (*kgo.Record, Command, error) { return m, Command{ID: CommandID(m)}, err }
 	if w.cfg.CommandDecoder == nil {
-		return m, &InvalidError{Rule: "value is Avro (Confluent framing) but no schema registry is configured to decode it"}
+		return undecoded(&InvalidError{Rule: "value is Avro (Confluent framing) but no schema registry is configured to decode it"})
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -1561,13 +1561,13 @@ func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, error) 
 	if errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden) {
 		// Refused credentials are no outage to wait out: waiting would hold
 		// up every command behind this one, JSON ones too.
-		return m, &registryRefusedError{err: re}
+		return undecoded(&registryRefusedError{err: re})
 	}
 	if errors.Is(err, schemas.ErrRegistryUnavailable) {
-		return m, err
+		return undecoded(err)
 	}
 	if err != nil {
-		return m, &InvalidError{Rule: fmt.Sprintf("Avro value (schema id %d) cannot be decoded: %v", id, err)}
+		return undecoded(&InvalidError{Rule: fmt.Sprintf("Avro value (schema id %d) cannot be decoded: %v", id, err)})
 	}
-	return typedToJSON(native, m)
+	return typedCommand(native, m)
 }
