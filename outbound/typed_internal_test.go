@@ -15,7 +15,7 @@ func TestTypedCommandIsItsJSONFormParsed(t *testing.T) {
 	at := time.UnixMilli(1760000000123)
 	for name, native := range map[string]map[string]any{
 		"text": {"command_id": str("c-1"), "to": str("+49 151 2345"), "type": str("text"),
-			"text": map[string]any{"io.wabridge.SendText": map[string]any{"body": "a <b> & \"c\" é", "preview_url": true}},
+			"text":       map[string]any{"io.wabridge.SendText": map[string]any{"body": "a <b> & \"c\" é", "preview_url": true}},
 			"expires_at": map[string]any{"long.timestamp-millis": at}},
 		"template": {"to": str("15550001111"), "type": str("template"), "biz_opaque_callback_data": str("cb"),
 			"template": map[string]any{"io.wabridge.SendTemplate": map[string]any{"name": "order_update", "language": "en_US",

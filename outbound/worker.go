@@ -525,6 +525,8 @@ type job struct {
 	// job to be sent, and holds the wave its intent joined (nextInLine).
 	waves  *waves
 	intent *jobIntent
+	// tmpl is its template, read once (template).
+	tmpl *templateCommand
 	// span is the command's send: a child of the trace its traceparent
 	// header carries, the parent of the API call and of its records.
 	span trace.Span
@@ -625,6 +627,9 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	} else {
 		if !j.unknown || w.cfg.ResendUnknown {
 			j.intent = &jobIntent{}
+		}
+		if cmd.Type == "template" {
+			j.tmpl = &templateCommand{}
 		}
 		j.key = j.number + "|" + UserKey(cmd.To)
 		if cmd.To == "" {
@@ -1490,9 +1495,9 @@ func (w *Worker) checkWindow(ctx context.Context, j job) (*outcome, error) {
 		return &outcome{status: "rejected", reason: "invalid_command", details: "header " + window.HeaderWindowWait + ": " + err.Error()}, nil
 	}
 	category := header(j.rec, window.HeaderTemplateCategory)
-	if cat := w.cfg.Templates[j.number]; category == "" && cat != nil && j.cmd.Type == "template" {
-		if name, lang, _, ok := catalog.CommandParams(j.cmd.Body); ok {
-			category = cat.Category(name, lang)
+	if cat := w.cfg.Templates[j.number]; category == "" && cat != nil {
+		if t := j.template(); t.ok {
+			category = cat.Category(t.name, t.lang)
 		}
 	}
 	if wait > 0 {
@@ -1517,17 +1522,44 @@ func (w *Worker) checkWindow(ctx context.Context, j job) (*outcome, error) {
 	return nil, nil
 }
 
+// templateCommand is what the catalogue checks of a template command: its
+// name, language and parameters, read from its body once (template).
+type templateCommand struct {
+	name, lang string
+	params     catalog.ParamCounts
+	ok         bool // a template command
+	read       bool
+}
+
+// template reads j's template once for the template and window checks
+// (a job runs on one goroutine at a time).
+func (j job) template() *templateCommand {
+	t := j.tmpl
+	if t == nil {
+		return &notTemplate
+	}
+	if !t.read {
+		t.name, t.lang, t.params, t.ok = catalog.CommandParams(j.cmd.Body)
+		t.read = true
+	}
+	return t
+}
+
+// notTemplate is the template of every other command (never written).
+var notTemplate = templateCommand{read: true}
+
 // checkTemplate checks a template command against its number's catalogue;
 // a non-nil outcome rejects it. A template the catalogue does not know makes
 // it reload once (rate-limited), in case it was created since.
 func (w *Worker) checkTemplate(ctx context.Context, j job) *outcome {
 	cat := w.cfg.Templates[j.number]
-	if cat == nil || j.cmd.Type != "template" {
+	t := j.template()
+	if cat == nil || !t.ok {
 		return nil
 	}
-	err := cat.CheckCommand(j.cmd.Body)
+	err := cat.Check(t.name, t.lang, t.params)
 	if catalog.Unknown(err) && cat.Refresh(ctx) == nil {
-		err = cat.CheckCommand(j.cmd.Body)
+		err = cat.Check(t.name, t.lang, t.params)
 	}
 	var ce *catalog.Error
 	if errors.As(err, &ce) {
