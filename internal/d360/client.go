@@ -275,93 +275,73 @@ type answerMessage struct {
 // without its reflection (an answer is read for every send), when the
 // answer has the shape the API gives; ok is false for any other, which
 // json.Unmarshal then reads. Names encoding/json would match to a field
-// although spelled otherwise (it ignores case) are left to it.
+// although spelled otherwise (it ignores case), and fields given twice,
+// are left to it.
 func readSuccess(raw []byte) (sb successBody, ok bool) {
-	obj, ok := jsonscan.Object(raw)
-	if !ok {
+	if !json.Valid(raw) {
 		return sb, false
 	}
-	for name, v := range obj {
+	var seen [3]bool
+	ok = jsonscan.Members(raw, func(name string, v []byte) bool {
 		switch name {
 		case "contacts":
-			ok = eachPair(v, "input", "wa_id", func(input, waID string) {
+			seen[0] = !seen[0]
+			return seen[0] && eachPair(v, "input", "wa_id", func(input, waID string) {
 				sb.Contacts = append(sb.Contacts, answerContact{Input: input, WAID: waID})
 			})
 		case "messages":
-			ok = eachPair(v, "id", "message_status", func(id, status string) {
+			seen[1] = !seen[1]
+			return seen[1] && eachPair(v, "id", "message_status", func(id, status string) {
 				sb.Messages = append(sb.Messages, answerMessage{ID: id, MessageStatus: status})
 			})
 		case "success":
+			seen[2] = !seen[2]
 			switch string(v) {
 			case "true", "false":
 				b := string(v) == "true"
 				sb.Success = &b
 			case "null":
 			default:
-				return sb, false
+				return false
 			}
-		default:
-			ok = !foldsTo(name, "contacts", "messages", "success")
+			return seen[2]
 		}
-		if !ok {
-			return sb, false
-		}
-	}
-	return sb, true
+		return !foldsTo(name, "contacts", "messages", "success")
+	})
+	return sb, ok
 }
 
 // eachPair calls fn with the string fields n1 and n2 of each element of
 // the array v (empty for null or absent); false when v is neither an
-// array of objects nor null, or a field is not a string (fields).
+// array of objects (or nulls) nor null, or a field is neither a string nor
+// null, or a name would match n1 or n2 only ignoring case.
 func eachPair(v []byte, n1, n2 string, fn func(s1, s2 string)) bool {
 	if string(v) == "null" {
 		return true
 	}
-	elems, ok := jsonscan.Decode(v)
-	arr, isArray := elems.([]any)
-	if !ok || !isArray {
-		return false
-	}
-	for _, e := range arr {
-		m, isObject := e.(map[string]any)
-		if e != nil && !isObject {
-			return false
-		}
-		var s1, s2 string
-		if !fields(m, n1, &s1, n2, &s2) {
-			return false
-		}
-		fn(s1, s2)
-	}
-	return true
-}
-
-// fields sets the string fields named n1 and n2 of m (null leaves them
-// empty); false when one is not a string, or a name would match one of
-// them only ignoring case.
-func fields(m map[string]any, n1 string, d1 *string, n2 string, d2 *string) bool {
-	for name, v := range m {
-		var dst *string
-		switch name {
-		case n1:
-			dst = d1
-		case n2:
-			dst = d2
-		default:
-			if foldsTo(name, n1, n2) {
-				return false
+	return jsonscan.Elements(v, func(e []byte) bool {
+		var s [2]string
+		if string(e) != "null" && !jsonscan.Members(e, func(name string, v []byte) bool {
+			k := 0
+			switch name {
+			case n1:
+			case n2:
+				k = 1
+			default:
+				return !foldsTo(name, n1, n2)
 			}
-			continue
-		}
-		switch v := v.(type) {
-		case string:
-			*dst = v
-		case nil:
-		default:
+			if string(v) == "null" {
+				return true
+			}
+			var ok bool
+			s[k], ok = jsonscan.Unquote(v)
+			return ok && v[0] == '"'
+		}) {
 			return false
 		}
-	}
-	return true
+		fn(s[0], s[1])
+		return true
+	})
 }
 
 func foldsTo(name string, fields ...string) bool {

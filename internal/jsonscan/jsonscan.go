@@ -19,34 +19,18 @@ func Object(v []byte) (obj map[string]json.RawMessage, ok bool) {
 	if !json.Valid(v) {
 		return nil, false
 	}
-	i := skipSpace(v, 0)
-	if i >= len(v) || v[i] != '{' {
+	obj = make(map[string]json.RawMessage, 8)
+	ok = Members(v, func(name string, value []byte) bool {
+		if _, repeated := obj[name]; repeated {
+			return false
+		}
+		obj[name] = value
+		return true
+	})
+	if !ok {
 		return nil, false
 	}
-	obj = make(map[string]json.RawMessage, 8)
-	i = skipSpace(v, i+1)
-	if v[i] == '}' {
-		return obj, true
-	}
-	for {
-		end := skipValue(v, i) // the name: a string
-		name, ok := Unquote(v[i:end])
-		if !ok {
-			return nil, false
-		}
-		if _, repeated := obj[name]; repeated {
-			return nil, false
-		}
-		i = skipSpace(v, end)
-		i = skipSpace(v, i+1) // past ':'
-		end = skipValue(v, i)
-		obj[name] = v[i:end:end]
-		i = skipSpace(v, end)
-		if v[i] == '}' {
-			return obj, true
-		}
-		i = skipSpace(v, i+1) // past ','
-	}
+	return obj, true
 }
 
 // Unquote returns the string a JSON string literal stands for.
@@ -83,66 +67,38 @@ func UnquoteFast(lit []byte) (string, bool) {
 // Decode decodes valid JSON v to nil, bool, string, json.Number,
 // []any or map[string]any, as json.Decoder with UseNumber does.
 func Decode(v []byte) (any, bool) {
-	val, _, ok := decodeAt(v, skipSpace(v, 0))
-	return val, ok
-}
-
-func decodeAt(v []byte, i int) (any, int, bool) {
-	end := skipValue(v, i)
-	switch v[i] {
+	i := skipSpace(v, 0)
+	if i >= len(v) {
+		return nil, false
+	}
+	v = v[i:skipValue(v, i)]
+	switch v[0] {
 	case '{':
 		m := map[string]any{}
-		i = skipSpace(v, i+1)
-		if v[i] == '}' {
-			return m, end, true
-		}
-		for {
-			nameEnd := skipValue(v, i)
-			name, ok := Unquote(v[i:nameEnd])
-			if !ok {
-				return nil, 0, false
-			}
-			i = skipSpace(v, skipSpace(v, nameEnd)+1)
-			val, next, ok := decodeAt(v, i)
-			if !ok {
-				return nil, 0, false
-			}
-			m[name] = val
-			i = skipSpace(v, next)
-			if v[i] == '}' {
-				return m, end, true
-			}
-			i = skipSpace(v, i+1)
-		}
+		ok := Members(v, func(name string, value []byte) bool {
+			var ok bool
+			m[name], ok = Decode(value)
+			return ok
+		})
+		return m, ok
 	case '[':
 		a := []any{}
-		i = skipSpace(v, i+1)
-		if v[i] == ']' {
-			return a, end, true
-		}
-		for {
-			val, next, ok := decodeAt(v, i)
-			if !ok {
-				return nil, 0, false
-			}
-			a = append(a, val)
-			i = skipSpace(v, next)
-			if v[i] == ']' {
-				return a, end, true
-			}
-			i = skipSpace(v, i+1)
-		}
+		ok := Elements(v, func(elem []byte) bool {
+			e, ok := Decode(elem)
+			a = append(a, e)
+			return ok
+		})
+		return a, ok
 	case '"':
-		s, ok := Unquote(v[i:end])
-		return s, end, ok
+		return Unquote(v)
 	case 't':
-		return true, end, true
+		return true, true
 	case 'f':
-		return false, end, true
+		return false, true
 	case 'n':
-		return nil, end, true
+		return nil, true
 	default:
-		return json.Number(v[i:end]), end, true
+		return json.Number(v), true
 	}
 }
 
@@ -194,5 +150,61 @@ func skipValue(v []byte, i int) int {
 			}
 		}
 		return len(v)
+	}
+}
+
+// Members calls fn with the name and the raw value of each member of the
+// valid JSON (json.Valid) object v, in order, until fn returns false; it
+// returns false when v is no object, a name cannot be read, or fn said so.
+// Nothing is copied, and nothing is kept: a repeated name comes twice.
+func Members(v []byte, fn func(name string, value []byte) bool) bool {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '{' {
+		return false
+	}
+	i = skipSpace(v, i+1)
+	if v[i] == '}' {
+		return true
+	}
+	for {
+		end := skipValue(v, i)
+		name, ok := Unquote(v[i:end])
+		if !ok {
+			return false
+		}
+		i = skipSpace(v, skipSpace(v, end)+1)
+		end = skipValue(v, i)
+		if !fn(name, v[i:end:end]) {
+			return false
+		}
+		i = skipSpace(v, end)
+		if v[i] == '}' {
+			return true
+		}
+		i = skipSpace(v, i+1)
+	}
+}
+
+// Elements calls fn with each element of the valid JSON array v, in order,
+// until fn returns false; it returns false when v is no array or fn said so.
+func Elements(v []byte, fn func(elem []byte) bool) bool {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '[' {
+		return false
+	}
+	i = skipSpace(v, i+1)
+	if v[i] == ']' {
+		return true
+	}
+	for {
+		end := skipValue(v, i)
+		if !fn(v[i:end:end]) {
+			return false
+		}
+		i = skipSpace(v, end)
+		if v[i] == ']' {
+			return true
+		}
+		i = skipSpace(v, i+1)
 	}
 }

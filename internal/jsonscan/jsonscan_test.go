@@ -89,3 +89,38 @@ func TestObjectTakesOrdinaryObjects(t *testing.T) {
 		}
 	}
 }
+
+// Members and Elements walk what encoding/json reads of a valid object or
+// array: the same names and values, in order.
+func FuzzMembersAndElements(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return
+		}
+		var want any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		switch want := want.(type) {
+		case map[string]any:
+			got := map[string]any{}
+			if !Members(b, func(name string, v []byte) bool { got[name], _ = Decode(v); return true }) || !reflect.DeepEqual(got, want) {
+				t.Errorf("Members(%q) read %#v, want %#v", b, got, want)
+			}
+		case []any:
+			got := []any{}
+			if !Elements(b, func(v []byte) bool { e, _ := Decode(v); got = append(got, e); return true }) || !reflect.DeepEqual(got, want) {
+				t.Errorf("Elements(%q) read %#v, want %#v", b, got, want)
+			}
+		default:
+			if Members(b, func(string, []byte) bool { return true }) || Elements(b, func([]byte) bool { return true }) {
+				t.Errorf("%q walked as an object or array", b)
+			}
+		}
+	})
+}
