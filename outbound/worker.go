@@ -122,10 +122,8 @@ type Config struct {
 	// the window do not count, nor does the result write once the API has
 	// answered. Default: 256.
 	MaxInFlight int
-	// MaxBuffered bounds the commands read whose outcome is not known yet
-	// (running, or queued behind an earlier command for the same
-	// recipient); one whose result is being written has given its place
-	// to the next (MaxAhead still bounds how far those run). By default
+	// MaxBuffered bounds the commands read but not finished (running, or
+	// queued behind an earlier command for the same recipient). By default
 	// it is larger than MaxInFlight so that many rounds of a few recipients
 	// cannot fill the pipeline while other recipients wait. It is shared
 	// evenly among the owned partitions (see intake). Default (0):
@@ -529,9 +527,6 @@ type job struct {
 	intent *jobIntent
 	// tmpl is its template, read once (template).
 	tmpl *templateCommand
-	// placeFreed: its read-ahead place was given back when its outcome
-	// was known (writeResult).
-	placeFreed bool
 	// span is the command's send: a child of the trace its traceparent
 	// header carries, the parent of the API call and of its records.
 	span trace.Span
@@ -659,9 +654,7 @@ func (w *Worker) finishLocked(j job) {
 		wg.Done()
 	}
 	w.m.InFlight.Dec()
-	if !j.placeFreed {
-		w.in.release(j.rec.Partition, j.gen)
-	}
+	w.in.release(j.rec.Partition, j.gen)
 }
 
 // abandon frees j's slot without marking it finished: it will be read again.
@@ -674,9 +667,7 @@ func (w *Worker) abandon(j job) {
 		wg.Done()
 	}
 	w.m.InFlight.Dec()
-	if !j.placeFreed {
-		w.in.release(j.rec.Partition, j.gen)
-	}
+	w.in.release(j.rec.Partition, j.gen)
 }
 
 // startSpan starts the span of a command's send as a child of the trace
@@ -815,13 +806,7 @@ func (w *Worker) run(j job) {
 // acknowledged. A recipient's results still reach the results topic in
 // order: the next command's result is produced after this one's, to the
 // same partition, by an idempotent producer.
-//
-// Its place in the read-ahead (MaxBuffered) goes to the next record as
-// soon as the outcome is known: the writes hold no API call, and the
-// offset stays unfinished, so uncommitted, until they are acknowledged.
 func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record) {
-	w.in.release(j.rec.Partition, j.gen)
-	j.placeFreed = true
 	jp := &j // one copy for both callbacks
 	w.writeAttempt(jp, recs, func() { w.finished(*jp, out) }, 1)
 }

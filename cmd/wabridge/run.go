@@ -72,7 +72,7 @@ type BridgeFlags struct {
 	MaxAttempts     int           `env:"WABRIDGE_MAX_ATTEMPTS" default:"5" help:"API calls per command before it fails."`
 	MaxAge          time.Duration `env:"WABRIDGE_MAX_AGE" default:"24h" help:"A command older than this (record timestamp) fails instead of being sent late; negative disables."`
 	MaxInFlight     int           `env:"WABRIDGE_MAX_IN_FLIGHT" default:"256" help:"Commands being sent at once (ledger intent and API call; waits for retries, the rate limit or the window do not count, nor does the result write after the API answered). Different recipients run in parallel; one recipient's in order."`
-	MaxBuffered     int           `env:"WABRIDGE_MAX_BUFFERED" default:"0" help:"Commands read whose outcome is not known yet, running or queued behind their recipient's earlier command (0: 4 × max-in-flight)."`
+	MaxBuffered     int           `env:"WABRIDGE_MAX_BUFFERED" default:"0" help:"Commands read but not finished, running or queued behind their recipient's earlier command (0: 4 × max-in-flight)."`
 	ResendUnknown   bool          `env:"WABRIDGE_RESEND_UNKNOWN" default:"true" negatable:"" help:"Send again a redelivered command whose earlier send has an unknown outcome (the process died between the API call and the ledger write); --no-resend-unknown fails it with reason unknown_outcome instead."`
 	Rate            float64       `env:"WABRIDGE_RATE" default:"80" help:"Messages per second per business number (token bucket; WhatsApp allows 80 by default, up to 1000; negative: no limit, e.g. for benchmarks)."`
 	BackoffMin      time.Duration `env:"WABRIDGE_BACKOFF_MIN" default:"500ms" help:"Smallest retry backoff."`
