@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/wabridge/wabridge/internal/jsonscan"
 )
 
 // Command headers a producer may set on a command record.
@@ -78,6 +80,28 @@ func CommandID(m *kgo.Record) string {
 // ParseCommand checks a command record and builds the request body. Unknown
 // fields pass through untouched so new API features need no release.
 func ParseCommand(m *kgo.Record) (Command, error) {
+	cmd, err := commandHeaders(m)
+	if err != nil {
+		return cmd, err
+	}
+	if len(bytes.TrimSpace(m.Value)) == 0 {
+		return cmd, invalid("", "value is empty; want the JSON body of POST /messages")
+	}
+	obj, ok := jsonscan.Object(m.Value)
+	if !ok { // encoding/json says what is wrong
+		if err := json.Unmarshal(m.Value, &obj); err != nil {
+			return cmd, invalid("", "value is not a JSON object: %v", err)
+		}
+	}
+	if obj == nil {
+		return cmd, invalid("", "value is null; want a JSON object")
+	}
+	return commandFromObject(cmd, m.Value, obj)
+}
+
+// commandHeaders is the command of m as its headers and size say: its id,
+// its expiry.
+func commandHeaders(m *kgo.Record) (Command, error) {
 	cmd := Command{ID: CommandID(m)}
 	if !utf8.ValidString(cmd.ID) || len(cmd.ID) > 256 {
 		return cmd, invalid("header "+HeaderCommandID, "must be valid UTF-8 of at most 256 bytes")
@@ -94,16 +118,12 @@ func ParseCommand(m *kgo.Record) (Command, error) {
 	if len(m.Value) > MaxCommandBytes {
 		return cmd, invalid("", "value is %d bytes; at most %d", len(m.Value), MaxCommandBytes)
 	}
-	if len(bytes.TrimSpace(m.Value)) == 0 {
-		return cmd, invalid("", "value is empty; want the JSON body of POST /messages")
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(m.Value, &obj); err != nil {
-		return cmd, invalid("", "value is not a JSON object: %v", err)
-	}
-	if obj == nil {
-		return cmd, invalid("", "value is null; want a JSON object")
-	}
+	return cmd, nil
+}
+
+// commandFromObject checks the JSON object obj (whose bytes are value) and
+// completes cmd from it.
+func commandFromObject(cmd Command, value []byte, obj map[string]json.RawMessage) (Command, error) {
 	mp, err := optString(obj, "messaging_product")
 	if err != nil {
 		return cmd, err
@@ -133,7 +153,7 @@ func ParseCommand(m *kgo.Record) (Command, error) {
 			return cmd, invalid("message_id", "required with status")
 		}
 		cmd.Type = "status"
-		cmd.Body, err = withFields(m.Value, obj, add)
+		cmd.Body, err = withFields(value, obj, add)
 		return cmd, err
 	}
 
@@ -153,7 +173,7 @@ func ParseCommand(m *kgo.Record) (Command, error) {
 		q, _ := json.Marshal(cmd.ID)
 		add = append(add, field{"biz_opaque_callback_data", q})
 	}
-	cmd.Body, err = withFields(m.Value, obj, add)
+	cmd.Body, err = withFields(value, obj, add)
 	return cmd, err
 }
 
@@ -199,6 +219,9 @@ func optString(obj map[string]json.RawMessage, key string) (string, error) {
 	raw, ok := obj[key]
 	if !ok || string(raw) == "null" {
 		return "", nil
+	}
+	if s, ok := jsonscan.UnquoteFast(raw); ok {
+		return s, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

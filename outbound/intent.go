@@ -14,10 +14,15 @@ import (
 )
 
 // waves writes the send ledger's intent records of one owned partition. A
-// command about to be sent joins the next wave; while one wave's record is
-// being written, the commands that arrive join the one after, so one record
-// (and one round trip) covers every command that became ready meanwhile:
-// the busier the partition, the more commands per record.
+// command joins the next wave as soon as it is next in line for its
+// recipient (Worker.nextInLine), usually while the recipient's previous
+// command is at the API or while it waits for a run token, and waits for
+// that wave's acknowledgement only just before its own call: the round
+// trip overlaps the wait instead of adding to it. A wave is written once
+// one of its commands needs it (await) or once it holds waveTarget
+// commands, one wave at a time; the commands that join meanwhile make the
+// next one, so one record (and one round trip) covers every command that
+// became next in line meanwhile.
 type waves struct {
 	// write produces one wave's record and waits for its acknowledgement.
 	write func(cmds []waveCommand) error
@@ -29,11 +34,18 @@ type waves struct {
 	busy bool  // the writing goroutine runs
 }
 
+// waveTarget is the size at which a wave is written before any of its
+// commands needs it: large enough that intents cost well under one record
+// per five commands, small enough to be written long before a command
+// waiting for a run token gets one.
+const waveTarget = 8
+
 // wave is one intent record's commands, and its fate.
 type wave struct {
-	cmds []waveCommand
-	done chan struct{} // closed once written (or failed: err)
-	err  error
+	cmds    []waveCommand
+	awaited bool          // a command of it waits for it (ws.mu)
+	done    chan struct{} // closed once written (or failed: err)
+	err     error
 }
 
 // waveCommand is one command of a wave.
@@ -51,26 +63,46 @@ func (ws *waves) join(id string, offset int64) *wave {
 	}
 	wv := ws.next
 	wv.cmds = append(wv.cmds, waveCommand{ID: id, Offset: offset})
-	if !ws.busy {
+	ws.kick()
+	return wv
+}
+
+// await says that a command of wv is about to be sent: wv is written now
+// (after the wave being written, if any) if it was not already.
+func (ws *waves) await(wv *wave) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	wv.awaited = true
+	ws.kick()
+}
+
+// due reports whether the next wave is to be written now (ws.mu held).
+func (ws *waves) due() bool {
+	return ws.next != nil && (ws.next.awaited || len(ws.next.cmds) >= waveTarget)
+}
+
+// kick starts the writing goroutine when a wave is due and none runs
+// (ws.mu held).
+func (ws *waves) kick() {
+	if !ws.busy && ws.due() {
 		ws.busy = true
 		ws.running.Add(1)
 		go ws.flush()
 	}
-	return wv
 }
 
-// flush writes waves one after the other until none waits.
+// flush writes waves one after the other while one is due.
 func (ws *waves) flush() {
 	defer ws.running.Done()
 	for {
 		ws.mu.Lock()
-		wv := ws.next
-		ws.next = nil
-		if wv == nil {
+		if !ws.due() {
 			ws.busy = false
 			ws.mu.Unlock()
 			return
 		}
+		wv := ws.next
+		ws.next = nil
 		ws.mu.Unlock()
 		wv.err = ws.write(wv.cmds)
 		close(wv.done)
@@ -173,15 +205,34 @@ func decodeFinished(committed int64, meta string) map[int64]bool {
 	return out
 }
 
-// awaitIntent puts j in its partition's next wave and waits until that
-// wave's record is acknowledged. kgo retries what it can (its producer is
-// idempotent, so retries never duplicate); a wave it gives up on is joined
-// again after a backoff, since nobody else would read the command again
-// while its partition is owned. The error is ctx's.
+// nextInLine joins j's ledger intent to its partition's next wave once j
+// is next in line for its recipient (the keyQueue's next hook, called
+// with the queue's lock held, so j's run sees the wave), if j is to be sent.
+func (w *Worker) nextInLine(j job) {
+	if j.intent != nil && j.intent.wave == nil {
+		j.intent.wave = j.waves.join(j.cmd.ID, j.rec.Offset)
+	}
+}
+
+// jobIntent is the wave a job's ledger intent joined before its turn.
+type jobIntent struct{ wave *wave }
+
+// awaitIntent waits until the wave that names j (joined when j became
+// next in line, or now) is acknowledged. kgo retries what it can (its
+// producer is idempotent, so retries never duplicate); a wave it gives up
+// on is joined again after a backoff, since nobody else would read the
+// command again while its partition is owned. The error is ctx's.
 func (w *Worker) awaitIntent(ctx context.Context, j job) error {
 	t0 := time.Now()
+	var wv *wave
+	if j.intent != nil {
+		wv = j.intent.wave
+	}
 	for attempt := 1; ; attempt++ {
-		wv := j.waves.join(j.cmd.ID, j.rec.Offset)
+		if wv == nil {
+			wv = j.waves.join(j.cmd.ID, j.rec.Offset)
+		}
+		j.waves.await(wv)
 		var err error
 		select {
 		case <-wv.done:
@@ -190,9 +241,10 @@ func (w *Worker) awaitIntent(ctx context.Context, j job) error {
 			err = ctx.Err()
 		}
 		if err == nil {
-			w.m.LedgerWrite.WithLabelValues("intent").Observe(time.Since(t0).Seconds())
+			w.intentLatency.Observe(time.Since(t0).Seconds())
 			return nil
 		}
+		wv = nil
 		if ctx.Err() == nil {
 			wait := w.backoff(attempt)
 			w.log.Error("writing the ledger intent failed; retrying", "command_id", j.cmd.ID, "attempt", attempt, "wait", wait, "err", err)

@@ -17,17 +17,23 @@ import (
 // waits for a retry (job.turn), so recipients that back off do not hold up
 // the others.
 type keyQueue struct {
-	run    func(job) // runs one job; called on its own goroutine
+	run func(job) // runs one job; called on its own goroutine
+	// next, when set, is told (with the queue's lock held) of each job that
+	// becomes ready or next in line behind its key's running job, so its
+	// ledger intent can be written while it waits (Worker.nextInLine).
+	next   func(job)
 	tokens chan struct{}
 
-	mu      sync.Mutex
-	waiting map[string][]job // per busy key, the jobs after the ready or running one
-	ready   []job            // the next job of keys that are not running, in turn
-	jobs    sync.WaitGroup   // submitted and not run or dropped
+	mu sync.Mutex
+	// Jobs wait as pointers: a job is large, and these slices grow and
+	// shrink with every job.
+	waiting map[string][]*job // per busy key, the jobs after the ready or running one
+	ready   []*job            // the next job of keys that are not running, in turn
+	jobs    sync.WaitGroup    // submitted and not run or dropped
 }
 
 func newKeyQueue(run func(job), tokens int) *keyQueue {
-	return &keyQueue{run: run, tokens: make(chan struct{}, max(1, tokens)), waiting: make(map[string][]job)}
+	return &keyQueue{run: run, tokens: make(chan struct{}, max(1, tokens)), waiting: make(map[string][]*job)}
 }
 
 // submit queues j behind earlier jobs of its key, or makes it ready.
@@ -35,12 +41,16 @@ func (q *keyQueue) submit(j job) {
 	q.jobs.Add(1)
 	q.mu.Lock()
 	if queue, busy := q.waiting[j.key]; busy {
-		q.waiting[j.key] = append(queue, j)
+		if len(queue) == 0 {
+			q.nextInLine(&j)
+		}
+		q.waiting[j.key] = append(queue, &j)
 		q.mu.Unlock()
 		return
 	}
 	q.waiting[j.key] = nil // busy, nothing behind
-	q.ready = append(q.ready, j)
+	q.nextInLine(&j)
+	q.ready = append(q.ready, &j)
 	q.mu.Unlock()
 	q.start()
 }
@@ -67,14 +77,21 @@ func (q *keyQueue) start() {
 	}
 }
 
-func (q *keyQueue) pop() (job, bool) {
+// nextInLine tells next of j (q.mu held).
+func (q *keyQueue) nextInLine(j *job) {
+	if q.next != nil {
+		q.next(*j)
+	}
+}
+
+func (q *keyQueue) pop() (*job, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.ready) == 0 {
-		return job{}, false
+		return nil, false
 	}
 	j := q.ready[0]
-	q.ready[0] = job{}
+	q.ready[0] = nil
 	q.ready = q.ready[1:]
 	return j, true
 }
@@ -88,15 +105,18 @@ func (q *keyQueue) hasReady() bool {
 // loop runs j, then, with the same token, the next ready job (the next of
 // j's key goes to the back of the ready queue, so keys take turns), until
 // none is ready or a job lost the token.
-func (q *keyQueue) loop(j job) {
+func (q *keyQueue) loop(j *job) {
 	t := &turn{q: q, held: true}
 	for {
 		j.turn = t
-		q.run(j)
+		q.run(*j)
 		q.mu.Lock()
 		if queue := q.waiting[j.key]; len(queue) > 0 {
 			q.ready = append(q.ready, queue[0])
 			q.waiting[j.key] = queue[1:]
+			if len(queue) > 1 {
+				q.nextInLine(queue[1])
+			}
 		} else {
 			delete(q.waiting, j.key)
 		}
@@ -154,21 +174,22 @@ func (q *keyQueue) drop(match func(job) bool) []job {
 	for k, queue := range q.waiting {
 		kept := queue[:0]
 		for _, j := range queue {
-			if match(j) {
-				out = append(out, j)
+			if match(*j) {
+				out = append(out, *j)
 			} else {
 				kept = append(kept, j)
 			}
 		}
+		clear(queue[len(kept):])
 		q.waiting[k] = kept
 	}
 	ready := q.ready[:0]
 	for _, j := range q.ready {
-		if !match(j) {
+		if !match(*j) {
 			ready = append(ready, j)
 			continue
 		}
-		out = append(out, j)
+		out = append(out, *j)
 		// The key's next job that stays takes its place.
 		if queue := q.waiting[j.key]; len(queue) > 0 {
 			ready = append(ready, queue[0])

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -26,9 +27,11 @@ type CommandDecoder interface {
 // JSON body starts with '{' or white space).
 func isConfluentAvro(v []byte) bool { return len(v) > 5 && v[0] == 0 }
 
-// typedToJSON turns a decoded SendCommand into m's JSON form: the body as
-// value, command_id / expires_at / business_number as headers.
-func typedToJSON(native map[string]any, m *kgo.Record) (*kgo.Record, error) {
+// typedCommand turns a decoded SendCommand into the command and m's JSON
+// form: the body as value, command_id / expires_at / business_number as
+// headers. The command is built from the body's members as they are
+// encoded, not by parsing the body again.
+func typedCommand(native map[string]any, m *kgo.Record) (*kgo.Record, Command, error) {
 	str := func(k string) string {
 		switch v := native[k].(type) {
 		case string:
@@ -69,6 +72,7 @@ func typedToJSON(native map[string]any, m *kgo.Record) (*kgo.Record, error) {
 	out := *m
 	out.Headers = append(typed, m.Headers...)
 	m = &out
+	fail := func(err error) (*kgo.Record, Command, error) { return m, Command{ID: CommandID(m)}, err }
 
 	body := map[string]any{"messaging_product": "whatsapp"}
 	rawJSON := func(field, s string) (json.RawMessage, error) {
@@ -80,7 +84,7 @@ func typedToJSON(native map[string]any, m *kgo.Record) (*kgo.Record, error) {
 	typ := str("type")
 	if id := str("mark_read_message_id"); id != "" {
 		if typ != "" {
-			return m, &InvalidError{Field: "mark_read_message_id", Rule: "set either type or mark_read_message_id"}
+			return fail(&InvalidError{Field: "mark_read_message_id", Rule: "set either type or mark_read_message_id"})
 		}
 		body["status"] = "read"
 		body["message_id"] = id
@@ -97,7 +101,7 @@ func typedToJSON(native map[string]any, m *kgo.Record) (*kgo.Record, error) {
 			body["context"] = map[string]string{"message_id": id}
 		}
 		if typ == "" {
-			return m, &InvalidError{Field: "type", Rule: "required (or mark_read_message_id)"}
+			return fail(&InvalidError{Field: "type", Rule: "required (or mark_read_message_id)"})
 		}
 		body["type"] = typ
 		text, tmpl, content := rec("text"), rec("template"), str("content_json")
@@ -108,12 +112,12 @@ func typedToJSON(native map[string]any, m *kgo.Record) (*kgo.Record, error) {
 			}
 		}
 		if set != 1 {
-			return m, &InvalidError{Field: "type", Rule: fmt.Sprintf("exactly one of text, template, content_json must be set, got %d", set)}
+			return fail(&InvalidError{Field: "type", Rule: fmt.Sprintf("exactly one of text, template, content_json must be set, got %d", set)})
 		}
 		switch {
 		case text != nil:
 			if typ != "text" {
-				return m, &InvalidError{Field: "text", Rule: fmt.Sprintf("set for type %q", typ)}
+				return fail(&InvalidError{Field: "text", Rule: fmt.Sprintf("set for type %q", typ)})
 			}
 			t := map[string]any{"body": text["body"]}
 			if p, _ := text["preview_url"].(bool); p {
@@ -122,13 +126,13 @@ func typedToJSON(native map[string]any, m *kgo.Record) (*kgo.Record, error) {
 			body["text"] = t
 		case tmpl != nil:
 			if typ != "template" {
-				return m, &InvalidError{Field: "template", Rule: fmt.Sprintf("set for type %q", typ)}
+				return fail(&InvalidError{Field: "template", Rule: fmt.Sprintf("set for type %q", typ)})
 			}
 			t := map[string]any{"name": tmpl["name"], "language": map[string]any{"code": tmpl["language"]}}
 			if c, ok := tmpl["components_json"].(map[string]any); ok {
 				raw, err := rawJSON("template.components_json", fmt.Sprint(c["string"]))
 				if err != nil {
-					return m, err
+					return fail(err)
 				}
 				t["components"] = raw
 			}
@@ -136,17 +140,45 @@ func typedToJSON(native map[string]any, m *kgo.Record) (*kgo.Record, error) {
 		default:
 			raw, err := rawJSON("content_json", content)
 			if err != nil {
-				return m, err
+				return fail(err)
 			}
 			body[typ] = raw
 		}
 	}
+	// The body as encoding/json writes a map (members in key order,
+	// compact, HTML characters as they are), one member at a time.
+	obj := make(map[string]json.RawMessage, len(body))
+	keys := make([]string, 0, len(body))
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(body); err != nil {
-		return m, err
+	for k, v := range body {
+		if err := enc.Encode(v); err != nil {
+			return fail(err)
+		}
+		obj[k] = bytes.Clone(bytes.TrimSpace(buf.Bytes()))
+		buf.Reset()
+		keys = append(keys, k)
 	}
-	out.Value = bytes.TrimSpace(buf.Bytes())
-	return &out, nil
+	slices.Sort(keys)
+	value := []byte{'{'}
+	for i, k := range keys {
+		if i > 0 {
+			value = append(value, ',')
+		}
+		if err := enc.Encode(k); err != nil {
+			return fail(err)
+		}
+		value = append(value, bytes.TrimSpace(buf.Bytes())...)
+		buf.Reset()
+		value = append(value, ':')
+		value = append(value, obj[k]...)
+	}
+	out.Value = append(value, '}')
+	cmd, err := commandHeaders(&out)
+	if err != nil {
+		return &out, cmd, err
+	}
+	cmd, err = commandFromObject(cmd, out.Value, obj)
+	return &out, cmd, err
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/wabridge/wabridge/internal/jsonscan"
 )
 
 // Limits a send command is checked against before any call, from the API
@@ -1285,17 +1287,14 @@ func (o jsonObj) has(key string) bool {
 }
 
 func decodeValue(raw json.RawMessage) any {
-	if len(raw) > 0 && raw[0] == '"' { // most root values: skip the decoder
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return badJSON{}
-		}
+	if s, ok := jsonscan.UnquoteFast(raw); ok { // most root values
 		return s
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	if !json.Valid(raw) {
+		return badJSON{}
+	}
+	v, ok := jsonscan.Decode(raw)
+	if !ok {
 		return badJSON{}
 	}
 	return v

@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -215,6 +216,9 @@ type Worker struct {
 	keptMu sync.Mutex
 	kept   map[keptKey]*kept
 
+	// The ledger write latencies, resolved once (LedgerWrite's stages).
+	intentLatency, resultLatency prometheus.Observer
+
 	hooks hooks
 }
 
@@ -302,6 +306,8 @@ func New(cfg Config) (*Worker, error) {
 		running:    map[int32]*sync.WaitGroup{},
 		kept:       map[keptKey]*kept{},
 	}
+	w.intentLatency = w.m.LedgerWrite.WithLabelValues("intent")
+	w.resultLatency = w.m.LedgerWrite.WithLabelValues("result")
 	burst := max(1, int(cfg.Rate/10))
 	if cfg.Sender != nil {
 		w.senders[""] = &numberSender{Sender: cfg.Sender, limit: newNumberLimiter(cfg.Rate, burst)}
@@ -344,6 +350,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(w.cfg.ShutdownGrace, cancelWork) })
 	defer stop()
 	w.queue = newKeyQueue(w.run, w.cfg.MaxInFlight)
+	w.queue.next = w.nextInLine
 	// The intake pauses and resumes fetching only for partitions it was
 	// assigned, by which time assigned has stored the client.
 	w.in = newIntake(w.cfg.MaxBuffered, pauseAt,
@@ -368,8 +375,8 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.FetchMaxWait(100 * time.Millisecond),
 		// Small fetches: the intake takes only a share per partition, and a
 		// paused partition's buffered records are fetched again later.
-		kgo.FetchMaxBytes(1 << 20),
-		kgo.FetchMaxPartitionBytes(256 << 10),
+		kgo.FetchMaxBytes(256 << 10),
+		kgo.FetchMaxPartitionBytes(64 << 10),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key, like the Java client
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
@@ -443,12 +450,14 @@ func (w *Worker) Run(ctx context.Context) error {
 const writeTimeout = 10 * time.Second
 
 // pollMax is the most records one poll returns; a partition's fetching
-// pauses while pauseAt of its records wait for admission (and resumes when
-// half as many do: at 10,000 commands/s that is 50 ms of work left, half of
-// FetchMaxWait, the longest a resumed partition can wait for its fetch).
+// pauses while pauseAt of its records wait for admission, and resumes when
+// half as many do: at 10,000 commands/s over 12 partitions that is 150 ms
+// of work left, more than FetchMaxWait, the longest a resumed partition can
+// wait for its fetch. Waiting records hold their fetch's buffers: with
+// 1,000 a partition, the read-ahead was the larger part of the heap.
 const (
 	pollMax = 500
-	pauseAt = 1000
+	pauseAt = 250
 )
 
 // poll hands fetched records to the intake until ctx ends.
@@ -517,8 +526,12 @@ type job struct {
 	turn *turn
 	// gen is the ownership of its partition it was admitted under.
 	gen uint64
-	// waves writes its partition's ledger intents.
-	waves *waves
+	// waves writes its partition's ledger intents; intent is set for a
+	// job to be sent, and holds the wave its intent joined (nextInLine).
+	waves  *waves
+	intent *jobIntent
+	// tmpl is its template, read once (template).
+	tmpl *templateCommand
 	// span is the command's send: a child of the trace its traceparent
 	// header carries, the parent of the API call and of its records.
 	span trace.Span
@@ -537,7 +550,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		// need it) rather than reject the command as undecodable.
 		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 			var typed *kgo.Record
-			typed, err = w.typed(ctx, msg)
+			typed, cmd, err = w.typed(ctx, msg)
 			if ctx.Err() != nil {
 				w.in.release(r.Partition, gen) // stopping: read again later
 				return
@@ -554,11 +567,8 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 			case <-time.After(wait):
 			}
 		}
-	}
-	if err == nil {
-		cmd, err = ParseCommand(msg)
 	} else {
-		cmd = Command{ID: CommandID(msg)}
+		cmd, err = ParseCommand(msg)
 	}
 	j := job{rec: r, cmd: cmd, err: err}
 	if w.tracing {
@@ -620,6 +630,12 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 	if j.err != nil || j.replay != nil || j.kept != nil {
 		j.key = "cmd:" + cmd.ID // no order to keep: run at once
 	} else {
+		if !j.unknown || w.cfg.ResendUnknown {
+			j.intent = &jobIntent{}
+		}
+		if cmd.Type == "template" {
+			j.tmpl = &templateCommand{}
+		}
 		j.key = j.number + "|" + UserKey(cmd.To)
 		if cmd.To == "" {
 			j.key = "cmd:" + cmd.ID // status bodies: independent
@@ -796,7 +812,8 @@ func (w *Worker) run(j job) {
 // order: the next command's result is produced after this one's, to the
 // same partition, by an idempotent producer.
 func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record) {
-	w.write(j, recs, func() { w.finished(j, out) })
+	jp := &j // one copy for both callbacks
+	w.writeAttempt(jp, recs, func() { w.finished(*jp, out) }, 1)
 }
 
 // write produces recs (at least one) and, once every one is acknowledged,
@@ -806,10 +823,10 @@ func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record) {
 // the partition's commits. Once the partition is revoked, j is abandoned
 // for the next owner.
 func (w *Worker) write(j job, recs []*kgo.Record, written func()) {
-	w.writeAttempt(j, recs, written, 1)
+	w.writeAttempt(&j, recs, written, 1)
 }
 
-func (w *Worker) writeAttempt(j job, recs []*kgo.Record, written func(), attempt int) {
+func (w *Worker) writeAttempt(j *job, recs []*kgo.Record, written func(), attempt int) {
 	t0 := time.Now()
 	left := len(recs) // promises run one at a time: no lock needed
 	var failed []*kgo.Record
@@ -824,7 +841,7 @@ func (w *Worker) writeAttempt(j job, recs []*kgo.Record, written func(), attempt
 			return
 		}
 		defer w.writes.Done()
-		w.m.LedgerWrite.WithLabelValues("result").Observe(time.Since(t0).Seconds())
+		w.resultLatency.Observe(time.Since(t0).Seconds())
 		if writeErr == nil {
 			written()
 			return
@@ -843,7 +860,7 @@ func (w *Worker) writeAttempt(j job, recs []*kgo.Record, written func(), attempt
 
 // rewrite writes j's failed records again after a backoff, or abandons j
 // once its partition is revoked.
-func (w *Worker) rewrite(j job, failed []*kgo.Record, written func(), attempt int, err error) {
+func (w *Worker) rewrite(j *job, failed []*kgo.Record, written func(), attempt int, err error) {
 	defer w.writes.Done()
 	wait := w.backoff(attempt)
 	t := time.NewTimer(wait)
@@ -858,12 +875,12 @@ func (w *Worker) rewrite(j job, failed []*kgo.Record, written func(), attempt in
 		}
 	}
 	if j.out != nil {
-		w.keep(j, failed)
+		w.keep(*j, failed)
 		w.log.Warn("writing result failed and the partition was revoked; the outcome is kept for when the command is read again", "command_id", j.cmd.ID, "outcome", j.out.status, "err", err)
 	} else {
 		w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
 	}
-	w.abandon(j)
+	w.abandon(*j)
 }
 
 // kept is an outcome the API gave whose records could not be written while
@@ -970,9 +987,9 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 			w.m.RateLimitWait.Observe(delay.Seconds())
 		}
 		if attempt == 0 {
-			// Record the intent just before the first call, so a crash
-			// during it is detectable (and a command still waiting for its
-			// turn is not marked as possibly sent).
+			// The intent must be on Kafka before the first call, so a
+			// crash during it is detectable. It was written while the
+			// command was next in line (nextInLine), usually by now.
 			if err := w.awaitIntent(ctx, j); err != nil {
 				cancel()
 				return outcome{}, err
@@ -983,7 +1000,11 @@ func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 		// The call runs on workCtx, not ctx: a revocation does not cut a
 		// call short and leave its outcome unknown; the answer is kept
 		// (see keep) until it is durable.
-		resp, err := j.sender.Send(trace.ContextWithSpan(w.workCtx, j.span), j.cmd.Body)
+		callCtx := w.workCtx
+		if j.span != nil {
+			callCtx = trace.ContextWithSpan(callCtx, j.span)
+		}
+		resp, err := j.sender.Send(callCtx, j.cmd.Body)
 		w.m.APILatency.Observe(time.Since(t0).Seconds())
 		if err == nil || d360.Accepted(err) {
 			limit.succeeded(time.Now())
@@ -1297,37 +1318,22 @@ func (w *Worker) ensureLedger(ctx context.Context) error {
 }
 
 func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
-	native := map[string]any{
-		"event_id":         "result:" + j.cmd.ID,
-		"command_id":       j.cmd.ID,
-		"outcome":          out.status,
-		"produced_at":      time.Now().UTC().Truncate(time.Millisecond),
-		"to":               schemas.Optional("string", j.cmd.To),
-		"wa_id":            schemas.Optional("string", out.resp.WAID),
-		"message_id":       schemas.Optional("string", out.resp.MessageID),
-		"message_status":   schemas.Optional("string", out.resp.MessageStatus),
-		"attempts":         int32(out.attempts),
-		"latency_ms":       latency.Milliseconds(),
-		"error":            nil,
-		"source_topic":     j.rec.Topic,
-		"source_partition": j.rec.Partition,
-		"source_offset":    j.rec.Offset,
-	}
-	if out.status != "accepted" {
-		e := map[string]any{"reason": out.reason, "code": nil, "http_status": nil, "title": nil, "details": schemas.Optional("string", out.details)}
-		if out.apiErr != nil {
-			if out.apiErr.Code != 0 {
-				e["code"] = schemas.Optional("int", &out.apiErr.Code)
+	r := w.resultRecord(j, out, latency)
+	r.To, r.WAID, r.MessageID, r.MessageStatus = j.cmd.To, out.resp.WAID, out.resp.MessageID, out.resp.MessageStatus
+	if r.Error != nil {
+		r.Error.Details = out.details
+		if e := out.apiErr; e != nil {
+			if e.Code != 0 {
+				r.Error.Code = ptr(int32(e.Code))
 			}
-			e["http_status"] = schemas.Optional("int", &out.apiErr.StatusCode)
-			e["title"] = schemas.Optional("string", out.apiErr.Title)
-			if out.apiErr.Details != "" {
-				e["details"] = schemas.Optional("string", out.apiErr.Details)
+			r.Error.HTTPStatus = ptr(int32(e.StatusCode))
+			r.Error.Title = e.Title
+			if e.Details != "" {
+				r.Error.Details = e.Details
 			}
 		}
-		native["error"] = schemas.Optional("io.wabridge.events.SendError", e)
 	}
-	value, err := w.cfg.ResultEncoder.Encode(native)
+	value, err := w.encodeResult(r)
 	if err != nil {
 		return nil, fmt.Errorf("encoding result of command %s: %w", j.cmd.ID, err)
 	}
@@ -1340,30 +1346,57 @@ func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record,
 	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
 }
 
-// bareResult is the result of j with only the fields that cannot fail to
+// resultRecord is the result of j with only the fields that cannot fail to
 // encode: ids, outcome, counts and the source position.
-func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
-	native := map[string]any{
-		"event_id": "result:" + j.cmd.ID, "command_id": j.cmd.ID, "outcome": out.status,
-		"produced_at": time.Now().UTC().Truncate(time.Millisecond),
-		"to":          nil, "wa_id": nil, "message_id": nil, "message_status": nil,
-		"attempts": int32(out.attempts), "latency_ms": latency.Milliseconds(), "error": nil,
-		"source_topic": j.rec.Topic, "source_partition": j.rec.Partition, "source_offset": j.rec.Offset,
+func (w *Worker) resultRecord(j job, out outcome, latency time.Duration) schemas.SendResultRecord {
+	r := schemas.SendResultRecord{
+		EventID: "result:" + j.cmd.ID, CommandID: j.cmd.ID, Outcome: out.status,
+		ProducedAt: time.Now().UTC().Truncate(time.Millisecond),
+		Attempts:   int32(out.attempts), LatencyMS: latency.Milliseconds(),
+		SourceTopic: j.rec.Topic, SourcePartition: j.rec.Partition, SourceOffset: j.rec.Offset,
 	}
 	if out.status != "accepted" {
-		native["error"] = schemas.Optional("io.wabridge.events.SendError", map[string]any{"reason": out.reason, "code": nil, "http_status": nil, "title": nil, "details": nil})
+		r.Error = &schemas.SendErrorRecord{Reason: out.reason}
 	}
-	value, err := w.cfg.ResultEncoder.Encode(native)
+	return r
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// resultEncoder is a ResultEncoder that writes a result without building
+// its native form (*schemas.Encoder is one).
+type resultEncoder interface {
+	EncodeSendResult(schemas.SendResultRecord) ([]byte, error)
+}
+
+func (w *Worker) encodeResult(r schemas.SendResultRecord) ([]byte, error) {
+	if e, ok := w.cfg.ResultEncoder.(resultEncoder); ok {
+		return e.EncodeSendResult(r)
+	}
+	return w.cfg.ResultEncoder.Encode(r.Native())
+}
+
+// bareResult is the result of j with only the fields that cannot fail to
+// encode (resultRecord).
+func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Record, error) {
+	value, err := w.encodeResult(w.resultRecord(j, out, latency))
 	if err != nil {
 		return nil, fmt.Errorf("encoding bare result of command %s: %w", j.cmd.ID, err)
 	}
 	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
 }
 
+// The values of the headers every result carries; shared, as nothing
+// changes a record's header values once it is produced.
+var (
+	sendResultKind = []byte(schemas.SendResult)
+	avroContent    = []byte("application/vnd.confluent.avro")
+)
+
 func resultHeaders(commandID string) []kgo.RecordHeader {
 	return []kgo.RecordHeader{
-		{Key: "event-kind", Value: []byte(schemas.SendResult)},
-		{Key: "content-type", Value: []byte("application/vnd.confluent.avro")},
+		{Key: "event-kind", Value: sendResultKind},
+		{Key: "content-type", Value: avroContent},
 		{Key: HeaderCommandID, Value: []byte(commandID)},
 	}
 }
@@ -1462,9 +1495,9 @@ func (w *Worker) checkWindow(ctx context.Context, j job) (*outcome, error) {
 		return &outcome{status: "rejected", reason: "invalid_command", details: "header " + window.HeaderWindowWait + ": " + err.Error()}, nil
 	}
 	category := header(j.rec, window.HeaderTemplateCategory)
-	if cat := w.cfg.Templates[j.number]; category == "" && cat != nil && j.cmd.Type == "template" {
-		if name, lang, _, ok := catalog.CommandParams(j.cmd.Body); ok {
-			category = cat.Category(name, lang)
+	if cat := w.cfg.Templates[j.number]; category == "" && cat != nil {
+		if t := j.template(); t.ok {
+			category = cat.Category(t.name, t.lang)
 		}
 	}
 	if wait > 0 {
@@ -1489,17 +1522,44 @@ func (w *Worker) checkWindow(ctx context.Context, j job) (*outcome, error) {
 	return nil, nil
 }
 
+// templateCommand is what the catalogue checks of a template command: its
+// name, language and parameters, read from its body once (template).
+type templateCommand struct {
+	name, lang string
+	params     catalog.ParamCounts
+	ok         bool // a template command
+	read       bool
+}
+
+// template reads j's template once for the template and window checks
+// (a job runs on one goroutine at a time).
+func (j job) template() *templateCommand {
+	t := j.tmpl
+	if t == nil {
+		return &notTemplate
+	}
+	if !t.read {
+		t.name, t.lang, t.params, t.ok = catalog.CommandParams(j.cmd.Body)
+		t.read = true
+	}
+	return t
+}
+
+// notTemplate is the template of every other command (never written).
+var notTemplate = templateCommand{read: true}
+
 // checkTemplate checks a template command against its number's catalogue;
 // a non-nil outcome rejects it. A template the catalogue does not know makes
 // it reload once (rate-limited), in case it was created since.
 func (w *Worker) checkTemplate(ctx context.Context, j job) *outcome {
 	cat := w.cfg.Templates[j.number]
-	if cat == nil || j.cmd.Type != "template" {
+	t := j.template()
+	if cat == nil || !t.ok {
 		return nil
 	}
-	err := cat.CheckCommand(j.cmd.Body)
+	err := cat.Check(t.name, t.lang, t.params)
 	if catalog.Unknown(err) && cat.Refresh(ctx) == nil {
-		err = cat.CheckCommand(j.cmd.Body)
+		err = cat.Check(t.name, t.lang, t.params)
 	}
 	var ce *catalog.Error
 	if errors.As(err, &ce) {
@@ -1518,10 +1578,13 @@ func (e *registryRefusedError) Error() string {
 }
 func (e *registryRefusedError) Unwrap() error { return e.err }
 
-// typed turns an Avro SendCommand record into its JSON form.
-func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, error) {
+// typed turns an Avro SendCommand record into its command, and the record
+// into its JSON form (typedCommand); on an error the command has only its
+// id.
+func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, Command, error) {
+	undecoded := func(err error) (*kgo.Record, Command, error) { return m, Command{ID: CommandID(m)}, err }
 	if w.cfg.CommandDecoder == nil {
-		return m, &InvalidError{Rule: "value is Avro (Confluent framing) but no schema registry is configured to decode it"}
+		return undecoded(&InvalidError{Rule: "value is Avro (Confluent framing) but no schema registry is configured to decode it"})
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -1530,13 +1593,13 @@ func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, error) 
 	if errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden) {
 		// Refused credentials are no outage to wait out: waiting would hold
 		// up every command behind this one, JSON ones too.
-		return m, &registryRefusedError{err: re}
+		return undecoded(&registryRefusedError{err: re})
 	}
 	if errors.Is(err, schemas.ErrRegistryUnavailable) {
-		return m, err
+		return undecoded(err)
 	}
 	if err != nil {
-		return m, &InvalidError{Rule: fmt.Sprintf("Avro value (schema id %d) cannot be decoded: %v", id, err)}
+		return undecoded(&InvalidError{Rule: fmt.Sprintf("Avro value (schema id %d) cannot be decoded: %v", id, err)})
 	}
-	return typedToJSON(native, m)
+	return typedCommand(native, m)
 }

@@ -26,6 +26,7 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
+	"github.com/wabridge/wabridge/internal/jsonscan"
 	"github.com/wabridge/wabridge/internal/telemetry"
 )
 
@@ -95,6 +96,10 @@ func RootCAs(caFile string) (*x509.CertPool, error) {
 type Client struct {
 	messagesURL string
 	key         APIKey
+	keyHeader   []string // the D360-API-KEY header's value
+	// timeout bounds each request (answer and body) when the pools send
+	// with their transport (pool.rt); 0 with Config.HTTPClient.
+	timeout time.Duration
 	// http is the client in use; h2 takes over once the API turns out to
 	// speak HTTP/2: the same transport, but at most h2MaxConns
 	// connections. Without a limit, every send that finds the connections'
@@ -114,7 +119,12 @@ type Client struct {
 // server speaks HTTP/2 (at 512 in flight that start-up burst was the
 // process's peak memory).
 type pool struct {
-	hc   *http.Client
+	hc *http.Client
+	// rt, when set, is hc's transport, which sends the requests itself:
+	// http.Client's redirect handling and header copies cost a fifth of a
+	// send, and the API answers POST /messages itself (a 3xx is an
+	// *APIError). The requests carry their timeout (Client.timeout).
+	rt   http.RoundTripper
 	warm atomic.Bool
 	cold chan struct{}
 }
@@ -157,6 +167,9 @@ func New(cfg Config) (*Client, error) {
 		// connection per send: 2 KiB halves that memory.
 		tr.ReadBufferSize = 2048
 		tr.WriteBufferSize = 2048
+		// Answers are a few hundred bytes of JSON: asking for gzip (the
+		// transport's default) would only cost a header per request.
+		tr.DisableCompression = true
 		// With tracing on, every call is an OpenTelemetry client span, a
 		// child of the span in its context (a command's send), and carries
 		// traceparent.
@@ -170,8 +183,14 @@ func New(cfg Config) (*Client, error) {
 		hc = &http.Client{Timeout: cfg.Timeout, Transport: rt}
 		h2 = newPool(&http.Client{Timeout: cfg.Timeout, Transport: h2rt})
 	}
-	c := &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, h2: h2}
-	c.http.Store(newPool(hc))
+	c := &Client{messagesURL: u.JoinPath("messages").String(), key: cfg.APIKey, keyHeader: []string{string(cfg.APIKey)}, h2: h2}
+	first := newPool(hc)
+	// A base URL with credentials needs http.Client (it turns them into
+	// an Authorization header); so does a client of the caller's.
+	if cfg.HTTPClient == nil && u.User == nil {
+		first.rt, h2.rt, c.timeout = hc.Transport, h2.hc.Transport, cfg.Timeout
+	}
+	c.http.Store(first)
 	return c, nil
 }
 
@@ -192,7 +211,13 @@ func (c *Client) do(req *http.Request, p *pool) (*http.Response, error) {
 	if p == nil {
 		p = c.http.Load()
 	}
-	resp, err := p.hc.Do(req)
+	var resp *http.Response
+	var err error
+	if p.rt != nil {
+		resp, err = p.rt.RoundTrip(req)
+	} else {
+		resp, err = p.hc.Do(req)
+	}
 	if err == nil {
 		p.warm.Store(true) // also for transports that report no GotConn
 	}
@@ -231,15 +256,101 @@ type Response struct {
 }
 
 type successBody struct {
-	Contacts []struct {
-		Input string `json:"input"`
-		WAID  string `json:"wa_id"`
-	} `json:"contacts"`
-	Messages []struct {
-		ID            string `json:"id"`
-		MessageStatus string `json:"message_status"`
-	} `json:"messages"`
-	Success *bool `json:"success"`
+	Contacts []answerContact `json:"contacts"`
+	Messages []answerMessage `json:"messages"`
+	Success  *bool           `json:"success"`
+}
+
+type answerContact struct {
+	Input string `json:"input"`
+	WAID  string `json:"wa_id"`
+}
+
+type answerMessage struct {
+	ID            string `json:"id"`
+	MessageStatus string `json:"message_status"`
+}
+
+// readSuccess reads an answer as json.Unmarshal into a successBody does,
+// without its reflection (an answer is read for every send), when the
+// answer has the shape the API gives; ok is false for any other, which
+// json.Unmarshal then reads. Names encoding/json would match to a field
+// although spelled otherwise (it ignores case), and fields given twice,
+// are left to it.
+func readSuccess(raw []byte) (sb successBody, ok bool) {
+	if !json.Valid(raw) {
+		return sb, false
+	}
+	var seen [3]bool
+	ok = jsonscan.Members(raw, func(name string, v []byte) bool {
+		switch name {
+		case "contacts":
+			seen[0] = !seen[0]
+			return seen[0] && eachPair(v, "input", "wa_id", func(input, waID string) {
+				sb.Contacts = append(sb.Contacts, answerContact{Input: input, WAID: waID})
+			})
+		case "messages":
+			seen[1] = !seen[1]
+			return seen[1] && eachPair(v, "id", "message_status", func(id, status string) {
+				sb.Messages = append(sb.Messages, answerMessage{ID: id, MessageStatus: status})
+			})
+		case "success":
+			seen[2] = !seen[2]
+			switch string(v) {
+			case "true", "false":
+				b := string(v) == "true"
+				sb.Success = &b
+			case "null":
+			default:
+				return false
+			}
+			return seen[2]
+		}
+		return !foldsTo(name, "contacts", "messages", "success")
+	})
+	return sb, ok
+}
+
+// eachPair calls fn with the string fields n1 and n2 of each element of
+// the array v (empty for null or absent); false when v is neither an
+// array of objects (or nulls) nor null, or a field is neither a string nor
+// null, or a name would match n1 or n2 only ignoring case.
+func eachPair(v []byte, n1, n2 string, fn func(s1, s2 string)) bool {
+	if string(v) == "null" {
+		return true
+	}
+	return jsonscan.Elements(v, func(e []byte) bool {
+		var s [2]string
+		if string(e) != "null" && !jsonscan.Members(e, func(name string, v []byte) bool {
+			k := 0
+			switch name {
+			case n1:
+			case n2:
+				k = 1
+			default:
+				return !foldsTo(name, n1, n2)
+			}
+			if string(v) == "null" {
+				return true
+			}
+			var ok bool
+			s[k], ok = jsonscan.Unquote(v)
+			return ok && v[0] == '"'
+		}) {
+			return false
+		}
+		fn(s[0], s[1])
+		return true
+	})
+}
+
+func foldsTo(name string, fields ...string) bool {
+	for _, f := range fields {
+		if strings.EqualFold(name, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // turn picks the pool for a send and waits, while no connection of it
@@ -247,22 +358,25 @@ type successBody struct {
 // returned ctx reports the connection, and done ends the turn (when the
 // connection was never got: dialing failed, and the next send tries).
 func (c *Client) turn(ctx context.Context) (context.Context, *pool, func(), error) {
-	t := time.NewTimer(coldWait)
-	defer t.Stop()
+	var t *time.Timer
 	for {
 		p := c.http.Load()
 		if p.warm.Load() {
 			if c.http.Load() != p {
 				continue // replaced by the HTTP/2 pool just now
 			}
-			return ctx, p, func() {}, nil
+			return ctx, p, noop, nil
+		}
+		if t == nil {
+			t = time.NewTimer(coldWait)
+			defer t.Stop()
 		}
 		select {
 		case p.cold <- struct{}{}:
 		case <-t.C:
 			// The first dial is slow (or the API unreachable): go on
 			// without the turn rather than wait behind it.
-			return ctx, p, func() {}, nil
+			return ctx, p, noop, nil
 		case <-ctx.Done():
 			return ctx, p, nil, ctx.Err()
 		}
@@ -280,6 +394,8 @@ func (c *Client) turn(ctx context.Context) (context.Context, *pool, func(), erro
 	}
 }
 
+func noop() {}
+
 // coldWait is the longest a send waits for a first connection that
 // another send is dialing.
 const coldWait = 2 * time.Second
@@ -292,17 +408,19 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		return Response{}, err
 	}
 	defer done()
-	req, err := c.request(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body), "application/json")
+	cl, err := c.request(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body), "application/json")
 	if err != nil {
 		return Response{}, err
 	}
-	status, raw, err := c.exchange(req, p, 1<<20)
+	status, raw, err := c.exchange(cl, p, 1<<20)
 	if err != nil {
 		return Response{}, err
 	}
-	var sb successBody
-	if err := json.Unmarshal(raw, &sb); err != nil {
-		return Response{}, &APIError{StatusCode: status, Title: "unreadable success answer", Details: err.Error(), Body: truncate(raw)}
+	sb, ok := readSuccess(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &sb); err != nil {
+			return Response{}, &APIError{StatusCode: status, Title: "unreadable success answer", Details: err.Error(), Body: truncate(raw)}
+		}
 	}
 	out := Response{StatusCode: status}
 	if len(sb.Contacts) > 0 {
@@ -318,37 +436,73 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 	return out, nil
 }
 
-// request builds a request to the API: its key, and JSON answers asked for.
-func (c *Client) request(ctx context.Context, method, u string, body io.Reader, contentType string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, fmt.Errorf("building request: %w", err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("D360-API-KEY", string(c.key))
-	return req, nil
+// Header values every request shares (a request's header map is its own;
+// the transport and otelhttp only replace values, never change them).
+var (
+	acceptJSON      = []string{"application/json"}
+	contentTypeJSON = []string{"application/json"}
+)
+
+// call is one request to the API.
+type call struct {
+	req *http.Request
+	// wrote reports, once the request was sent, whether it was written in
+	// full (httptrace's WroteRequest).
+	wrote atomic.Bool
+	// caller is the caller's context: its end is no transport failure.
+	caller context.Context
+	// cancel ends the request's timeout (Client.timeout).
+	cancel context.CancelFunc
 }
 
-// exchange sends req with p (the current pool when nil) and returns the
-// answer's status and body, read up to limit bytes; a non-2xx answer is an
-// *APIError, a transport failure a *TransportError.
-func (c *Client) exchange(req *http.Request, p *pool, limit int64) (int, []byte, error) {
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
-	}))
-	resp, err := c.do(req, p)
+// request builds a request to the API: its key, and JSON answers asked
+// for.
+func (c *Client) request(ctx context.Context, method, u string, body io.Reader, contentType string) (*call, error) {
+	cl := &call{caller: ctx, cancel: noop}
+	if c.timeout > 0 {
+		ctx, cl.cancel = context.WithTimeout(ctx, c.timeout)
+	}
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { cl.wrote.Store(i.Err == nil) },
+	})
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		if err := req.Context().Err(); err != nil {
+		cl.cancel()
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	req.Header = http.Header{"Accept": acceptJSON, "D360-Api-Key": c.keyHeader}
+	switch contentType {
+	case "":
+	case contentTypeJSON[0]:
+		req.Header["Content-Type"] = contentTypeJSON
+	default:
+		req.Header["Content-Type"] = []string{contentType}
+	}
+	cl.req = req
+	return cl, nil
+}
+
+// exchange sends cl's request with p (the current pool when nil) and
+// returns the answer's status and body, read up to limit bytes; a non-2xx
+// answer is an *APIError, a transport failure (its timeout included) a
+// *TransportError.
+func (c *Client) exchange(cl *call, p *pool, limit int64) (int, []byte, error) {
+	defer cl.cancel()
+	resp, err := c.do(cl.req, p)
+	if err != nil {
+		if err := cl.caller.Err(); err != nil {
 			return 0, nil, err
 		}
-		return 0, nil, &TransportError{Err: err, Written: wrote.Load()}
+		if errors.Is(err, context.DeadlineExceeded) && c.timeout > 0 {
+			err = fmt.Errorf("no answer within %s: %w", c.timeout, err)
+		}
+		if ue := (*url.Error)(nil); !errors.As(err, &ue) { // as http.Client says it
+			err = &url.Error{Op: cl.req.Method, URL: cl.req.URL.Redacted(), Err: err}
+		}
+		return 0, nil, &TransportError{Err: err, Written: cl.wrote.Load()}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	raw, err := readBody(resp, limit)
 	if err != nil {
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			return 0, nil, parseAPIError(resp.StatusCode, resp.Header, raw) // refused, whatever the rest said
@@ -359,6 +513,20 @@ func (c *Client) exchange(req *http.Request, p *pool, limit int64) (int, []byte,
 		return 0, nil, parseAPIError(resp.StatusCode, resp.Header, raw)
 	}
 	return resp.StatusCode, raw, nil
+}
+
+// readBody reads resp's body, up to limit bytes: into a buffer of its
+// length when the answer gave one (an answer is small; io.ReadAll would
+// start at 512 bytes).
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		b := make([]byte, n)
+		// The last read of a body of known length reports io.EOF, which
+		// lets the transport reuse the connection.
+		k, err := io.ReadFull(resp.Body, b)
+		return b[:k], err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
 
 // TransportError is a failure to get an answer (connection refused, reset,

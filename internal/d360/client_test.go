@@ -741,3 +741,37 @@ func TestManySendsOverHTTP2OpenFewConnections(t *testing.T) {
 		t.Errorf("1000 concurrent sends over HTTP/2 had %d connections open at once, want at most about 17", n)
 	}
 }
+
+// Sends one after the other over HTTP/1.1 reuse one connection: each
+// answer is read to its end, whether its length is known or not.
+func TestSequentialSendsReuseTheConnection(t *testing.T) {
+	for _, chunked := range []bool{false, true} {
+		var opened atomic.Int32
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !chunked {
+				w.Header().Set("Content-Length", fmt.Sprint(len(okAnswer)))
+			}
+			w.WriteHeader(200)
+			io.WriteString(w, okAnswer)
+		}))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				opened.Add(1)
+			}
+		}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		c, err := d360.New(d360.Config{BaseURL: srv.URL, APIKey: testKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			if resp, err := c.Send(context.Background(), []byte(`{}`)); err != nil || resp.MessageID == "" {
+				t.Fatalf("chunked %v, send %d: %+v, %v", chunked, i, resp, err)
+			}
+		}
+		if n := opened.Load(); n != 1 {
+			t.Errorf("chunked %v: 5 sends one after the other opened %d connections, want 1", chunked, n)
+		}
+	}
+}

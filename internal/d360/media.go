@@ -113,12 +113,12 @@ func (c *Client) UploadMedia(ctx context.Context, f MediaFile) (string, error) {
 	head.Truncate(headLen)
 
 	body := io.MultiReader(&head, io.LimitReader(f.Body, f.Size), bytes.NewReader(tail))
-	req, err := c.request(ctx, http.MethodPost, c.baseURL().JoinPath("media").String(), body, mw.FormDataContentType())
+	cl, err := c.request(ctx, http.MethodPost, c.baseURL().JoinPath("media").String(), body, mw.FormDataContentType())
 	if err != nil {
 		return "", err
 	}
-	req.ContentLength = int64(head.Len()) + f.Size + int64(len(tail))
-	status, raw, err := c.exchange(req, nil, 1<<20)
+	cl.req.ContentLength = int64(head.Len()) + f.Size + int64(len(tail))
+	status, raw, err := c.exchange(cl, nil, 1<<20)
 	if err != nil {
 		return "", err
 	}

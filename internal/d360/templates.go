@@ -162,11 +162,11 @@ func (c *Client) DeleteTemplate(ctx context.Context, name string) error {
 // call sends one request and returns the answer's body; a non-2xx answer is
 // an *APIError, a transport failure a *TransportError.
 func (c *Client) call(ctx context.Context, method, u string, body io.Reader, contentType string) ([]byte, error) {
-	req, err := c.request(ctx, method, u, body, contentType)
+	cl, err := c.request(ctx, method, u, body, contentType)
 	if err != nil {
 		return nil, err
 	}
-	_, raw, err := c.exchange(req, nil, 16<<20)
+	_, raw, err := c.exchange(cl, nil, 16<<20)
 	return raw, err
 }
 
