@@ -106,18 +106,20 @@ func (w *Worker) newWaves(p int32) *waves {
 // so that a new owner skips them: "done" is the committed offset plus this
 // list. Its form: "wb1:" then comma-separated offsets or ranges (a-b)
 // relative to the committed offset, e.g. "wb1:1,3-7". Kafka keeps at most
-// offset.metadata.max.bytes (default 4096) of it: a longer list is cut, and
-// the commands cut off count as unknown outcomes if a new owner reads them.
+// offset.metadata.max.bytes (default 4096) of it, so the list stops at
+// maxFinishedBytes: the offsets it cannot hold are counted (commit logs and
+// counts them) and are not done for a new owner; see commit.
 const (
 	finishedPrefix   = "wb1:"
 	maxFinishedBytes = 4000
 )
 
 // encodeFinished writes the offsets (ascending, all > committed) finished
-// beyond committed.
-func encodeFinished(committed int64, offsets []int64) string {
+// beyond committed, as many as fit in maxFinishedBytes from the lowest;
+// unlisted is how many did not fit.
+func encodeFinished(committed int64, offsets []int64) (meta string, unlisted int) {
 	if len(offsets) == 0 {
-		return ""
+		return "", 0
 	}
 	b := []byte(finishedPrefix)
 	for i := 0; i < len(offsets); {
@@ -135,12 +137,14 @@ func encodeFinished(committed int64, offsets []int64) string {
 			b = strconv.AppendInt(b, offsets[j]-committed, 10)
 		}
 		if len(b) > maxFinishedBytes {
-			b = b[:n]
-			break
+			if n == len(finishedPrefix) {
+				return "", len(offsets)
+			}
+			return string(b[:n]), len(offsets) - i
 		}
 		i = j + 1
 	}
-	return string(b)
+	return string(b), 0
 }
 
 // decodeFinished reads encodeFinished's form; anything else (another

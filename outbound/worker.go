@@ -209,6 +209,10 @@ type Worker struct {
 
 	keptMu sync.Mutex
 	kept   map[keptKey]*kept
+	// finishedHere holds, per partition this process owned, the offsets it
+	// finished whose last commit failed or could not list them (see
+	// revoked); merged into finishedAt when the partition comes back.
+	finishedHere map[int32]finishedHere
 
 	hooks hooks
 }
@@ -296,6 +300,8 @@ func New(cfg Config) (*Worker, error) {
 		gens:       map[int32]uint64{},
 		running:    map[int32]*sync.WaitGroup{},
 		kept:       map[keptKey]*kept{},
+
+		finishedHere: map[int32]finishedHere{},
 	}
 	burst := max(1, int(cfg.Rate/10))
 	if cfg.Sender != nil {
@@ -885,11 +891,7 @@ func (w *Worker) keep(j job, recs []*kgo.Record) {
 	now := time.Now()
 	w.keptMu.Lock()
 	defer w.keptMu.Unlock()
-	for k, v := range w.kept {
-		if now.Sub(v.at) > keptFor {
-			delete(w.kept, k)
-		}
-	}
+	expire(w.kept, func(k *kept) time.Time { return k.at }, now)
 	w.kept[keptKey{j.rec.Partition, j.rec.Offset}] = &kept{out: *j.out, recs: recs, at: now}
 	w.m.KeptOutcomes.Set(float64(len(w.kept)))
 }
@@ -905,6 +907,43 @@ func (w *Worker) takeKept(p int32, offset int64) *kept {
 		w.m.KeptOutcomes.Set(float64(len(w.kept)))
 	}
 	return k
+}
+
+// finishedHere is what keepFinished holds of one partition.
+type finishedHere struct {
+	offsets []int64
+	at      time.Time
+}
+
+// keepFinished remembers the offsets of p this process finished and could
+// not commit, for keptFor: if p comes back, those commands are skipped.
+func (w *Worker) keepFinished(p int32, offsets []int64) {
+	now := time.Now()
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	expire(w.finishedHere, func(h finishedHere) time.Time { return h.at }, now)
+	w.finishedHere[p] = finishedHere{offsets: offsets, at: now}
+}
+
+// takeFinishedHere removes and returns what keepFinished holds of p.
+func (w *Worker) takeFinishedHere(p int32) []int64 {
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	h, ok := w.finishedHere[p]
+	delete(w.finishedHere, p)
+	if !ok || time.Since(h.at) > keptFor {
+		return nil
+	}
+	return h.offsets
+}
+
+// expire deletes the entries of m held (at) longer than keptFor.
+func expire[K comparable, V any](m map[K]V, at func(V) time.Time, now time.Time) {
+	for k, v := range m {
+		if now.Sub(at(v)) > keptFor {
+			delete(m, k)
+		}
+	}
 }
 
 // finished counts a command's outcome and marks it done for commits.
@@ -1099,6 +1138,11 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 	rt := kmsg.NewOffsetCommitRequestTopic()
 	rt.Topic, rt.TopicID = w.cfg.CommandTopic, w.commandTopicID // the id for OffsetCommit v10+
 	for p, c := range points {
+		if c.unlisted > 0 {
+			w.m.CommitListCut.Inc()
+			w.log.Warn("the commit's list of finished commands is full: commands are admitted again once it fits; a new owner would take the unlisted ones for unknown outcomes",
+				"partition", p, "offset", c.at, "listed_bytes", len(c.meta), "unlisted", c.unlisted)
+		}
 		rp := kmsg.NewOffsetCommitRequestTopicPartition()
 		rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p, c.at, -1, kmsg.StringPtr(c.meta)
 		rt.Partitions = append(rt.Partitions, rp)
@@ -1138,24 +1182,20 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	committed := map[int32]int64{}
-	finished := map[int32]map[int64]bool{}
-	if offs, err := adm.FetchOffsets(rctx, w.cfg.GroupID); err == nil {
-		for _, p := range parts {
-			if o, ok := offs.Lookup(w.cfg.CommandTopic, p); ok && o.Err == nil {
-				committed[p] = o.At
-				finished[p] = decodeFinished(o.At, o.Metadata)
-			}
-		}
-	} else {
-		w.log.Warn("fetching committed offsets for the ledger restore; restoring from the ledger's start", "err", err)
-	}
 	// Without the ledger, redelivered commands could go out twice: do not
 	// process the partition; stop Run with the error, so the process stops
 	// (and is restarted) rather than stays up without outbound.
 	failed := func(p int32, err error) {
 		w.log.Error("restoring the send ledger failed; stopping", "partition", p, "err", err)
 		w.fail(fmt.Errorf("restoring the send ledger of partition %d of %s: %w", p, w.cfg.CommandTopic, err))
+	}
+	// The commit's list of finished offsets is half of what is done: a
+	// restore without it would take every command finished beyond the
+	// committed offset for an unknown outcome.
+	committed, finished, err := w.committedOffsets(rctx, adm, parts)
+	if err != nil {
+		failed(parts[0], err)
+		return
 	}
 	starts, ends, err := listLedger(rctx, adm, w.cfg.LedgerTopic)
 	if err != nil {
@@ -1166,19 +1206,33 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		t0 := time.Now()
 		c, ok := committed[p]
 		if !ok || c < 0 {
-			c = 0
+			c = -1
 		}
-		entries, n, err := restoreLedger(rctx, w.conn(), starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
+		fin := finished[p]
+		if here := w.takeFinishedHere(p); len(here) > 0 {
+			if fin == nil {
+				fin = map[int64]bool{}
+			}
+			n := 0
+			for _, o := range here {
+				if o >= c {
+					fin[o] = true
+					n++
+				}
+			}
+			w.log.Info("partition back: the commands this process finished and could not commit are skipped when read again", "partition", p, "finished", n)
+		}
+		entries, n, err := restoreLedger(rctx, w.conn(), starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, max(c, 0), int64(w.cfg.MaxAhead), w.log)
 		if err != nil {
 			failed(p, err)
 			return
 		}
 		w.m.LedgerRestore.Observe(time.Since(t0).Seconds())
-		w.track.assign(p)
+		w.track.assign(p, c)
 		pctx, cancel := context.WithCancel(w.workCtx)
 		w.mu.Lock()
 		w.ledger[p] = entries
-		w.finishedAt[p] = finished[p]
+		w.finishedAt[p] = fin
 		w.waves[p] = w.newWaves(p)
 		w.cancels[p] = cancel
 		w.partCtxs[p] = pctx
@@ -1189,6 +1243,41 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		w.mu.Unlock()
 		w.in.assign(p, gen)
 		w.log.Info("partition assigned", "partition", p, "committed", c, "ledger_entries_read", n, "ledger_entries_kept", len(entries))
+	}
+}
+
+// committedOffsets is the group's committed offset of each of parts that
+// has one, and the finished offsets its commit lists. It asks again until
+// ctx ends: a restore without them would take every command finished
+// beyond the committed offset for an unknown outcome.
+func (w *Worker) committedOffsets(ctx context.Context, adm *kadm.Client, parts []int32) (map[int32]int64, map[int32]map[int64]bool, error) {
+	for attempt := 1; ; attempt++ {
+		offs, err := adm.FetchOffsets(ctx, w.cfg.GroupID)
+		if err == nil {
+			committed := map[int32]int64{}
+			finished := map[int32]map[int64]bool{}
+			for _, p := range parts {
+				o, ok := offs.Lookup(w.cfg.CommandTopic, p)
+				if ok && o.Err != nil {
+					err = fmt.Errorf("partition %d: %w", p, o.Err)
+					break
+				}
+				if ok && o.At >= 0 {
+					committed[p] = o.At
+					finished[p] = decodeFinished(o.At, o.Metadata)
+				}
+			}
+			if err == nil {
+				return committed, finished, nil
+			}
+		}
+		wait := w.backoff(attempt)
+		w.log.Warn("fetching the committed offsets for the ledger restore failed; retrying", "attempt", attempt, "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("fetching the committed offsets of group %s: %w", w.cfg.GroupID, err)
+		case <-time.After(wait):
+		}
 	}
 }
 
@@ -1239,6 +1328,19 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	w.commit(cctx, cl, gone)
 	cancel()
+	// What finished and is not in a commit (the broker is down, the group
+	// moved on) would be an unknown outcome for the next owner. If that is
+	// this process again (a reconnect, a rebalance that hands the partition
+	// back), it remembers: the commands are skipped, not sent again.
+	for _, p := range parts {
+		w.mu.Lock()
+		also := w.finishedAt[p]
+		w.mu.Unlock()
+		if offs := w.track.unsettled(p, also); len(offs) > 0 {
+			w.keepFinished(p, offs)
+			w.log.Warn("finished commands not in a commit when the partition went; remembered in case it comes back", "partition", p, "finished", len(offs))
+		}
+	}
 	w.mu.Lock()
 	for _, p := range parts {
 		if c := w.cancels[p]; c != nil {

@@ -1,0 +1,138 @@
+package outbound_test
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/wabridge/wabridge/internal/kafkatest"
+	"github.com/wabridge/wabridge/internal/metrics"
+	"github.com/wabridge/wabridge/outbound"
+)
+
+// failingGroup is a kfake cluster whose offset commits fail while
+// failCommits is set, and whose next heartbeats close their connection
+// while dropHeartbeats is above 0 (the client then takes its partitions
+// for lost and joins again).
+type failingGroup struct {
+	c              *kfake.Cluster
+	failCommits    atomic.Bool
+	dropHeartbeats atomic.Int32
+}
+
+func newFailingGroup(t *testing.T) *failingGroup {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	g := &failingGroup{c: c}
+	c.ControlKey(int16(kmsg.OffsetCommit), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !g.failCommits.Load() {
+			return nil, nil, false
+		}
+		req := kreq.(*kmsg.OffsetCommitRequest)
+		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewOffsetCommitResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.RebalanceInProgress.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	c.ControlKey(int16(kmsg.Heartbeat), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if g.dropHeartbeats.Add(-1) < 0 {
+			g.dropHeartbeats.Store(0)
+			return nil, nil, false
+		}
+		return nil, errors.New("heartbeat dropped by the test"), true
+	})
+	return g
+}
+
+// Commands finished (sent, results written) but not yet in a commit when
+// the group drops the worker: it takes its partitions for lost, its last
+// commit fails, and the group hands the same partitions back to it. The
+// ledger alone would take each of those commands for an unknown outcome
+// (an intent, no commit) and send it again; the worker remembers what it
+// finished and skips them. A live process sends nothing twice.
+func TestWorkerSkipsWhatItFinishedWhenPartitionsComeBack(t *testing.T) {
+	g := newFailingGroup(t)
+	f := newFixtureOn(t, g.c.ListenAddrs(), nil, nil)
+	const n = 30
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = cmd(fmt.Sprintf("c%02d", i), fmt.Sprintf(`{"to":"4917%08d","type":"text","text":{"body":"m%d"}}`, i, i))
+	}
+	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
+	g.failCommits.Store(true)
+	m := metrics.New()
+	f.startWith(t, func(c *outbound.Config) {
+		c.ResendUnknown = true // a resend shows as a second API call
+		c.Metrics = m
+	})
+	f.readResults(t, n)
+
+	g.dropHeartbeats.Store(20)
+	skipped := func() int { return int(counter(t, m, "wabridge_ledger_skips_total", "state", "done")) }
+	deadline := time.Now().Add(60 * time.Second)
+	for skipped() < n && len(f.api.Requests()) == n {
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions not handed back within 60s: %d skipped, %d API calls", skipped(), len(f.api.Requests()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // any resend would follow at once
+	if calls := len(f.api.Requests()); calls != n {
+		t.Errorf("%d API calls for %d commands: %d sent again by the live process", calls, n, calls-n)
+	}
+	if got := int(counter(t, m, "wabridge_sends_unknown_outcome_total")); got != 0 {
+		t.Errorf("%d unknown outcomes, want 0: the process knew every outcome", got)
+	}
+	if skipped() != n {
+		t.Errorf("%d commands skipped as finished, want %d", skipped(), n)
+	}
+}
+
+// counter is the value of the counter name (with the label pairs given).
+func counter(t *testing.T, m *metrics.Metrics, name string, labels ...string) float64 {
+	t.Helper()
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range fams {
+		if fam.GetName() != name {
+			continue
+		}
+	series:
+		for _, s := range fam.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range s.GetLabel() {
+					found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+				}
+				if !found {
+					continue series
+				}
+			}
+			return s.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
