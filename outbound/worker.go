@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -183,6 +184,7 @@ type Worker struct {
 	// committed one its last commit listed as finished.
 	finishedAt map[int32]map[int64]bool
 	waves      map[int32]*waves             // per owned partition: its ledger intents
+	seen       map[int32]*seenIDs           // per owned partition: the command ids read (seen.go)
 	cancels    map[int32]context.CancelFunc // per owned partition's work
 	partCtxs   map[int32]context.Context
 	gens       map[int32]uint64          // ownership generation per owned partition
@@ -295,6 +297,7 @@ func New(cfg Config) (*Worker, error) {
 		ledger:     map[int32]map[string]ledgerEntry{},
 		finishedAt: map[int32]map[int64]bool{},
 		waves:      map[int32]*waves{},
+		seen:       map[int32]*seenIDs{},
 		cancels:    map[int32]context.CancelFunc{},
 		partCtxs:   map[int32]context.Context{},
 		gens:       map[int32]uint64{},
@@ -598,8 +601,11 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		w.finishLocked(j)
 		return
 	}
+	dup := w.duplicateOf(r.Partition, cmd.ID, r.Offset)
 	if k := w.takeKept(r.Partition, r.Offset); k != nil {
 		j.kept, j.err = k, nil
+	} else if dup != nil {
+		w.log.Warn("command id already read at another offset: a replay, not sent", "command_id", cmd.ID, "partition", r.Partition, "offset", r.Offset, "first_offset", dup.offset)
 	} else if e, ok := w.ledger[r.Partition][cmd.ID]; ok {
 		switch e.State {
 		case ledgerDone:
@@ -625,6 +631,9 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		if cmd.To == "" {
 			j.key = "cmd:" + cmd.ID // status bodies: independent
 		}
+	}
+	if dup != nil && j.kept == nil {
+		j.err = dup // behind its recipient's commands: its result follows the first copy's
 	}
 	w.queue.submit(j)
 }
@@ -729,6 +738,8 @@ func (w *Worker) run(j job) {
 	}
 	var out outcome
 	switch {
+	case errors.As(j.err, new(*duplicateError)):
+		out = outcome{status: "rejected", reason: "duplicate_command", details: j.err.Error()}
 	case errors.As(j.err, new(*registryRefusedError)):
 		out = outcome{status: "failed", reason: "schema_registry_refused", details: j.err.Error()}
 	case j.err != nil:
@@ -1157,6 +1168,11 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 					continue
 				}
 				w.track.committed(p.Partition, points[p.Partition])
+				w.mu.Lock()
+				if s := w.seen[p.Partition]; s != nil {
+					s.forget(points[p.Partition].at - int64(w.cfg.MaxAhead))
+				}
+				w.mu.Unlock()
 			}
 		}
 	}
@@ -1222,16 +1238,21 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 			}
 			w.log.Info("partition back: the commands this process finished and could not commit are skipped when read again", "partition", p, "finished", n)
 		}
-		entries, n, err := restoreLedger(rctx, w.conn(), starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, max(c, 0), int64(w.cfg.MaxAhead), w.log)
+		// From MaxAhead before c: the ids of the commands before c are
+		// what a replay (seen.go) is recognised by.
+		entries, n, err := restoreLedger(rctx, w.conn(), starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, max(c-int64(w.cfg.MaxAhead), 0), int64(w.cfg.MaxAhead), w.log)
 		if err != nil {
 			failed(p, err)
 			return
 		}
+		seen := seenFrom(entries)
+		maps.DeleteFunc(entries, func(_ string, e ledgerEntry) bool { return e.Offset < c })
 		w.m.LedgerRestore.Observe(time.Since(t0).Seconds())
 		w.track.assign(p, c)
 		pctx, cancel := context.WithCancel(w.workCtx)
 		w.mu.Lock()
 		w.ledger[p] = entries
+		w.seen[p] = seen
 		w.finishedAt[p] = fin
 		w.waves[p] = w.newWaves(p)
 		w.cancels[p] = cancel
@@ -1349,6 +1370,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		delete(w.cancels, p)
 		delete(w.partCtxs, p)
 		delete(w.ledger, p)
+		delete(w.seen, p)
 		delete(w.finishedAt, p)
 		delete(w.waves, p)
 		delete(w.running, p)
