@@ -18,13 +18,19 @@ import (
 )
 
 // failingGroup is a kfake cluster whose offset commits fail while
-// failCommits is set, and whose next heartbeats close their connection
-// while dropHeartbeats is above 0 (the client then takes its partitions
-// for lost and joins again).
+// failCommits returns an error code for them, and whose next heartbeats
+// close their connection while dropHeartbeats is above 0 (the client then
+// takes its partitions for lost and joins again).
 type failingGroup struct {
 	c              *kfake.Cluster
-	failCommits    atomic.Bool
+	failCommits    atomic.Pointer[func(*kmsg.OffsetCommitRequest) int16]
 	dropHeartbeats atomic.Int32
+}
+
+// failCommitsWith makes every commit fail with code (0: none fails).
+func (g *failingGroup) failCommitsWith(code int16) {
+	f := func(*kmsg.OffsetCommitRequest) int16 { return code }
+	g.failCommits.Store(&f)
 }
 
 func newFailingGroup(t *testing.T) *failingGroup {
@@ -37,17 +43,22 @@ func newFailingGroup(t *testing.T) *failingGroup {
 	g := &failingGroup{c: c}
 	c.ControlKey(int16(kmsg.OffsetCommit), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		if !g.failCommits.Load() {
+		req := kreq.(*kmsg.OffsetCommitRequest)
+		fail := g.failCommits.Load()
+		code := int16(0)
+		if fail != nil {
+			code = (*fail)(req)
+		}
+		if code == 0 {
 			return nil, nil, false
 		}
-		req := kreq.(*kmsg.OffsetCommitRequest)
 		resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 		for _, rt := range req.Topics {
 			st := kmsg.NewOffsetCommitResponseTopic()
 			st.Topic, st.TopicID = rt.Topic, rt.TopicID
 			for _, rp := range rt.Partitions {
 				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.RebalanceInProgress.Code
+				sp.Partition, sp.ErrorCode = rp.Partition, code
 				st.Partitions = append(st.Partitions, sp)
 			}
 			resp.Topics = append(resp.Topics, st)
@@ -80,7 +91,7 @@ func TestWorkerSkipsWhatItFinishedWhenPartitionsComeBack(t *testing.T) {
 		msgs[i] = cmd(fmt.Sprintf("c%02d", i), fmt.Sprintf(`{"to":"4917%08d","type":"text","text":{"body":"m%d"}}`, i, i))
 	}
 	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
-	g.failCommits.Store(true)
+	g.failCommitsWith(kerr.IllegalGeneration.Code) // as for a member the group dropped
 	m := metrics.New()
 	f.startWith(t, func(c *outbound.Config) {
 		c.ResendUnknown = true // a resend shows as a second API call
@@ -135,4 +146,51 @@ func counter(t *testing.T, m *metrics.Metrics, name string, labels ...string) fl
 		}
 	}
 	return 0
+}
+
+// A member's commits fail (the group is rebalancing) until a second member
+// joins and takes some of its partitions: the commit of the revocation is
+// refused at first too, and is tried again until it goes through, before
+// the partitions move. The new owner finds every command done; nothing is
+// sent twice, although no process stopped.
+func TestWorkerRevocationCommitsAgainUntilTheGroupTakesIt(t *testing.T) {
+	g := newFailingGroup(t)
+	f := newFixtureOn(t, g.c.ListenAddrs(), nil, nil)
+	const n = 30
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = cmd(fmt.Sprintf("c%02d", i), fmt.Sprintf(`{"to":"4917%08d","type":"text","text":{"body":"m%d"}}`, i, i))
+	}
+	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
+	var revocationCommits atomic.Int32
+	fail := func(req *kmsg.OffsetCommitRequest) int16 {
+		if len(req.Topics) == 1 && len(req.Topics[0].Partitions) == 3 {
+			return kerr.RebalanceInProgress.Code // the ticker's commits, of every partition
+		}
+		if revocationCommits.Add(1) <= 2 {
+			return kerr.RebalanceInProgress.Code // a revocation's, of what goes: refused twice
+		}
+		return 0
+	}
+	g.failCommits.Store(&fail)
+	edit := func(c *outbound.Config) { c.ResendUnknown = true }
+	f.startWith(t, edit)
+	f.readResults(t, n)
+
+	m := metrics.New()
+	f.startWith(t, func(c *outbound.Config) { edit(c); c.Metrics = m })
+	deadline := time.Now().Add(60 * time.Second)
+	for revocationCommits.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no revocation commit went through within 60s (%d tried)", revocationCommits.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // the second member restores and reads what it was given
+	if calls := len(f.api.Requests()); calls != n {
+		t.Errorf("%d API calls for %d commands: %d sent again by a live process", calls, n, calls-n)
+	}
+	if got := int(counter(t, m, "wabridge_sends_unknown_outcome_total")); got != 0 {
+		t.Errorf("the second member found %d unknown outcomes, want 0", got)
+	}
 }

@@ -1125,18 +1125,19 @@ func (w *Worker) backoff(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceil) + 1))
 }
 
-// commit commits the finished prefix of the partitions in only (all when nil).
+// commit commits the finished prefix of the partitions in only (all when
+// nil); the error is the last failure, logged already.
 //
 // Commits are taken one at a time, from computing their offsets to the
 // broker's answer: the ticker's commit could otherwise compute offsets,
 // let a revocation commit newer ones, and then move the group's offsets
 // back with its older ones.
-func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool) {
+func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool) error {
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
 	points := w.track.toCommit(only)
 	if len(points) == 0 {
-		return
+		return nil
 	}
 	// A commit request of our own, not CommitOffsetsSync: it carries the
 	// finished offsets beyond each commit point as the offset's metadata.
@@ -1182,6 +1183,7 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 	for p, lag := range w.track.lags() {
 		w.m.ConsumerLag.WithLabelValues(w.cfg.CommandTopic, strconv.Itoa(int(p))).Set(float64(lag))
 	}
+	return err
 }
 
 // assigned restores the ledger of new partitions before their records are
@@ -1346,8 +1348,24 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 			<-done
 		}
 	}
+	// The partitions move only once this callback returns: a commit the
+	// group refuses for now (a rebalance completing, the coordinator
+	// loading or moving, the broker unreachable) is tried again until the
+	// deadline, or the next owner would take what finished since the last
+	// commit for unknown outcomes.
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	w.commit(cctx, cl, gone)
+	for attempt := 1; ; attempt++ {
+		err := w.commit(cctx, cl, gone)
+		if err == nil || errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedInstanceID) {
+			break // done, or no longer a member: a commit cannot succeed
+		}
+		select {
+		case <-cctx.Done():
+		case <-time.After(min(w.backoff(attempt), time.Second)):
+			continue
+		}
+		break
+	}
 	cancel()
 	// What finished and is not in a commit (the broker is down, the group
 	// moved on) would be an unknown outcome for the next owner. If that is
