@@ -76,6 +76,22 @@ func newFailingGroup(t *testing.T) *failingGroup {
 	return g
 }
 
+// handbackCommands is how many commands the tests below write, each to a
+// recipient of its own.
+const handbackCommands = 30
+
+// fixture is a worker fixture on g's cluster with n commands written.
+func (g *failingGroup) fixture(t *testing.T, n int) *fixture {
+	t.Helper()
+	f := newFixtureOn(t, g.c.ListenAddrs(), nil, nil)
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = cmd(fmt.Sprintf("c%02d", i), fmt.Sprintf(`{"to":"4917%08d","type":"text","text":{"body":"m%d"}}`, i, i))
+	}
+	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
+	return f
+}
+
 // Commands finished (sent, results written) but not yet in a commit when
 // the group drops the worker: it takes its partitions for lost, its last
 // commit fails, and the group hands the same partitions back to it. The
@@ -84,13 +100,8 @@ func newFailingGroup(t *testing.T) *failingGroup {
 // finished and skips them. A live process sends nothing twice.
 func TestWorkerSkipsWhatItFinishedWhenPartitionsComeBack(t *testing.T) {
 	g := newFailingGroup(t)
-	f := newFixtureOn(t, g.c.ListenAddrs(), nil, nil)
-	const n = 30
-	msgs := make([]kafka.Message, n)
-	for i := range msgs {
-		msgs[i] = cmd(fmt.Sprintf("c%02d", i), fmt.Sprintf(`{"to":"4917%08d","type":"text","text":{"body":"m%d"}}`, i, i))
-	}
-	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
+	const n = handbackCommands
+	f := g.fixture(t, n)
 	g.failCommitsWith(kerr.IllegalGeneration.Code) // as for a member the group dropped
 	m := metrics.New()
 	f.startWith(t, func(c *outbound.Config) {
@@ -155,13 +166,8 @@ func counter(t *testing.T, m *metrics.Metrics, name string, labels ...string) fl
 // sent twice, although no process stopped.
 func TestWorkerRevocationCommitsAgainUntilTheGroupTakesIt(t *testing.T) {
 	g := newFailingGroup(t)
-	f := newFixtureOn(t, g.c.ListenAddrs(), nil, nil)
-	const n = 30
-	msgs := make([]kafka.Message, n)
-	for i := range msgs {
-		msgs[i] = cmd(fmt.Sprintf("c%02d", i), fmt.Sprintf(`{"to":"4917%08d","type":"text","text":{"body":"m%d"}}`, i, i))
-	}
-	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
+	const n = handbackCommands
+	f := g.fixture(t, n)
 	var revocationCommits atomic.Int32
 	fail := func(req *kmsg.OffsetCommitRequest) int16 {
 		if len(req.Topics) == 1 && len(req.Topics[0].Partitions) == 3 {
