@@ -310,3 +310,56 @@ func TestAPIStallAndFlap(t *testing.T) {
 		t.Errorf("API stall and flap: %d lost, %d order violations; want 0 and 0", f.lost, f.orderViolations)
 	}
 }
+
+// wabridge is killed (SIGKILL) mid-stream and started again at once with
+// the same WABRIDGE_INSTANCE_ID (a static group member): it gets its
+// partitions back without waiting out the session. Logs the time from the
+// new process's start to its first API call (the bar: 2 s), and the same
+// for a dynamic member (no instance id), which waits for the session
+// timeout of the killed one (10 s).
+func TestOutboundRestartAfterKill9(t *testing.T) {
+	brokers := faultBroker(t, false)
+	for _, tc := range []struct {
+		name string
+		env  []string
+	}{
+		{"static", []string{"WABRIDGE_INSTANCE_ID=restart-test"}},
+		{"dynamic", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOutbound(t, brokers, 3000, 100, nil)
+			o.env = append(append(o.env, "WABRIDGE_RATE=200"), tc.env...)
+			b := o.start()
+			kafkatest.ReadN(t, brokers, o.tp.results, 300, 60*time.Second)
+			b.signal(9)
+			<-b.done
+			o.api.mu.Lock()
+			before := o.api.calls
+			o.api.mu.Unlock()
+			start := time.Now()
+			b = o.start()
+			ready := time.Since(start)
+			for {
+				o.api.mu.Lock()
+				calls := o.api.calls
+				o.api.mu.Unlock()
+				if calls > before {
+					break
+				}
+				if time.Since(start) > 2*time.Minute {
+					t.Fatalf("the restarted process sent nothing within 2 minutes")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Logf("FIGURES restart-after-kill-9 (%s member): ready %s, first API call %s after the start", tc.name, ready.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+			o.waitResults(3 * time.Minute)
+			unknown := int(b.metric(t, "wabridge_sends_unknown_outcome_total"))
+			b.stop(t)
+			f := o.check()
+			f.log(t, "restart-after-kill-9 ("+tc.name+" member)")
+			if f.lost > 0 || f.dupSends > unknown {
+				t.Errorf("%d commands without a result, %d duplicate sends for %d unknown outcomes; want 0 and at most the unknown outcomes", f.lost, f.dupSends, unknown)
+			}
+		})
+	}
+}
