@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/wabridge/wabridge/internal/d360/d360test"
 	"github.com/wabridge/wabridge/internal/kafkatest"
 	"github.com/wabridge/wabridge/internal/metrics"
 	"github.com/wabridge/wabridge/outbound"
@@ -107,6 +108,9 @@ func TestWorkerSkipsWhatItFinishedWhenPartitionsComeBack(t *testing.T) {
 	f.startWith(t, func(c *outbound.Config) {
 		c.ResendUnknown = true // a resend shows as a second API call
 		c.Metrics = m
+		// No commit before the group drops the member: one that failed
+		// would hold up the sends (TestWorkerWaitsWhileCommitsFail).
+		c.CommitInterval = time.Hour
 	})
 	f.readResults(t, n)
 
@@ -170,16 +174,14 @@ func TestWorkerRevocationCommitsAgainUntilTheGroupTakesIt(t *testing.T) {
 	f := g.fixture(t, n)
 	var revocationCommits atomic.Int32
 	fail := func(req *kmsg.OffsetCommitRequest) int16 {
-		if len(req.Topics) == 1 && len(req.Topics[0].Partitions) == 3 {
-			return kerr.RebalanceInProgress.Code // the ticker's commits, of every partition
-		}
 		if revocationCommits.Add(1) <= 2 {
-			return kerr.RebalanceInProgress.Code // a revocation's, of what goes: refused twice
+			return kerr.RebalanceInProgress.Code // refused twice
 		}
 		return 0
 	}
 	g.failCommits.Store(&fail)
-	edit := func(c *outbound.Config) { c.ResendUnknown = true }
+	// The only commits: the revocation's (and the shutdown's).
+	edit := func(c *outbound.Config) { c.ResendUnknown = true; c.CommitInterval = time.Hour }
 	f.startWith(t, edit)
 	f.readResults(t, n)
 
@@ -198,5 +200,33 @@ func TestWorkerRevocationCommitsAgainUntilTheGroupTakesIt(t *testing.T) {
 	}
 	if got := int(counter(t, m, "wabridge_sends_unknown_outcome_total")); got != 0 {
 		t.Errorf("the second member found %d unknown outcomes, want 0", got)
+	}
+}
+
+// While the group refuses a member's commits (its coordinator moving, a
+// rebalance), every command the member finishes would be an unknown
+// outcome for a new owner: it sends nothing new until a commit goes
+// through.
+func TestWorkerWaitsWhileCommitsFail(t *testing.T) {
+	g := newFailingGroup(t)
+	f := newFixtureOn(t, g.c.ListenAddrs(), func(d360test.Request) *d360test.Reply {
+		return &d360test.Reply{Status: 200, Body: `{"messages":[{"id":"wamid.x"}]}`, Delay: 50 * time.Millisecond}
+	}, nil)
+	const n = 40
+	msgs := make([]kafka.Message, n)
+	for i := range msgs { // one recipient: one at a time, 2 s in all
+		msgs[i] = cmd(fmt.Sprintf("c%02d", i), fmt.Sprintf(`{"to":"491700000001","type":"text","text":{"body":"m%d"}}`, i))
+	}
+	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
+	g.failCommitsWith(kerr.RebalanceInProgress.Code)
+	f.startWith(t, nil)
+	time.Sleep(3 * time.Second)
+	if calls := len(f.api.Requests()); calls >= n {
+		t.Errorf("all %d commands sent while every commit failed, want the sends held", calls)
+	}
+	g.failCommitsWith(0)
+	f.readResults(t, n)
+	if calls := len(f.api.Requests()); calls != n {
+		t.Errorf("%d API calls for %d commands, want one each", calls, n)
 	}
 }

@@ -182,8 +182,18 @@ func decodeFinished(committed int64, meta string) map[int64]bool {
 // idempotent, so retries never duplicate); a wave it gives up on is joined
 // again after a backoff, since nobody else would read the command again
 // while its partition is owned. The error is ctx's.
+//
+// While the partition's offset commits fail (the group coordinator moving,
+// the group rebalancing) it waits first: every command finished and not
+// committed would be an unknown outcome for a new owner, so a member that
+// cannot commit sends no more than it has in flight.
 func (w *Worker) awaitIntent(ctx context.Context, j job) error {
 	t0 := time.Now()
+	for w.track.commitsFailing(j.rec.Partition) {
+		if err := w.sleep(ctx, j, w.cfg.CommitInterval); err != nil {
+			return fmt.Errorf("waiting for the offset commits to go through: %w", err)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		wv := j.waves.join(j.cmd.ID, j.rec.Offset)
 		var err error

@@ -33,6 +33,8 @@ type partitionTracker struct {
 	// cut is the first finished offset the last commit's list could not
 	// hold (-1: none): no record is admitted until the list fits again.
 	cut int64
+	// failing: the last commit of the partition failed.
+	failing bool
 }
 
 func newPartitionTracker() *partitionTracker {
@@ -196,7 +198,29 @@ func (t *tracker) committed(p int32, c commitPoint) {
 	if pt := t.parts[p]; pt != nil && c.at >= pt.committed {
 		pt.committed, pt.committedMeta = c.at, c.meta
 		pt.settledVersion = max(pt.settledVersion, c.version)
+		pt.failing = false
 	}
+}
+
+// commitFailed records that a commit of p failed; it reports whether the
+// one before had not.
+func (t *tracker) commitFailed(p int32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pt := t.parts[p]
+	if pt == nil || pt.failing {
+		return false
+	}
+	pt.failing = true
+	return true
+}
+
+// commitsFailing reports whether the last commit of p failed.
+func (t *tracker) commitsFailing(p int32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pt := t.parts[p]
+	return pt != nil && pt.failing
 }
 
 // unsettled lists the offsets of p finished under this ownership that its

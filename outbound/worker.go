@@ -1161,11 +1161,21 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 	}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
-	if err == nil {
+	failed := func(p int32) {
+		if w.track.commitFailed(p) {
+			w.log.Warn("offset commits of the partition fail: its commands wait before their API call until one goes through (what is sent and not committed would be an unknown outcome for a new owner)", "partition", p)
+		}
+	}
+	if err != nil {
+		for p := range points {
+			failed(p)
+		}
+	} else {
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil {
 					err = fmt.Errorf("partition %d: %w", p.Partition, perr)
+					failed(p.Partition)
 					continue
 				}
 				w.track.committed(p.Partition, points[p.Partition])
