@@ -115,20 +115,28 @@ func TestWorkerSkipsWhatItFinishedWhenPartitionsComeBack(t *testing.T) {
 	f.readResults(t, n)
 
 	g.dropHeartbeats.Store(20)
+	f.expectSkipped(t, m, n)
+}
+
+// expectSkipped waits until the worker of m skips the n finished commands
+// as done when it reads them again (or sends one again), and checks that
+// none reached the API twice and none was an unknown outcome.
+func (f *fixture) expectSkipped(t *testing.T, m *metrics.Metrics, n int) {
+	t.Helper()
 	skipped := func() int { return int(counter(t, m, "wabridge_ledger_skips_total", "state", "done")) }
 	deadline := time.Now().Add(60 * time.Second)
 	for skipped() < n && len(f.api.Requests()) == n {
 		if time.Now().After(deadline) {
-			t.Fatalf("partitions not handed back within 60s: %d skipped, %d API calls", skipped(), len(f.api.Requests()))
+			t.Fatalf("the commands were not read again within 60s: %d skipped, %d API calls", skipped(), len(f.api.Requests()))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // any resend would follow at once
 	if calls := len(f.api.Requests()); calls != n {
-		t.Errorf("%d API calls for %d commands: %d sent again by the live process", calls, n, calls-n)
+		t.Errorf("%d API calls for %d commands: %d sent again, by a live process", calls, n, calls-n)
 	}
 	if got := int(counter(t, m, "wabridge_sends_unknown_outcome_total")); got != 0 {
-		t.Errorf("%d unknown outcomes, want 0: the process knew every outcome", got)
+		t.Errorf("%d unknown outcomes, want 0: a live process knew every outcome", got)
 	}
 	if skipped() != n {
 		t.Errorf("%d commands skipped as finished, want %d", skipped(), n)
@@ -229,4 +237,24 @@ func TestWorkerWaitsWhileCommitsFail(t *testing.T) {
 	if calls := len(f.api.Requests()); calls != n {
 		t.Errorf("%d API calls for %d commands, want one each", calls, n)
 	}
+}
+
+// A member whose commits fail stops (or loses its partitions) with
+// commands finished and not committed; another process takes the
+// partitions. The first writes them to the ledger as done when its
+// revocation commit fails, so the new owner skips them rather than take
+// them for unknown outcomes: no process crashed, nothing is sent twice.
+func TestWorkerTellsTheNextOwnerWhatItFinished(t *testing.T) {
+	g := newFailingGroup(t)
+	const n = handbackCommands
+	f := g.fixture(t, n)
+	g.failCommitsWith(kerr.IllegalGeneration.Code)
+	stop := f.startWith(t, func(c *outbound.Config) { c.CommitInterval = time.Hour })
+	f.readResults(t, n)
+	stop()
+
+	g.failCommitsWith(0)
+	m := metrics.New()
+	f.startWith(t, func(c *outbound.Config) { c.ResendUnknown = true; c.Metrics = m })
+	f.expectSkipped(t, m, n)
 }

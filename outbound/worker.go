@@ -17,6 +17,7 @@ package outbound
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -936,6 +937,59 @@ func (w *Worker) keepFinished(p int32, offsets []int64) {
 	w.finishedHere[p] = finishedHere{offsets: offsets, at: now}
 }
 
+// writeDone writes a ledger record naming the commands at offsets of p
+// (those seen knows the ids of) as done, for the next owner of p if it is
+// another process: its restore skips them instead of taking them for
+// unknown outcomes. Called from the revocation (or the loss) of p, it
+// holds up the member's return to the group until the record is written
+// or doneTimeout passes: after a broker outage the record is written as
+// soon as the broker answers, before this member has even joined again.
+func (w *Worker) writeDone(p int32, offsets []int64, seen *seenIDs) {
+	if seen == nil {
+		return
+	}
+	want := map[int64]bool{}
+	for _, o := range offsets {
+		want[o] = true
+	}
+	var cmds []waveCommand
+	for _, c := range seen.order {
+		if want[c.Offset] {
+			cmds = append(cmds, c)
+		}
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	value, err := json.Marshal(waveRecord{State: ledgerDone, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
+	if err != nil {
+		w.log.Error("encoding the ledger's done record", "partition", p, "err", err)
+		return
+	}
+	// A key of its own: the topic is compacted, and an intent's key is
+	// the first offset of its wave.
+	key := fmt.Sprintf("%s/%d/done/%d", w.cfg.CommandTopic, p, cmds[0].Offset)
+	ctx, cancel := context.WithTimeout(w.workCtx, doneTimeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		rec := &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
+		err := w.ledgerCl.ProduceSync(ctx, rec).FirstErr()
+		if err == nil {
+			w.log.Info("commands finished and not committed written to the ledger as done", "partition", p, "commands", len(cmds))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			w.log.Error("writing the ledger's done record failed: a new owner of the partition will take these commands for unknown outcomes", "partition", p, "commands", len(cmds), "err", err)
+			return
+		case <-time.After(min(w.backoff(attempt), time.Second)):
+		}
+	}
+}
+
+// doneTimeout bounds writeDone.
+const doneTimeout = 60 * time.Second
+
 // takeFinishedHere removes and returns what keepFinished holds of p.
 func (w *Worker) takeFinishedHere(p int32) []int64 {
 	w.keptMu.Lock()
@@ -1383,11 +1437,12 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	// back), it remembers: the commands are skipped, not sent again.
 	for _, p := range parts {
 		w.mu.Lock()
-		also := w.finishedAt[p]
+		also, seen := w.finishedAt[p], w.seen[p]
 		w.mu.Unlock()
 		if offs := w.track.unsettled(p, also); len(offs) > 0 {
 			w.keepFinished(p, offs)
-			w.log.Warn("finished commands not in a commit when the partition went; remembered in case it comes back", "partition", p, "finished", len(offs))
+			w.log.Warn("finished commands not in a commit when the partition went; remembered in case it comes back, and written to the ledger as done for another owner", "partition", p, "finished", len(offs))
+			w.writeDone(p, offs, seen)
 		}
 	}
 	w.mu.Lock()
