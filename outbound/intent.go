@@ -108,7 +108,9 @@ func (w *Worker) newWaves(p int32) *waves {
 // relative to the committed offset, e.g. "wb1:1,3-7". Kafka keeps at most
 // offset.metadata.max.bytes (default 4096) of it, so the list stops at
 // maxFinishedBytes: the offsets it cannot hold are counted (commit logs and
-// counts them) and are not done for a new owner; see commit.
+// counts them, the tracker holds admission until the list fits) and are
+// not done for a new owner unless a revocation writes them to the ledger
+// (writeDone).
 const (
 	finishedPrefix   = "wb1:"
 	maxFinishedBytes = 4000

@@ -106,6 +106,12 @@ func TestTrackerHoldsAdmissionWhileTheListIsCut(t *testing.T) {
 	if b := tr.behind(0, n); b < n*n {
 		t.Errorf("behind while the list is cut = %d, want admission held", b)
 	}
+	// Committed as cut: what it could not list is still unsettled, for the
+	// revocation to write down.
+	tr.committed(0, c)
+	if u := tr.unsettled(0, nil); len(u) < c.unlisted || !slices.Contains(u, n-1) {
+		t.Errorf("after a cut commit: %d offsets unsettled, want at least the %d unlisted, up to %d", len(u), c.unlisted, n-1)
+	}
 	for o := int64(0); o < n-200; o += 2 {
 		tr.finish(0, o) // the low ones finish: the list shrinks
 	}

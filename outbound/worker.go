@@ -1206,7 +1206,7 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 	for p, c := range points {
 		if c.unlisted > 0 {
 			w.m.CommitListCut.Inc()
-			w.log.Warn("the commit's list of finished commands is full: commands are admitted again once it fits; a new owner would take the unlisted ones for unknown outcomes",
+			w.log.Warn("the commit's list of finished commands is full: commands are admitted again once it fits; a revocation writes the unlisted ones to the ledger as done",
 				"partition", p, "offset", c.at, "listed_bytes", len(c.meta), "unlisted", c.unlisted)
 		}
 		rp := kmsg.NewOffsetCommitRequestTopicPartition()

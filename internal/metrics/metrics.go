@@ -93,7 +93,7 @@ func New() *Metrics {
 		Name: "wabridge_outcomes_kept", Help: "Outcomes the API gave whose records could not be written before their partition was revoked: held (up to an hour) so that reading the command again writes them instead of sending again.",
 	})
 	m.CommitListCut = f.NewCounter(prometheus.CounterOpts{
-		Name: "wabridge_commit_list_cut_total", Help: "Offset commits whose list of commands finished beyond the committed offset did not fit in the commit's metadata (4,000 bytes): admission of the partition waits until it fits; the unlisted commands are unknown outcomes for a new owner.",
+		Name: "wabridge_commit_list_cut_total", Help: "Offset commits whose list of commands finished beyond the committed offset did not fit in the commit's metadata (4,000 bytes): admission of the partition waits until it fits; a revocation writes the unlisted commands to the ledger as done.",
 	})
 	m.AbandonedSends = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_sends_abandoned_total", Help: "Commands abandoned mid-send (partition revoked or shutdown) after calling the API: their outcome is unknown and the next owner may send them again.",
