@@ -332,6 +332,11 @@ func messageWebhook(phoneNumberID, from, wamid string, at time.Time, text string
 	return b
 }
 
+// lines counts the lines of b's output that contain s.
+func (b *bridge) lines(s string) int {
+	return strings.Count(b.out.String(), s)
+}
+
 // metric reads one sample of b's /metrics (0 when absent).
 func (b *bridge) metric(t *testing.T, name string) float64 {
 	t.Helper()

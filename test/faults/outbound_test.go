@@ -200,6 +200,10 @@ func TestOutboundBrokerStall(t *testing.T) {
 	outboundBrokerFault(t, faultBroker(t, false), "pause", "resume", "outbound-broker-stall")
 }
 
+// ambiguousAnswer starts the log line of an API call that got no answer
+// (outbound.Worker.send): the outcome is unknown to the process itself.
+const ambiguousAnswer = "no answer after the request was written: outcome unknown; sending again"
+
 // outage is how long the outbound broker faults last: 15 s, or
 // WABRIDGE_FAULTS_OUTAGE (a Go duration) to try other timings.
 func outage(t *testing.T) time.Duration {
@@ -227,9 +231,12 @@ func outboundBrokerFault(t *testing.T, brokers []string, down, up, scenario stri
 	b.stop(t)
 	f := o.check()
 	f.log(t, scenario)
-	t.Logf("FIGURES %s: unknown outcomes %d (commands whose intent was written and whose call was not made)", scenario, int(unknown))
-	if f.lost > 0 || f.orderViolations > 0 || f.dupSends > 0 {
-		t.Errorf("%s: %d lost, %d order violations, %d duplicate sends by a live process; want 0, 0 and 0", scenario, f.lost, f.orderViolations, f.dupSends)
+	// The one resend a live process may make: after an API call that got
+	// no answer (D360_TIMEOUT on a loaded machine), with resend-unknown.
+	ambiguous := b.lines(ambiguousAnswer)
+	t.Logf("FIGURES %s: unknown outcomes %d, of which API calls without an answer %d", scenario, int(unknown), ambiguous)
+	if f.lost > 0 || f.orderViolations > 0 || f.dupSends > ambiguous {
+		t.Errorf("%s: %d lost, %d order violations, %d duplicate sends by a live process (%d API calls without an answer); want 0, 0 and at most the calls without an answer", scenario, f.lost, f.orderViolations, f.dupSends, ambiguous)
 	}
 }
 
@@ -392,6 +399,7 @@ func TestRebalanceStormAfterBrokerRestart(t *testing.T) {
 	o := newOutbound(t, brokers, 6000, 200, nil)
 	o.env = append(o.env, "WABRIDGE_RATE=80")
 	bs := []*bridge{o.start(), o.start(), o.start()}
+	all := append([]*bridge(nil), bs...)
 	kafkatest.ReadN(t, brokers, o.tp.results, 800, 60*time.Second)
 	localKafka(t, "kill")
 	time.Sleep(15 * time.Second)
@@ -403,6 +411,7 @@ func TestRebalanceStormAfterBrokerRestart(t *testing.T) {
 		unknown += bs[k].metric(t, "wabridge_sends_unknown_outcome_total")
 		bs[k].stop(t)
 		bs[k] = o.start()
+		all = append(all, bs[k])
 	}
 	o.waitResults(5 * time.Minute)
 	for _, b := range bs {
@@ -412,7 +421,11 @@ func TestRebalanceStormAfterBrokerRestart(t *testing.T) {
 	f := o.check()
 	f.log(t, "rebalance-storm-after-broker-restart")
 	t.Logf("FIGURES rebalance-storm-after-broker-restart: unknown outcomes %d", int(unknown))
-	if f.lost > 0 || f.orderViolations > 0 || f.dupSends > 0 {
-		t.Errorf("%d lost, %d order violations, %d duplicate sends (%d unknown outcomes); want 0, 0 and 0: no process crashed", f.lost, f.orderViolations, f.dupSends, int(unknown))
+	ambiguous := 0
+	for _, b := range all {
+		ambiguous += b.lines(ambiguousAnswer)
+	}
+	if f.lost > 0 || f.orderViolations > 0 || f.dupSends > ambiguous {
+		t.Errorf("%d lost, %d order violations, %d duplicate sends (%d unknown outcomes, %d API calls without an answer); want 0, 0 and at most the calls without an answer: no process crashed", f.lost, f.orderViolations, f.dupSends, int(unknown), ambiguous)
 	}
 }
