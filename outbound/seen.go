@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The command id is the idempotency key: a producer that retries a write
@@ -15,7 +17,13 @@ import (
 // command whose id it already saw at another offset is a replay: it is not
 // sent; its result is rejected with reason duplicate_command. A command
 // without a command-id header has its position as id, so only commands
-// with an id of their own can be recognised.
+// with an id of their own can be recognised. A command `wabridge dlq
+// replay` produced (HeaderReplayOf) is a deliberate second try of one that
+// was not sent, never a replay.
+
+// HeaderReplayOf marks a command produced again by `wabridge dlq replay`,
+// with the event id of its dead letter.
+const HeaderReplayOf = "dlq-replay-of"
 
 // seenIDs are the command ids of one partition and their offsets.
 type seenIDs struct {
@@ -69,12 +77,13 @@ func (e *duplicateError) Error() string {
 	return fmt.Sprintf("command id %q was already read at offset %d of this partition (a replay of the same command); not sent again", e.id, e.offset)
 }
 
-// duplicateOf returns the duplicateError of the command id at offset of p
-// when id was seen at another offset, and records id otherwise. w.mu is
-// held.
-func (w *Worker) duplicateOf(p int32, id string, offset int64) *duplicateError {
+// duplicateOf returns the duplicateError of the command id read in r when
+// id was seen at another offset of r's partition, and records id
+// otherwise. w.mu is held.
+func (w *Worker) duplicateOf(r *kgo.Record, id string) *duplicateError {
+	p, offset := r.Partition, r.Offset
 	s := w.seen[p]
-	if s == nil {
+	if s == nil || header(r, HeaderReplayOf) != "" {
 		return nil
 	}
 	if o, ok := s.at[id]; ok && o != offset {

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/wabridge/wabridge/internal/kafkatest"
+	"github.com/wabridge/wabridge/outbound"
 )
 
 // A producer retry writes a command again: same command id, a new offset.
@@ -59,16 +60,22 @@ func TestWorkerDoesNotSendAReplayedCommandID(t *testing.T) {
 	}
 	stop()
 
-	kafkatest.Produce(t, f.brokers, f.commands, command("c1", "4917000000001"), command("c3", "4917000000001"))
+	// c2 again, produced by `wabridge dlq replay`: a deliberate second try.
+	replayed := command("c2", "4917000000002")
+	replayed.Headers = append(replayed.Headers, kafka.Header{Key: outbound.HeaderReplayOf, Value: []byte("dead-letter-1")})
+	kafkatest.Produce(t, f.brokers, f.commands, command("c1", "4917000000001"), command("c3", "4917000000001"), replayed)
 	f.start(t)
-	got = outcomes(5)
+	got = outcomes(6)
 	if want := []string{"accepted", "rejected/duplicate_command", "rejected/duplicate_command"}; !slices.Equal(got["c1"], want) {
 		t.Errorf("results of c1 (read three times, the last after a restart) = %v, want %v", got["c1"], want)
 	}
 	if want := []string{"accepted"}; !slices.Equal(got["c3"], want) {
 		t.Errorf("results of c3 = %v, want %v", got["c3"], want)
 	}
-	if n := len(f.api.Requests()); n != 3 {
-		t.Errorf("%d API calls, want 3 (c1 once, c2, c3)", n)
+	if want := []string{"accepted", "accepted"}; !slices.Equal(got["c2"], want) {
+		t.Errorf("results of c2 (then replayed from the dead-letter topic) = %v, want %v", got["c2"], want)
+	}
+	if n := len(f.api.Requests()); n != 4 {
+		t.Errorf("%d API calls, want 4 (c1 once, c2 twice, c3)", n)
 	}
 }

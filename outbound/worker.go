@@ -602,7 +602,7 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		w.finishLocked(j)
 		return
 	}
-	dup := w.duplicateOf(r.Partition, cmd.ID, r.Offset)
+	dup := w.duplicateOf(r, cmd.ID)
 	if k := w.takeKept(r.Partition, r.Offset); k != nil {
 		j.kept, j.err = k, nil
 	} else if dup != nil {
