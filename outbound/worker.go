@@ -938,26 +938,27 @@ func (w *Worker) keepFinished(p int32, offsets []int64) {
 }
 
 // writeDone writes a ledger record naming the commands at offsets of p
-// (those seen knows the ids of) as done, for the next owner of p if it is
+// (those whose ids w.seen holds) as done, for the next owner of p if it is
 // another process: its restore skips them instead of taking them for
 // unknown outcomes. Called from the revocation (or the loss) of p, it
 // holds up the member's return to the group until the record is written
 // or doneTimeout passes: after a broker outage the record is written as
 // soon as the broker answers, before this member has even joined again.
-func (w *Worker) writeDone(p int32, offsets []int64, seen *seenIDs) {
-	if seen == nil {
-		return
-	}
+func (w *Worker) writeDone(p int32, offsets []int64) {
 	want := map[int64]bool{}
 	for _, o := range offsets {
 		want[o] = true
 	}
 	var cmds []waveCommand
-	for _, c := range seen.order {
-		if want[c.Offset] {
-			cmds = append(cmds, c)
+	w.mu.Lock() // a commit prunes the ids meanwhile
+	if seen := w.seen[p]; seen != nil {
+		for _, c := range seen.order {
+			if want[c.Offset] {
+				cmds = append(cmds, c)
+			}
 		}
 	}
+	w.mu.Unlock()
 	if len(cmds) == 0 {
 		return
 	}
@@ -1437,12 +1438,12 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	// back), it remembers: the commands are skipped, not sent again.
 	for _, p := range parts {
 		w.mu.Lock()
-		also, seen := w.finishedAt[p], w.seen[p]
+		also := w.finishedAt[p]
 		w.mu.Unlock()
 		if offs := w.track.unsettled(p, also); len(offs) > 0 {
 			w.keepFinished(p, offs)
 			w.log.Warn("finished commands not in a commit when the partition went; remembered in case it comes back, and written to the ledger as done for another owner", "partition", p, "finished", len(offs))
-			w.writeDone(p, offs, seen)
+			w.writeDone(p, offs)
 		}
 	}
 	w.mu.Lock()
