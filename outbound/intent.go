@@ -138,18 +138,22 @@ func (w *Worker) newWaves(p int32) *waves {
 // so that a new owner skips them: "done" is the committed offset plus this
 // list. Its form: "wb1:" then comma-separated offsets or ranges (a-b)
 // relative to the committed offset, e.g. "wb1:1,3-7". Kafka keeps at most
-// offset.metadata.max.bytes (default 4096) of it: a longer list is cut, and
-// the commands cut off count as unknown outcomes if a new owner reads them.
+// offset.metadata.max.bytes (default 4096) of it, so the list stops at
+// maxFinishedBytes: the offsets it cannot hold are counted (commit logs and
+// counts them, the tracker holds admission until the list fits) and are
+// not done for a new owner unless a revocation writes them to the ledger
+// (writeDone).
 const (
 	finishedPrefix   = "wb1:"
 	maxFinishedBytes = 4000
 )
 
 // encodeFinished writes the offsets (ascending, all > committed) finished
-// beyond committed.
-func encodeFinished(committed int64, offsets []int64) string {
+// beyond committed, as many as fit in maxFinishedBytes from the lowest;
+// unlisted is how many did not fit.
+func encodeFinished(committed int64, offsets []int64) (meta string, unlisted int) {
 	if len(offsets) == 0 {
-		return ""
+		return "", 0
 	}
 	b := []byte(finishedPrefix)
 	for i := 0; i < len(offsets); {
@@ -167,12 +171,14 @@ func encodeFinished(committed int64, offsets []int64) string {
 			b = strconv.AppendInt(b, offsets[j]-committed, 10)
 		}
 		if len(b) > maxFinishedBytes {
-			b = b[:n]
-			break
+			if n == len(finishedPrefix) {
+				return "", len(offsets)
+			}
+			return string(b[:n]), len(offsets) - i
 		}
 		i = j + 1
 	}
-	return string(b)
+	return string(b), 0
 }
 
 // decodeFinished reads encodeFinished's form; anything else (another
@@ -222,8 +228,18 @@ type jobIntent struct{ wave *wave }
 // producer is idempotent, so retries never duplicate); a wave it gives up
 // on is joined again after a backoff, since nobody else would read the
 // command again while its partition is owned. The error is ctx's.
+//
+// While the partition's offset commits fail (the group coordinator moving,
+// the group rebalancing) it waits first: every command finished and not
+// committed would be an unknown outcome for a new owner, so a member that
+// cannot commit sends no more than it has in flight.
 func (w *Worker) awaitIntent(ctx context.Context, j job) error {
 	t0 := time.Now()
+	for w.track.commitsFailing(j.rec.Partition) {
+		if err := w.sleep(ctx, j, w.cfg.CommitInterval); err != nil {
+			return fmt.Errorf("waiting for the offset commits to go through: %w", err)
+		}
+	}
 	var wv *wave
 	if j.intent != nil {
 		wv = j.intent.wave

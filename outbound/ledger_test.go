@@ -57,8 +57,8 @@ func TestFinishedOffsetsRoundTrip(t *testing.T) {
 		{100, []int64{101, 102, 103, 105, 107, 108}, "wb1:1-3,5,7-8"},
 		{0, []int64{4}, "wb1:4"},
 	} {
-		got := encodeFinished(tc.committed, tc.offsets)
-		if got != tc.want {
+		got, unlisted := encodeFinished(tc.committed, tc.offsets)
+		if got != tc.want || unlisted != 0 {
 			t.Errorf("encodeFinished(%d, %v) = %q, want %q", tc.committed, tc.offsets, got, tc.want)
 		}
 		back := decodeFinished(tc.committed, got)
@@ -76,9 +76,13 @@ func TestFinishedOffsetsRoundTrip(t *testing.T) {
 	for o := int64(2); o < 20000; o += 2 {
 		many = append(many, o)
 	}
-	s := encodeFinished(0, many)
-	if len(s) > maxFinishedBytes || len(decodeFinished(0, s)) == 0 {
-		t.Errorf("a long list encodes to %d bytes (%d offsets read back), want at most %d", len(s), len(decodeFinished(0, s)), maxFinishedBytes)
+	s, unlisted := encodeFinished(0, many)
+	listed := len(decodeFinished(0, s))
+	if len(s) > maxFinishedBytes || listed == 0 {
+		t.Errorf("a long list encodes to %d bytes (%d offsets read back), want at most %d", len(s), listed, maxFinishedBytes)
+	}
+	if listed+unlisted != len(many) {
+		t.Errorf("%d offsets listed and %d counted as unlisted, want %d in all", listed, unlisted, len(many))
 	}
 	for _, bad := range []string{"", "wb1:", "other tool", "wb1:0", "wb1:-3", "wb1:5-2", "wb1:x", "wb1:1-99999999999", "wb1:1-2000000000"} {
 		if got := decodeFinished(10, bad); got != nil {

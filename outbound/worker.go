@@ -17,9 +17,11 @@ package outbound
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -189,6 +191,7 @@ type Worker struct {
 	// committed one its last commit listed as finished.
 	finishedAt map[int32]map[int64]bool
 	waves      map[int32]*waves             // per owned partition: its ledger intents
+	seen       map[int32]*seenIDs           // per owned partition: the command ids read (seen.go)
 	cancels    map[int32]context.CancelFunc // per owned partition's work
 	partCtxs   map[int32]context.Context
 	gens       map[int32]uint64          // ownership generation per owned partition
@@ -215,6 +218,10 @@ type Worker struct {
 
 	keptMu sync.Mutex
 	kept   map[keptKey]*kept
+	// finishedHere holds, per partition this process owned, the offsets it
+	// finished whose last commit failed or could not list them (see
+	// revoked); merged into finishedAt when the partition comes back.
+	finishedHere map[int32]finishedHere
 
 	// The ledger write latencies, resolved once (LedgerWrite's stages).
 	intentLatency, resultLatency prometheus.Observer
@@ -300,11 +307,14 @@ func New(cfg Config) (*Worker, error) {
 		ledger:     map[int32]map[string]ledgerEntry{},
 		finishedAt: map[int32]map[int64]bool{},
 		waves:      map[int32]*waves{},
+		seen:       map[int32]*seenIDs{},
 		cancels:    map[int32]context.CancelFunc{},
 		partCtxs:   map[int32]context.Context{},
 		gens:       map[int32]uint64{},
 		running:    map[int32]*sync.WaitGroup{},
 		kept:       map[keptKey]*kept{},
+
+		finishedHere: map[int32]finishedHere{},
 	}
 	w.intentLatency = w.m.LedgerWrite.WithLabelValues("intent")
 	w.resultLatency = w.m.LedgerWrite.WithLabelValues("result")
@@ -607,8 +617,11 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		w.finishLocked(j)
 		return
 	}
+	dup := w.duplicateOf(r, cmd.ID)
 	if k := w.takeKept(r.Partition, r.Offset); k != nil {
 		j.kept, j.err = k, nil
+	} else if dup != nil {
+		w.log.Warn("command id already read at another offset: a replay, not sent", "command_id", cmd.ID, "partition", r.Partition, "offset", r.Offset, "first_offset", dup.offset)
 	} else if e, ok := w.ledger[r.Partition][cmd.ID]; ok {
 		switch e.State {
 		case ledgerDone:
@@ -640,6 +653,9 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 		if cmd.To == "" {
 			j.key = "cmd:" + cmd.ID // status bodies: independent
 		}
+	}
+	if dup != nil && j.kept == nil {
+		j.err = dup // behind its recipient's commands: its result follows the first copy's
 	}
 	w.queue.submit(j)
 }
@@ -744,6 +760,8 @@ func (w *Worker) run(j job) {
 	}
 	var out outcome
 	switch {
+	case errors.As(j.err, new(*duplicateError)):
+		out = outcome{status: "rejected", reason: "duplicate_command", details: j.err.Error()}
 	case errors.As(j.err, new(*registryRefusedError)):
 		out = outcome{status: "failed", reason: "schema_registry_refused", details: j.err.Error()}
 	case j.err != nil:
@@ -907,11 +925,7 @@ func (w *Worker) keep(j job, recs []*kgo.Record) {
 	now := time.Now()
 	w.keptMu.Lock()
 	defer w.keptMu.Unlock()
-	for k, v := range w.kept {
-		if now.Sub(v.at) > keptFor {
-			delete(w.kept, k)
-		}
-	}
+	expire(w.kept, func(k *kept) time.Time { return k.at }, now)
 	w.kept[keptKey{j.rec.Partition, j.rec.Offset}] = &kept{out: *j.out, recs: recs, at: now}
 	w.m.KeptOutcomes.Set(float64(len(w.kept)))
 }
@@ -927,6 +941,97 @@ func (w *Worker) takeKept(p int32, offset int64) *kept {
 		w.m.KeptOutcomes.Set(float64(len(w.kept)))
 	}
 	return k
+}
+
+// finishedHere is what keepFinished holds of one partition.
+type finishedHere struct {
+	offsets []int64
+	at      time.Time
+}
+
+// keepFinished remembers the offsets of p this process finished and could
+// not commit, for keptFor: if p comes back, those commands are skipped.
+func (w *Worker) keepFinished(p int32, offsets []int64) {
+	now := time.Now()
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	expire(w.finishedHere, func(h finishedHere) time.Time { return h.at }, now)
+	w.finishedHere[p] = finishedHere{offsets: offsets, at: now}
+}
+
+// writeDone writes a ledger record naming the commands at offsets of p
+// (those whose ids w.seen holds) as done, for the next owner of p if it is
+// another process: its restore skips them instead of taking them for
+// unknown outcomes. Called from the revocation (or the loss) of p, it
+// holds up the member's return to the group until the record is written
+// or doneTimeout passes: after a broker outage the record is written as
+// soon as the broker answers, before this member has even joined again.
+func (w *Worker) writeDone(p int32, offsets []int64) {
+	want := map[int64]bool{}
+	for _, o := range offsets {
+		want[o] = true
+	}
+	var cmds []waveCommand
+	w.mu.Lock() // a commit prunes the ids meanwhile
+	if seen := w.seen[p]; seen != nil {
+		for _, c := range seen.order {
+			if want[c.Offset] {
+				cmds = append(cmds, c)
+			}
+		}
+	}
+	w.mu.Unlock()
+	if len(cmds) == 0 {
+		return
+	}
+	value, err := json.Marshal(waveRecord{State: ledgerDone, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
+	if err != nil {
+		w.log.Error("encoding the ledger's done record", "partition", p, "err", err)
+		return
+	}
+	// A key of its own: the topic is compacted, and an intent's key is
+	// the first offset of its wave.
+	key := fmt.Sprintf("%s/%d/done/%d", w.cfg.CommandTopic, p, cmds[0].Offset)
+	ctx, cancel := context.WithTimeout(w.workCtx, doneTimeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		rec := &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
+		err := w.ledgerCl.ProduceSync(ctx, rec).FirstErr()
+		if err == nil {
+			w.log.Info("commands finished and not committed written to the ledger as done", "partition", p, "commands", len(cmds))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			w.log.Error("writing the ledger's done record failed: a new owner of the partition will take these commands for unknown outcomes", "partition", p, "commands", len(cmds), "err", err)
+			return
+		case <-time.After(min(w.backoff(attempt), time.Second)):
+		}
+	}
+}
+
+// doneTimeout bounds writeDone.
+const doneTimeout = 60 * time.Second
+
+// takeFinishedHere removes and returns what keepFinished holds of p.
+func (w *Worker) takeFinishedHere(p int32) []int64 {
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	h, ok := w.finishedHere[p]
+	delete(w.finishedHere, p)
+	if !ok || time.Since(h.at) > keptFor {
+		return nil
+	}
+	return h.offsets
+}
+
+// expire deletes the entries of m held (at) longer than keptFor.
+func expire[K comparable, V any](m map[K]V, at func(V) time.Time, now time.Time) {
+	for k, v := range m {
+		if now.Sub(at(v)) > keptFor {
+			delete(m, k)
+		}
+	}
 }
 
 // finished counts a command's outcome and marks it done for commits.
@@ -1101,18 +1206,19 @@ func (w *Worker) backoff(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceil) + 1))
 }
 
-// commit commits the finished prefix of the partitions in only (all when nil).
+// commit commits the finished prefix of the partitions in only (all when
+// nil); the error is the last failure, logged already.
 //
 // Commits are taken one at a time, from computing their offsets to the
 // broker's answer: the ticker's commit could otherwise compute offsets,
 // let a revocation commit newer ones, and then move the group's offsets
 // back with its older ones.
-func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool) {
+func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool) error {
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
 	points := w.track.toCommit(only)
 	if len(points) == 0 {
-		return
+		return nil
 	}
 	// A commit request of our own, not CommitOffsetsSync: it carries the
 	// finished offsets beyond each commit point as the offset's metadata.
@@ -1125,20 +1231,40 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 	rt := kmsg.NewOffsetCommitRequestTopic()
 	rt.Topic, rt.TopicID = w.cfg.CommandTopic, w.commandTopicID // the id for OffsetCommit v10+
 	for p, c := range points {
+		if c.unlisted > 0 {
+			w.m.CommitListCut.Inc()
+			w.log.Warn("the commit's list of finished commands is full: commands are admitted again once it fits; a revocation writes the unlisted ones to the ledger as done",
+				"partition", p, "offset", c.at, "listed_bytes", len(c.meta), "unlisted", c.unlisted)
+		}
 		rp := kmsg.NewOffsetCommitRequestTopicPartition()
 		rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = p, c.at, -1, kmsg.StringPtr(c.meta)
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
-	if err == nil {
+	failed := func(p int32) {
+		if w.track.commitFailed(p) {
+			w.log.Warn("offset commits of the partition fail: its commands wait before their API call until one goes through (what is sent and not committed would be an unknown outcome for a new owner)", "partition", p)
+		}
+	}
+	if err != nil {
+		for p := range points {
+			failed(p)
+		}
+	} else {
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if perr := kerr.ErrorForCode(p.ErrorCode); perr != nil {
 					err = fmt.Errorf("partition %d: %w", p.Partition, perr)
+					failed(p.Partition)
 					continue
 				}
 				w.track.committed(p.Partition, points[p.Partition])
+				w.mu.Lock()
+				if s := w.seen[p.Partition]; s != nil {
+					s.forget(points[p.Partition].at - int64(w.cfg.MaxAhead))
+				}
+				w.mu.Unlock()
 			}
 		}
 	}
@@ -1148,6 +1274,7 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 	for p, lag := range w.track.lags() {
 		w.m.ConsumerLag.WithLabelValues(w.cfg.CommandTopic, strconv.Itoa(int(p))).Set(float64(lag))
 	}
+	return err
 }
 
 // assigned restores the ledger of new partitions before their records are
@@ -1164,24 +1291,20 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	committed := map[int32]int64{}
-	finished := map[int32]map[int64]bool{}
-	if offs, err := adm.FetchOffsets(rctx, w.cfg.GroupID); err == nil {
-		for _, p := range parts {
-			if o, ok := offs.Lookup(w.cfg.CommandTopic, p); ok && o.Err == nil {
-				committed[p] = o.At
-				finished[p] = decodeFinished(o.At, o.Metadata)
-			}
-		}
-	} else {
-		w.log.Warn("fetching committed offsets for the ledger restore; restoring from the ledger's start", "err", err)
-	}
 	// Without the ledger, redelivered commands could go out twice: do not
 	// process the partition; stop Run with the error, so the process stops
 	// (and is restarted) rather than stays up without outbound.
 	failed := func(p int32, err error) {
 		w.log.Error("restoring the send ledger failed; stopping", "partition", p, "err", err)
 		w.fail(fmt.Errorf("restoring the send ledger of partition %d of %s: %w", p, w.cfg.CommandTopic, err))
+	}
+	// The commit's list of finished offsets is half of what is done: a
+	// restore without it would take every command finished beyond the
+	// committed offset for an unknown outcome.
+	committed, finished, err := w.committedOffsets(rctx, adm, parts)
+	if err != nil {
+		failed(parts[0], err)
+		return
 	}
 	starts, ends, err := listLedger(rctx, adm, w.cfg.LedgerTopic)
 	if err != nil {
@@ -1192,19 +1315,38 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		t0 := time.Now()
 		c, ok := committed[p]
 		if !ok || c < 0 {
-			c = 0
+			c = -1
 		}
-		entries, n, err := restoreLedger(rctx, w.conn(), starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, c, int64(w.cfg.MaxAhead), w.log)
+		fin := finished[p]
+		if here := w.takeFinishedHere(p); len(here) > 0 {
+			if fin == nil {
+				fin = map[int64]bool{}
+			}
+			n := 0
+			for _, o := range here {
+				if o >= c {
+					fin[o] = true
+					n++
+				}
+			}
+			w.log.Info("partition back: the commands this process finished and could not commit are skipped when read again", "partition", p, "finished", n)
+		}
+		// From MaxAhead before c: the ids of the commands before c are
+		// what a replay (seen.go) is recognised by.
+		entries, n, err := restoreLedger(rctx, w.conn(), starts, ends, w.cfg.LedgerTopic, w.cfg.CommandTopic, p, max(c-int64(w.cfg.MaxAhead), 0), int64(w.cfg.MaxAhead), w.log)
 		if err != nil {
 			failed(p, err)
 			return
 		}
+		seen := seenFrom(entries)
+		maps.DeleteFunc(entries, func(_ string, e ledgerEntry) bool { return e.Offset < c })
 		w.m.LedgerRestore.Observe(time.Since(t0).Seconds())
-		w.track.assign(p)
+		w.track.assign(p, c)
 		pctx, cancel := context.WithCancel(w.workCtx)
 		w.mu.Lock()
 		w.ledger[p] = entries
-		w.finishedAt[p] = finished[p]
+		w.seen[p] = seen
+		w.finishedAt[p] = fin
 		w.waves[p] = w.newWaves(p)
 		w.cancels[p] = cancel
 		w.partCtxs[p] = pctx
@@ -1215,6 +1357,41 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		w.mu.Unlock()
 		w.in.assign(p, gen)
 		w.log.Info("partition assigned", "partition", p, "committed", c, "ledger_entries_read", n, "ledger_entries_kept", len(entries))
+	}
+}
+
+// committedOffsets is the group's committed offset of each of parts that
+// has one, and the finished offsets its commit lists. It asks again until
+// ctx ends: a restore without them would take every command finished
+// beyond the committed offset for an unknown outcome.
+func (w *Worker) committedOffsets(ctx context.Context, adm *kadm.Client, parts []int32) (map[int32]int64, map[int32]map[int64]bool, error) {
+	for attempt := 1; ; attempt++ {
+		offs, err := adm.FetchOffsets(ctx, w.cfg.GroupID)
+		if err == nil {
+			committed := map[int32]int64{}
+			finished := map[int32]map[int64]bool{}
+			for _, p := range parts {
+				o, ok := offs.Lookup(w.cfg.CommandTopic, p)
+				if ok && o.Err != nil {
+					err = fmt.Errorf("partition %d: %w", p, o.Err)
+					break
+				}
+				if ok && o.At >= 0 {
+					committed[p] = o.At
+					finished[p] = decodeFinished(o.At, o.Metadata)
+				}
+			}
+			if err == nil {
+				return committed, finished, nil
+			}
+		}
+		wait := w.backoff(attempt)
+		w.log.Warn("fetching the committed offsets for the ledger restore failed; retrying", "attempt", attempt, "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("fetching the committed offsets of group %s: %w", w.cfg.GroupID, err)
+		case <-time.After(wait):
+		}
 	}
 }
 
@@ -1262,9 +1439,39 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 			<-done
 		}
 	}
+	// The partitions move only once this callback returns: a commit the
+	// group refuses for now (a rebalance completing, the coordinator
+	// loading or moving, the broker unreachable) is tried again until the
+	// deadline, or the next owner would take what finished since the last
+	// commit for unknown outcomes.
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	w.commit(cctx, cl, gone)
+	for attempt := 1; ; attempt++ {
+		err := w.commit(cctx, cl, gone)
+		if err == nil || errors.Is(err, kerr.IllegalGeneration) || errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedInstanceID) {
+			break // done, or no longer a member: a commit cannot succeed
+		}
+		select {
+		case <-cctx.Done():
+		case <-time.After(min(w.backoff(attempt), time.Second)):
+			continue
+		}
+		break
+	}
 	cancel()
+	// What finished and is not in a commit (the broker is down, the group
+	// moved on) would be an unknown outcome for the next owner. If that is
+	// this process again (a reconnect, a rebalance that hands the partition
+	// back), it remembers: the commands are skipped, not sent again.
+	for _, p := range parts {
+		w.mu.Lock()
+		also := w.finishedAt[p]
+		w.mu.Unlock()
+		if offs := w.track.unsettled(p, also); len(offs) > 0 {
+			w.keepFinished(p, offs)
+			w.log.Warn("finished commands not in a commit when the partition went; remembered in case it comes back, and written to the ledger as done for another owner", "partition", p, "finished", len(offs))
+			w.writeDone(p, offs)
+		}
+	}
 	w.mu.Lock()
 	for _, p := range parts {
 		if c := w.cancels[p]; c != nil {
@@ -1273,6 +1480,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		delete(w.cancels, p)
 		delete(w.partCtxs, p)
 		delete(w.ledger, p)
+		delete(w.seen, p)
 		delete(w.finishedAt, p)
 		delete(w.waves, p)
 		delete(w.running, p)

@@ -47,7 +47,13 @@ func newFixture(t *testing.T, reply func(d360test.Request) *d360test.Reply) *fix
 // newFixtureWrapped serves the stand-in API through wrap (nil: directly).
 func newFixtureWrapped(t *testing.T, reply func(d360test.Request) *d360test.Reply, wrap func(http.Handler) http.Handler) *fixture {
 	t.Helper()
-	f := &fixture{brokers: kafkatest.Brokers(t)}
+	return newFixtureOn(t, kafkatest.Brokers(t), reply, wrap)
+}
+
+// newFixtureOn is newFixtureWrapped on brokers.
+func newFixtureOn(t *testing.T, brokers []string, reply func(d360test.Request) *d360test.Reply, wrap func(http.Handler) http.Handler) *fixture {
+	t.Helper()
+	f := &fixture{brokers: brokers}
 	f.commands = kafkatest.Topic(t, "commands")
 	f.results = kafkatest.Topic(t, "results")
 	f.dlq = kafkatest.Topic(t, "dlq")

@@ -557,8 +557,9 @@ type DlqReplayCmd struct {
 }
 
 // HeaderReplayOf marks a command produced by dlq replay with the event id
-// of its dead letter; a second replay finds it and skips the dead letter.
-const HeaderReplayOf = "dlq-replay-of"
+// of its dead letter; a second replay finds it and skips the dead letter,
+// and the worker does not take it for a replay of its command id.
+const HeaderReplayOf = outbound.HeaderReplayOf
 
 // replaySummary counts what a replay did.
 type replaySummary struct {

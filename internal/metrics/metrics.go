@@ -32,6 +32,7 @@ type Metrics struct {
 	// Send ledger.
 	LedgerSkips     *prometheus.CounterVec   // redelivered commands not sent again, by ledger state
 	KeptOutcomes    prometheus.Gauge         // API outcomes held for commands whose partition was revoked before their records were written
+	CommitListCut   prometheus.Counter       // commits whose list of finished offsets did not fit in the offset's metadata
 	AbandonedSends  prometheus.Counter       // commands abandoned after at least one API call (revocation/shutdown): may go out twice
 	LedgerRestore   prometheus.Histogram     // seconds to restore one partition's ledger
 	UnknownOutcomes prometheus.Counter       // redelivered commands found mid-send in the ledger
@@ -92,6 +93,9 @@ func New() *Metrics {
 	}, []string{"state"})
 	m.KeptOutcomes = f.NewGauge(prometheus.GaugeOpts{
 		Name: "wabridge_outcomes_kept", Help: "Outcomes the API gave whose records could not be written before their partition was revoked: held (up to an hour) so that reading the command again writes them instead of sending again.",
+	})
+	m.CommitListCut = f.NewCounter(prometheus.CounterOpts{
+		Name: "wabridge_commit_list_cut_total", Help: "Offset commits whose list of commands finished beyond the committed offset did not fit in the commit's metadata (4,000 bytes): admission of the partition waits until it fits; a revocation writes the unlisted commands to the ledger as done.",
 	})
 	m.AbandonedSends = f.NewCounter(prometheus.CounterOpts{
 		Name: "wabridge_sends_abandoned_total", Help: "Commands abandoned mid-send (partition revoked or shutdown) after calling the API: their outcome is unknown and the next owner may send them again.",

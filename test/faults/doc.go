@@ -14,5 +14,9 @@
 //	WABRIDGE_FAULTS=1 go test -count=1 -v -timeout 30m ./test/faults/
 //
 // WABRIDGE_FAULTS=short runs the short version CI runs (the broker-crash and
-// inbound-outage scenarios). docs/faults.md holds the figures of the last run.
+// inbound-outage scenarios). WABRIDGE_FAULTS_LOGS=DIR keeps the output of
+// every wabridge process a test starts in DIR/<test>-<pid>.log (else it is
+// logged only when the test fails); WABRIDGE_FAULTS_OUTAGE (e.g. 3s) sets
+// how long the outbound broker crash and stall last (15 s). docs/faults.md holds the figures of
+// the last run.
 package faults

@@ -195,6 +195,12 @@ func startBridge(t *testing.T, env ...string) *bridge {
 			b.cmd.Process.Kill()
 			<-b.done
 		}
+		if dir := os.Getenv("WABRIDGE_FAULTS_LOGS"); dir != "" {
+			name := filepath.Join(dir, fmt.Sprintf("%s-%d.log", strings.ReplaceAll(t.Name(), "/", "_"), b.cmd.Process.Pid))
+			if err := os.WriteFile(name, []byte(b.out.String()), 0o644); err != nil {
+				t.Logf("keeping wabridge's output: %v", err)
+			}
+		}
 		if t.Failed() {
 			out := b.out.String()
 			if len(out) > 20000 {
@@ -324,6 +330,11 @@ func messageWebhook(phoneNumberID, from, wamid string, at time.Time, text string
 	}
 	b, _ := json.Marshal(env)
 	return b
+}
+
+// lines counts the lines of b's output that contain s.
+func (b *bridge) lines(s string) int {
+	return strings.Count(b.out.String(), s)
 }
 
 // metric reads one sample of b's /metrics (0 when absent).
