@@ -13,26 +13,30 @@ import (
 	"github.com/wabridge/wabridge/internal/kafkaio"
 )
 
-// The send ledger: the API has no idempotency key, so wabridge writes, just
-// before calling the API, which commands it is about to send, in a topic
-// with as many partitions as the command topic; command partition p's
-// intents live in ledger partition p, one record per dispatch wave (see
-// waves). There is nothing else to write per command:
+// The send ledger: the API has no idempotency key, so wabridge writes which
+// commands it is about to send, in a topic with as many partitions as the
+// command topic, before their API calls: a command joins its partition's
+// next wave once it is next in line for its recipient, and waits for that
+// wave's acknowledgement just before its call (see waves). Command
+// partition p's intents live in ledger partition p. There is nothing else
+// to write per command:
 //
 //   - the result record is the outcome's durable record: a command is
 //     finished once its result (and dead letter) is acknowledged;
 //   - done is the committed offset, plus the finished offsets beyond it,
-//     which the commit carries as its metadata (see encodeFinished).
+//     which the commit carries as its metadata (see encodeFinished); a
+//     revocation that cannot commit writes what finished since the last
+//     commit as one done record instead.
 //
 // When a partition is assigned, its intents for commands at or after the
 // committed offset are restored, with the commit's list. A redelivered
-// command the list names is skipped; one found in an intent and not in
-// the list was being sent, or finished after the last commit, when its
-// previous owner stopped: its outcome is unknown. It is counted
-// (wabridge_sends_unknown_outcome_total) and, by policy, sent again or
-// failed with reason unknown_outcome. Entries "accepted" and "done" of
-// earlier versions are still read (a command found accepted has its stored
-// result written, not sent again).
+// command the list (or a done record) names is skipped; one found in an
+// intent and not finished was being sent, was next in line, or finished
+// after the last commit, when its previous owner stopped: its outcome is
+// unknown. It is counted (wabridge_sends_unknown_outcome_total) and, by
+// policy, sent again or failed with reason unknown_outcome. Entries
+// "accepted" of earlier versions are still read (a command found accepted
+// has its stored result written, not sent again).
 
 const (
 	ledgerSending  = "sending"
