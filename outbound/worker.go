@@ -872,6 +872,11 @@ func (w *Worker) writeAttempt(j *job, recs []*kgo.Record, written func(), attemp
 	// partition, so a revoked partition's cancelled write would fail the
 	// results of partitions still owned.
 	for _, r := range recs {
+		// kgo stamps a record when it is first produced and times it out
+		// (RecordDeliveryTimeout) from that stamp: a record produced again
+		// needs a new one, or once a write timed out every later attempt
+		// would fail at once, the broker back or not.
+		r.Timestamp = time.Time{}
 		w.cl.Load().Produce(w.workCtx, r, promise)
 	}
 }
