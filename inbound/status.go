@@ -1,7 +1,6 @@
 package inbound
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -284,93 +283,64 @@ func (r *statusRecord) native() map[string]any {
 // message_status.avsc.
 func (r *statusRecord) appendAvro(b []byte) []byte {
 	s := &r.s
-	b = avroString(b, r.eventID)
-	b = avroTime(b, r.receivedAt)
-	b = avroString(b, r.phoneNumberID)
-	b = avroOptString(b, r.displayPhoneNumber)
-	b = avroOptString(b, r.wabaID)
-	b = avroString(b, s.ID)
-	b = avroString(b, s.Status)
-	b = avroTime(b, r.timestamp)
-	b = avroOptString(b, s.RecipientID)
-	b = avroOptString(b, s.RecipientUserID)
-	b = avroOptString(b, s.CallbackData)
-	b = avroOptString(b, s.CallbackData) // command_id
+	b = schemas.AppendString(b, r.eventID)
+	b = schemas.AppendTimeMillis(b, r.receivedAt)
+	b = schemas.AppendString(b, r.phoneNumberID)
+	b = schemas.AppendOptString(b, r.displayPhoneNumber)
+	b = schemas.AppendOptString(b, r.wabaID)
+	b = schemas.AppendString(b, s.ID)
+	b = schemas.AppendString(b, s.Status)
+	b = schemas.AppendTimeMillis(b, r.timestamp)
+	b = schemas.AppendOptString(b, s.RecipientID)
+	b = schemas.AppendOptString(b, s.RecipientUserID)
+	b = schemas.AppendOptString(b, s.CallbackData)
+	b = schemas.AppendOptString(b, s.CallbackData) // command_id
 	if len(r.errors) > 0 {
-		b = avroLong(b, int64(len(r.errors)))
+		b = schemas.AppendLong(b, int64(len(r.errors)))
 		for i := range r.errors {
 			e := &r.errors[i]
-			b = avroLong(b, e.Code.v)
-			b = avroOptString(b, e.Title)
-			b = avroOptString(b, e.Message)
-			b = avroOptString(b, e.ErrorData.Details)
-			b = avroOptString(b, e.Href)
+			b = schemas.AppendLong(b, e.Code.v)
+			b = schemas.AppendOptString(b, e.Title)
+			b = schemas.AppendOptString(b, e.Message)
+			b = schemas.AppendOptString(b, e.ErrorData.Details)
+			b = schemas.AppendOptString(b, e.Href)
 		}
 	}
-	b = avroLong(b, 0) // end of the errors array
-	b = avroLong(b, int64(len(r.raw)))
+	b = schemas.AppendLong(b, 0) // end of the errors array
+	b = schemas.AppendLong(b, int64(len(r.raw)))
 	b = append(b, r.raw...)
-	b = avroLong(b, int64(r.kind))
-	b = avroOptString(b, s.RecipientType)
-	b = avroOptString(b, s.RecipientParticipantID)
-	b = avroOptString(b, s.ParentRecipientUserID)
-	b = avroOptString(b, r.profileName)
-	b = avroOptString(b, r.username)
+	b = schemas.AppendLong(b, int64(r.kind))
+	b = schemas.AppendOptString(b, s.RecipientType)
+	b = schemas.AppendOptString(b, s.RecipientParticipantID)
+	b = schemas.AppendOptString(b, s.ParentRecipientUserID)
+	b = schemas.AppendOptString(b, r.profileName)
+	b = schemas.AppendOptString(b, r.username)
 	if c := r.conversation; c != nil {
-		b = avroLong(b, 1)
-		b = avroOptString(b, c.id)
+		b = schemas.AppendLong(b, 1)
+		b = schemas.AppendOptString(b, c.id)
 		if c.expiration != nil {
-			b = avroLong(b, 1)
-			b = avroTime(b, *c.expiration)
+			b = schemas.AppendLong(b, 1)
+			b = schemas.AppendTimeMillis(b, *c.expiration)
 		} else {
-			b = avroLong(b, 0)
+			b = schemas.AppendLong(b, 0)
 		}
-		b = avroOptString(b, c.originType)
+		b = schemas.AppendOptString(b, c.originType)
 	} else {
-		b = avroLong(b, 0)
+		b = schemas.AppendLong(b, 0)
 	}
 	if p := r.pricing; p != nil {
-		b = avroLong(b, 1)
+		b = schemas.AppendLong(b, 1)
 		if p.billable != nil {
-			b = avroLong(b, 1)
-			b = avroBool(b, *p.billable)
+			b = schemas.AppendLong(b, 1)
+			b = schemas.AppendBool(b, *p.billable)
 		} else {
-			b = avroLong(b, 0)
+			b = schemas.AppendLong(b, 0)
 		}
-		b = avroOptString(b, p.model)
-		b = avroOptString(b, p.category)
-		b = avroOptString(b, p.pricingType)
+		b = schemas.AppendOptString(b, p.model)
+		b = schemas.AppendOptString(b, p.category)
+		b = schemas.AppendOptString(b, p.pricingType)
 	} else {
-		b = avroLong(b, 0)
+		b = schemas.AppendLong(b, 0)
 	}
-	return avroOptString(b, r.mappingError)
-}
-
-// Avro binary encoding of the types the records use.
-
-func avroLong(b []byte, v int64) []byte {
-	return binary.AppendUvarint(b, uint64(v<<1)^uint64(v>>63))
-}
-
-func avroString(b []byte, s string) []byte {
-	return append(avroLong(b, int64(len(s))), s...)
-}
-
-// avroOptString encodes a ["null","string"] union: "" is null.
-func avroOptString(b []byte, s string) []byte {
-	if s == "" {
-		return avroLong(b, 0)
-	}
-	return avroString(avroLong(b, 1), s)
-}
-
-func avroTime(b []byte, t time.Time) []byte {
-	return avroLong(b, t.Unix()*1e3+int64(t.Nanosecond()/1e6))
-}
-
-func avroBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
+	return schemas.AppendOptString(b, r.mappingError)
 }

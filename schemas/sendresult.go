@@ -1,7 +1,6 @@
 package schemas
 
 import (
-	"encoding/binary"
 	"fmt"
 	"time"
 )
@@ -80,48 +79,27 @@ func (e *Encoder) EncodeSendResult(r SendResultRecord) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = appendString(b, r.EventID)
-	b = appendString(b, r.CommandID)
-	b = binary.AppendVarint(b, int64(outcome))
-	b = binary.AppendVarint(b, r.ProducedAt.Unix()*1e3+int64(r.ProducedAt.Nanosecond()/1e6)) // as goavro
-	b = appendOptionalString(b, r.To)
-	b = appendOptionalString(b, r.WAID)
-	b = appendOptionalString(b, r.MessageID)
-	b = appendOptionalString(b, r.MessageStatus)
-	b = binary.AppendVarint(b, int64(r.Attempts))
-	b = binary.AppendVarint(b, r.LatencyMS)
+	b = AppendString(b, r.EventID)
+	b = AppendString(b, r.CommandID)
+	b = AppendLong(b, int64(outcome))
+	b = AppendTimeMillis(b, r.ProducedAt)
+	b = AppendOptString(b, r.To)
+	b = AppendOptString(b, r.WAID)
+	b = AppendOptString(b, r.MessageID)
+	b = AppendOptString(b, r.MessageStatus)
+	b = AppendLong(b, int64(r.Attempts))
+	b = AppendLong(b, r.LatencyMS)
 	if x := r.Error; x == nil {
-		b = binary.AppendVarint(b, 0)
+		b = AppendLong(b, 0)
 	} else {
-		b = binary.AppendVarint(b, 1)
-		b = appendString(b, x.Reason)
-		b = appendOptionalInt(b, x.Code)
-		b = appendOptionalInt(b, x.HTTPStatus)
-		b = appendOptionalString(b, x.Title)
-		b = appendOptionalString(b, x.Details)
+		b = AppendLong(b, 1)
+		b = AppendString(b, x.Reason)
+		b = AppendOptInt(b, x.Code)
+		b = AppendOptInt(b, x.HTTPStatus)
+		b = AppendOptString(b, x.Title)
+		b = AppendOptString(b, x.Details)
 	}
-	b = appendString(b, r.SourceTopic)
-	b = binary.AppendVarint(b, int64(r.SourcePartition))
-	return binary.AppendVarint(b, r.SourceOffset), nil
-}
-
-// Avro's binary encoding: ints and longs are zig-zag varints (as
-// binary.AppendVarint writes them), a string is its length and its bytes,
-// a union the index of its branch and the branch's value.
-func appendString(b []byte, s string) []byte {
-	return append(binary.AppendVarint(b, int64(len(s))), s...)
-}
-
-func appendOptionalString(b []byte, s string) []byte {
-	if s == "" {
-		return binary.AppendVarint(b, 0)
-	}
-	return appendString(binary.AppendVarint(b, 1), s)
-}
-
-func appendOptionalInt(b []byte, p *int32) []byte {
-	if p == nil {
-		return binary.AppendVarint(b, 0)
-	}
-	return binary.AppendVarint(binary.AppendVarint(b, 1), int64(*p))
+	b = AppendString(b, r.SourceTopic)
+	b = AppendLong(b, int64(r.SourcePartition))
+	return AppendLong(b, r.SourceOffset), nil
 }
