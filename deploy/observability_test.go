@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wabridge/wabridge/internal/devstack"
 )
 
 // The operations pack: deploy/observability/ holds a Grafana dashboard and a
@@ -364,12 +365,11 @@ func scrape(t *testing.T, url string) map[string]bool {
 
 func freeLocalAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := devstack.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // waitFor polls ok every 200 ms until it holds or d passes.

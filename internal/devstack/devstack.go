@@ -26,7 +26,7 @@ type Kafka struct {
 // StartKafka listens on 127.0.0.1:port (0 picks a free port).
 func StartKafka(port int) (*Kafka, error) {
 	if port == 0 {
-		p, err := freePort()
+		p, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -88,10 +88,12 @@ func StandIn(port int, cfg d360test.Config) (*d360test.Server, *HTTP, error) {
 	return s, h, nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that nothing listened on a
+// moment ago.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("finding a free port on 127.0.0.1: %w", err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
