@@ -176,7 +176,7 @@ func newParser(ctx context.Context, cli *CLI, opts ...kong.Option) (*kong.Kong, 
 
 // newLogger builds the logger of command: with format auto, text for dev
 // and JSON for run and the tools; always on stderr, so that stdout carries only what a
-// command prints (a command id, JSON lines, dev's banner). Durations are
+// command prints (a command id, JSON lines); dev's banner goes to stderr with the logs. Durations are
 // logged as Go duration strings ("1.5s"), not nanoseconds; a record logged
 // with a context that carries a span gets its trace_id and span_id.
 func newLogger(command, level, format string, stderr io.Writer) *slog.Logger {
