@@ -106,8 +106,8 @@ func (c *BulkCmd) Run(ctx context.Context, g *Globals) error {
 	var conn kafkaio.Conn
 	if !c.DryRun {
 		var err error
-		if conn, err = c.conn(g.Logger); err != nil {
-			return usageError("%v", err)
+		if conn, err = c.conn(g); err != nil {
+			return err
 		}
 	}
 	format := c.Format

@@ -131,9 +131,9 @@ func (c *dlqSelect) found(dls []*deadLetter) error {
 
 // read returns the dead letters chosen, in the order of their records.
 func (c *dlqSelect) read(ctx context.Context, g *Globals) ([]*deadLetter, error) {
-	conn, err := c.conn(g.Logger)
+	conn, err := c.conn(g)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return nil, err
 	}
 	now := time.Now()
 	var since, until time.Time
@@ -612,9 +612,9 @@ func (c *DlqReplayCmd) Run(ctx context.Context, g *Globals) error {
 			return err
 		}
 		if !c.DryRun {
-			conn, err := c.conn(g.Logger)
+			conn, err := c.conn(g)
 			if err != nil {
-				return usageError("%v", err)
+				return err
 			}
 			if prod, err = newCommandProducer(ctx, conn, c.TopicCommands); err != nil {
 				return err
@@ -742,9 +742,9 @@ func (c *DlqReplayCmd) produce(ctx context.Context, prod *kgo.Client, d *deadLet
 // oldest chosen dead letter and returns the event ids of dead letters
 // replayed there already (HeaderReplayOf).
 func (c *DlqReplayCmd) replayedCommands(ctx context.Context, g *Globals, dls []*deadLetter) (map[string]bool, error) {
-	conn, err := c.conn(g.Logger)
+	conn, err := c.conn(g)
 	if err != nil {
-		return nil, usageError("%v", err)
+		return nil, err
 	}
 	oldest := time.Now()
 	for _, d := range dls {

@@ -97,6 +97,10 @@ func TestExitCodesOfTheBinary(t *testing.T) {
 		{"unknown kind", nil, []string{"schemas", "show", "bogus"}, 2, "schemas list"},
 		// No client library line before the tool's own error.
 		{"kafka unreachable", nil, []string{"tail", "x", "--brokers=" + freeAddr(t), "-e"}, 1, "not reachable"},
+		{"kafka setting from the environment", []string{"KAFKA_SASL_MECHANISM=PLAIN"}, []string{"topics"}, 1, "(from the environment: KAFKA_SASL_MECHANISM)"},
+		{"kafka setting from the environment, tool with a flag of its own", []string{"KAFKA_SASL_MECHANISM=PLAIN"}, []string{"send", "--to=15550001111", "--text=hi"}, 1, "KAFKA_SASL_MECHANISM"},
+		{"kafka flags that do not go together", nil, []string{"topics", "--kafka-sasl-mechanism=PLAIN"}, 2, "needs a username and a password"},
+		{"bad --brokers", nil, []string{"tail", "x", "--brokers=:"}, 2, "broker"},
 		{"kafka unreachable for send", nil, []string{"send", "--to=15550001111", "--text=hi", "--brokers=" + freeAddr(t)}, 1, "not reachable"},
 	}
 	for _, tt := range tests {

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
+	"slices"
+	"strings"
 
 	"github.com/wabridge/wabridge/internal/kafkaio"
 )
@@ -13,18 +17,46 @@ type KafkaFlags struct {
 	KafkaSecurityFlags `embed:""`
 }
 
-// conn checks the flags and returns how to reach Kafka.
-func (f KafkaFlags) conn(log *slog.Logger) (kafkaio.Conn, error) {
+// conn checks the flags and returns how to reach Kafka. A bad setting is a
+// usage error (exit 2) when a Kafka flag is on the command line, and
+// configuration (exit 1) when the settings came from the environment alone.
+func (f KafkaFlags) conn(g *Globals) (kafkaio.Conn, error) {
 	brokers, err := kafkaio.ParseBrokers(f.Brokers)
 	if err != nil {
-		return kafkaio.Conn{}, err
+		return kafkaio.Conn{}, kafkaSettingsError(g.Args, err)
 	}
 	sec, err := f.Security()
 	if err != nil {
-		return kafkaio.Conn{}, err
+		return kafkaio.Conn{}, kafkaSettingsError(g.Args, err)
 	}
-	warnInsecure(log, sec)
-	return kafkaio.Conn{Brokers: brokers, Security: sec, Logger: log}, nil
+	warnInsecure(g.Logger, sec)
+	return kafkaio.Conn{Brokers: brokers, Security: sec, Logger: g.Logger}, nil
+}
+
+// kafkaSettingsError classifies err, a check of the Kafka settings that
+// failed: usage (2) when args carry a Kafka flag (--brokers, --kafka-...),
+// else configuration (1), naming the KAFKA_ variables set (never their
+// values).
+func kafkaSettingsError(args []string, err error) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if name, _, _ := strings.Cut(a, "="); name == "--brokers" || strings.HasPrefix(name, "--kafka-") {
+			return usageError("%v", err)
+		}
+	}
+	var set []string
+	for _, kv := range os.Environ() {
+		if name, v, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "KAFKA_") && v != "" {
+			set = append(set, name)
+		}
+	}
+	if len(set) == 0 {
+		return &exitError{code: exitFailure, err: err}
+	}
+	slices.Sort(set)
+	return &exitError{code: exitFailure, err: fmt.Errorf("%w (from the environment: %s)", err, strings.Join(set, ", "))}
 }
 
 // KafkaSecurityFlags are the TLS and SASL settings of every Kafka client of

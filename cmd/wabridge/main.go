@@ -53,6 +53,10 @@ type CLI struct {
 
 // Globals are passed to every command's Run.
 type Globals struct {
+	// Args is the command line (without the program name): whether a bad
+	// setting was given there (usage, exit 2) or by the environment
+	// (configuration, exit 1).
+	Args   []string
 	Logger *slog.Logger
 	Stdout io.Writer
 	Stderr io.Writer
@@ -74,7 +78,7 @@ func main() {
 		os.Exit(code)
 	}
 	logger := newLogger(kctx.Command(), cli.LogLevel, cli.LogFormat, os.Stderr)
-	err = kctx.Run(&Globals{Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
+	err = kctx.Run(&Globals{Args: os.Args[1:], Logger: logger, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	if err != nil {
 		parser.Errorf("%s", err)

@@ -71,9 +71,9 @@ func (c *OptinRemoveCmd) Run(ctx context.Context, g *Globals) error {
 }
 
 func (c *optinChange) run(ctx context.Context, g *Globals, all, one window.Action) error {
-	conn, err := c.conn(g.Logger)
+	conn, err := c.conn(g)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	if strings.Contains(c.Number, "|") || strings.TrimSpace(c.Number) == "" {
 		return usageError("--number %q: want the business number's phone_number_id", c.Number)
@@ -150,9 +150,9 @@ type OptinListCmd struct {
 // Run reads the topic to its end and prints the newest state of each key,
 // sorted by key.
 func (c *OptinListCmd) Run(ctx context.Context, g *Globals) error {
-	conn, err := c.conn(g.Logger)
+	conn, err := c.conn(g)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	user := ""
 	if c.User != "" {

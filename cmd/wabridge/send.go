@@ -65,9 +65,9 @@ Examples:
 
 // Run produces the command and prints its id (and, with --wait, its outcome).
 func (c *SendCmd) Run(ctx context.Context, g *Globals) error {
-	conn, err := c.conn(g.Logger)
+	conn, err := c.conn(g)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	if c.ExpiresIn < 0 {
 		return usageError("--expires-in %s: want a positive duration", c.ExpiresIn)

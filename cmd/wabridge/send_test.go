@@ -50,7 +50,7 @@ func runCLI(t *testing.T, ctx context.Context, args ...string) cliResult {
 		msg, code := parseError(parser, args, err)
 		return cliResult{stderr: msg, code: code, err: err}
 	}
-	err = kctx.Run(&Globals{Logger: slog.New(slog.DiscardHandler), Stdout: &stdout, Stderr: &stderr})
+	err = kctx.Run(&Globals{Args: args, Logger: slog.New(slog.DiscardHandler), Stdout: &stdout, Stderr: &stderr})
 	return cliResult{stdout: stdout.String(), stderr: stderr.String(), err: err, code: runExitCode(err)}
 }
 

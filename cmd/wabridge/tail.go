@@ -118,9 +118,9 @@ func line(ctx context.Context, dec *render.Decoder, r *kgo.Record) render.Object
 
 // Run reads until SIGINT, --max, --idle or, with -e, the end.
 func (c *TailCmd) Run(ctx context.Context, g *Globals) error {
-	conn, err := c.conn(g.Logger)
+	conn, err := c.conn(g)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	if c.Max < 0 {
 		return usageError("--max %d: want 0 or more", c.Max)

@@ -96,9 +96,9 @@ func (c *TopicsCmd) topology() kafkaio.Topology {
 
 // Run describes.
 func (c *TopicsCmd) Run(ctx context.Context, g *Globals) error {
-	conn, err := c.conn(g.Logger)
+	conn, err := c.conn(g)
 	if err != nil {
-		return usageError("%v", err)
+		return err
 	}
 	adm, err := conn.AdminClient()
 	if err != nil {
