@@ -20,18 +20,25 @@ import (
 // that wave's acknowledgement only just before its own call: the round
 // trip overlaps the wait instead of adding to it. A wave is written once
 // one of its commands needs it (await) or once it holds waveTarget
-// commands, one wave at a time; the commands that join meanwhile make the
-// next one, so one record (and one round trip) covers every command that
-// became next in line meanwhile.
+// commands. Up to wavesWriting waves are on their way to the broker at
+// once (one producer keeps them in order), so a command that joins just
+// after a wave left waits one round trip, not the rest of that one too;
+// the commands that join while that many are on their way make the next
+// wave, so one record covers every command that became next in line
+// meanwhile.
 type waves struct {
-	// write produces one wave's record and waits for its acknowledgement.
-	write func(cmds []waveCommand) error
-	// running counts the goroutine writing the waves while it runs.
+	// write starts producing one wave's record; done is called once with
+	// the broker's acknowledgement (nil) or the error that ended it.
+	write func(cmds []waveCommand, done func(error))
+	// running counts the flushing goroutine and the writes not yet
+	// acknowledged.
 	running *sync.WaitGroup
+	// writing holds a token per write not yet acknowledged.
+	writing chan struct{}
 
 	mu   sync.Mutex
 	next *wave // the wave new commands join; nil when none waits
-	busy bool  // the writing goroutine runs
+	busy bool  // the flushing goroutine runs
 }
 
 // waveTarget is the size at which a wave is written before any of its
@@ -39,6 +46,13 @@ type waves struct {
 // per five commands, small enough to be written long before a command
 // waiting for a run token gets one.
 const waveTarget = 8
+
+// wavesWriting is how many waves of a partition are written at once.
+const wavesWriting = 4
+
+func newWavesOf(running *sync.WaitGroup, write func(cmds []waveCommand, done func(error))) *waves {
+	return &waves{write: write, running: running, writing: make(chan struct{}, wavesWriting)}
+}
 
 // wave is one intent record's commands, and its fate.
 type wave struct {
@@ -68,7 +82,7 @@ func (ws *waves) join(id string, offset int64) *wave {
 }
 
 // await says that a command of wv is about to be sent: wv is written now
-// (after the wave being written, if any) if it was not already.
+// (once a write token is free, if all are taken) if it was not already.
 func (ws *waves) await(wv *wave) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
@@ -81,7 +95,7 @@ func (ws *waves) due() bool {
 	return ws.next != nil && (ws.next.awaited || len(ws.next.cmds) >= waveTarget)
 }
 
-// kick starts the writing goroutine when a wave is due and none runs
+// kick starts the flushing goroutine when a wave is due and none runs
 // (ws.mu held).
 func (ws *waves) kick() {
 	if !ws.busy && ws.due() {
@@ -91,21 +105,29 @@ func (ws *waves) kick() {
 	}
 }
 
-// flush writes waves one after the other while one is due.
+// flush starts writing waves while one is due, each once a write token is
+// free; the acknowledgement of each closes its done.
 func (ws *waves) flush() {
 	defer ws.running.Done()
 	for {
+		ws.writing <- struct{}{}
 		ws.mu.Lock()
 		if !ws.due() {
 			ws.busy = false
 			ws.mu.Unlock()
+			<-ws.writing
 			return
 		}
 		wv := ws.next
 		ws.next = nil
 		ws.mu.Unlock()
-		wv.err = ws.write(wv.cmds)
-		close(wv.done)
+		ws.running.Add(1)
+		ws.write(wv.cmds, func(err error) {
+			wv.err = err
+			close(wv.done)
+			<-ws.writing
+			ws.running.Done()
+		})
 	}
 }
 
@@ -120,17 +142,18 @@ type waveRecord struct {
 
 // newWaves returns the wave writer of partition p.
 func (w *Worker) newWaves(p int32) *waves {
-	return &waves{running: &w.writes, write: func(cmds []waveCommand) error {
+	return newWavesOf(&w.writes, func(cmds []waveCommand, done func(error)) {
 		value, err := json.Marshal(waveRecord{State: ledgerSending, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
 		if err != nil {
-			return fmt.Errorf("encoding ledger intent: %w", err)
+			done(fmt.Errorf("encoding ledger intent: %w", err))
+			return
 		}
 		key := fmt.Sprintf("%s/%d/%d", w.cfg.CommandTopic, p, cmds[0].Offset)
 		rec := &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
 		// On workCtx, not a job's: a wave carries the commands of many
 		// jobs, and a job that stops waiting must not fail the others'.
-		return w.ledgerCl.ProduceSync(w.workCtx, rec).FirstErr()
-	}}
+		w.ledgerCl.Produce(w.workCtx, rec, func(_ *kgo.Record, err error) { done(err) })
+	})
 }
 
 // The offset commit's metadata names the commands finished beyond the

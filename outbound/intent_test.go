@@ -18,11 +18,13 @@ type waveWriter struct {
 
 func newWaveWriter() *waveWriter {
 	ww := &waveWriter{written: make(chan []waveCommand, 16), release: make(chan struct{}, 16)}
-	ww.ws = &waves{running: &ww.wg, write: func(cmds []waveCommand) error {
+	ww.ws = newWavesOf(&ww.wg, func(cmds []waveCommand, done func(error)) {
 		ww.written <- slices.Clone(cmds)
-		<-ww.release
-		return nil
-	}}
+		go func() {
+			<-ww.release
+			done(nil)
+		}()
+	})
 	return ww
 }
 
@@ -102,4 +104,54 @@ func TestKeyQueueTellsTheNextInLine(t *testing.T) {
 	if want := []int64{0, 1, 9, 2, 3}; !slices.Equal(told, want) {
 		t.Errorf("told %v, want %v: each job once, when the one before it is promoted", told, want)
 	}
+}
+
+// A wave that falls due while another is on its way to the broker is
+// written at once, not after that one's acknowledgement: a command that
+// joins just after a wave left waits one round trip, not two.
+func TestWavesWriteWhileOneIsOnItsWay(t *testing.T) {
+	ww := newWaveWriter()
+	a := ww.ws.join("a", 1)
+	ww.ws.await(a)
+	first := <-ww.written // a is on its way, not acknowledged
+	b := ww.ws.join("b", 2)
+	ww.ws.await(b)
+	select {
+	case second := <-ww.written:
+		if len(first) != 1 || first[0].ID != "a" || len(second) != 1 || second[0].ID != "b" {
+			t.Errorf("waves %v and %v, want [a] and [b]", first, second)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second wave was not written while the first was unacknowledged")
+	}
+	ww.release <- struct{}{}
+	ww.release <- struct{}{}
+	<-a.done
+	<-b.done
+	// No more than wavesWriting at once: the next waits for a token.
+	var held []*wave
+	for i := range wavesWriting + 1 {
+		wv := ww.ws.join(fmt.Sprint("c", i), int64(10+i))
+		ww.ws.await(wv)
+		held = append(held, wv)
+		if i < wavesWriting {
+			<-ww.written
+		}
+	}
+	select {
+	case cmds := <-ww.written:
+		t.Fatalf("wave %v written with %d unacknowledged", cmds, wavesWriting)
+	case <-time.After(50 * time.Millisecond):
+	}
+	ww.release <- struct{}{}
+	if got := ww.next(t); len(got) != 1 || got[0] != fmt.Sprint("c", wavesWriting) {
+		t.Errorf("wave after a token was freed: %v", got)
+	}
+	for range wavesWriting - 1 {
+		ww.release <- struct{}{}
+	}
+	for _, wv := range held {
+		<-wv.done
+	}
+	ww.wg.Wait()
 }
