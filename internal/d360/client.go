@@ -454,16 +454,25 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		return Response{}, err
 	}
 	defer done()
-	var status int
-	var raw []byte
 	if p.fast != nil {
-		status, raw, err = c.sendFast(ctx, p.fast, body)
-	} else {
-		status, raw, err = c.sendStd(ctx, p, body)
+		return c.sendFast(ctx, p.fast, body)
 	}
+	cl, err := c.request(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body), "application/json")
 	if err != nil {
 		return Response{}, err
 	}
+	status, raw, err := c.exchange(cl, p, answerLimit)
+	if err != nil {
+		return Response{}, err
+	}
+	return readAnswer(status, raw)
+}
+
+// answerLimit bounds the body of an answer to Send.
+const answerLimit = 1 << 20
+
+// readAnswer reads a 2xx answer to Send. raw is not kept.
+func readAnswer(status int, raw []byte) (Response, error) {
 	sb, ok := readSuccess(raw)
 	if !ok {
 		if err := json.Unmarshal(raw, &sb); err != nil {
@@ -482,15 +491,6 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		return Response{}, &APIError{StatusCode: status, Title: "answer carries neither a message id nor success", Body: truncate(raw)}
 	}
 	return out, nil
-}
-
-// sendStd posts body with p's net/http client.
-func (c *Client) sendStd(ctx context.Context, p *pool, body []byte) (int, []byte, error) {
-	cl, err := c.request(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body), "application/json")
-	if err != nil {
-		return 0, nil, err
-	}
-	return c.exchange(cl, p, fastBodyLimit)
 }
 
 // Header values every request shares (a request's header map is its own;

@@ -80,7 +80,7 @@ func exchangeFast(ctx context.Context, hc *fasthttp.HostClient, req *fasthttp.Re
 	if timeout <= 0 {
 		return false, 0, fasthttp.ErrTimeout
 	}
-	cc, err := acquire(ctx, hc.AcquireConn, hc.ReleaseConn, hc.IdleConnsCount() == 0, timeout)
+	cc, err := acquire(ctx, hc, (*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, timeout)
 	for err == nil {
 		if err = cc.Conn().SetDeadline(deadline); err != nil {
 			hc.CloseConn(cc)
@@ -90,7 +90,7 @@ func exchangeFast(ctx context.Context, hc *fasthttp.HostClient, req *fasthttp.Re
 			break
 		}
 		hc.CloseConn(cc)
-		cc, err = acquire(ctx, hc.AcquireConn, hc.ReleaseConn, hc.IdleConnsCount() == 0, time.Until(deadline))
+		cc, err = hc.AcquireConn(time.Until(deadline), false)
 	}
 	if err != nil {
 		return false, 0, err
@@ -129,14 +129,14 @@ func exchangeFast(ctx context.Context, hc *fasthttp.HostClient, req *fasthttp.Re
 	return true, status, nil
 }
 
-// acquire gets a connection from get (HostClient.AcquireConn): at once
-// when one is idle, else by dialing, which fasthttp does on the caller's
-// goroutine without a context. When dialing is likely, the dial runs on a
-// goroutine of its own so that ctx's end ends the wait; a connection that
-// comes up after that joins the pool (put).
-func acquire[C any](ctx context.Context, get func(time.Duration, bool) (C, error), put func(C), dial bool, timeout time.Duration) (C, error) {
-	if !dial || ctx.Done() == nil {
-		return get(timeout, false)
+// acquire gets a connection of hc with get (HostClient.AcquireConn): an
+// idle one, or else one it dials, which fasthttp does on the caller's
+// goroutine without a context. When none is idle, get runs on a goroutine
+// of its own so that ctx's end ends the wait; a connection that comes up
+// after that joins the pool (put, HostClient.ReleaseConn).
+func acquire[C any](ctx context.Context, hc *fasthttp.HostClient, get func(*fasthttp.HostClient, time.Duration, bool) (C, error), put func(*fasthttp.HostClient, C), timeout time.Duration) (C, error) {
+	if ctx.Done() == nil || hc.IdleConnsCount() > 0 {
+		return get(hc, timeout, false)
 	}
 	type got struct {
 		cc  C
@@ -144,7 +144,7 @@ func acquire[C any](ctx context.Context, get func(time.Duration, bool) (C, error
 	}
 	ch := make(chan got, 1)
 	go func() {
-		cc, err := get(timeout, false)
+		cc, err := get(hc, timeout, false)
 		ch <- got{cc, err}
 	}()
 	select {
@@ -153,7 +153,7 @@ func acquire[C any](ctx context.Context, get func(time.Duration, bool) (C, error
 	case <-ctx.Done():
 		go func() {
 			if g := <-ch; g.err == nil {
-				put(g.cc)
+				put(hc, g.cc)
 			}
 		}()
 		var zero C
@@ -196,11 +196,11 @@ func readFast(br *bufio.Reader, resp *fasthttp.Response, limit int) (int, error)
 // look alike to the API.
 const userAgent = "Go-http-client/1.1"
 
-// sendFast posts body to the messages endpoint with hc and returns the
-// answer's status and body, as exchange does for net/http: a non-2xx answer
-// is an *APIError, a transport failure (its timeout included) a
-// *TransportError, the end of ctx its error.
-func (c *Client) sendFast(ctx context.Context, hc *fasthttp.HostClient, body []byte) (int, []byte, error) {
+// sendFast posts body to the messages endpoint with hc and reads the
+// answer, as Send does with net/http: a non-2xx answer is an *APIError, a
+// transport failure (its timeout included) a *TransportError, the end of
+// ctx its error.
+func (c *Client) sendFast(ctx context.Context, hc *fasthttp.HostClient, body []byte) (Response, error) {
 	deadline := time.Now().Add(c.timeout)
 	ctxDeadline, hasDeadline := ctx.Deadline()
 	if hasDeadline && ctxDeadline.Before(deadline) {
@@ -217,38 +217,34 @@ func (c *Client) sendFast(ctx context.Context, hc *fasthttp.HostClient, body []b
 	req.Header.Set("D360-API-KEY", string(c.key))
 	req.Header.SetUserAgent(userAgent)
 	req.SetBodyRaw(body)
-	written, status, err := exchangeFast(ctx, hc, req, resp, deadline, fastBodyLimit)
+	written, status, err := exchangeFast(ctx, hc, req, resp, deadline, answerLimit)
 	if err != nil && status != 0 {
 		// The answer's header came, its body did not.
 		if status < 200 || status > 299 {
-			return 0, nil, parseAPIError(status, fastHeader(resp), resp.Body()) // refused, whatever the rest said
+			return Response{}, parseAPIError(status, fastHeader(resp), resp.Body()) // refused, whatever the rest said
 		}
-		return 0, nil, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", status, err), Written: true, StatusCode: status}
+		return Response{}, &TransportError{Err: fmt.Errorf("reading answer (HTTP %d): %w", status, err), Written: true, StatusCode: status}
 	}
 	if err != nil {
 		if err := ctx.Err(); err != nil {
-			return 0, nil, err
+			return Response{}, err
 		}
 		timedOut := isTimeout(err)
 		if timedOut && hasDeadline && !ctxDeadline.After(deadline) {
 			// ctx's deadline, set on the connection, passed a moment
 			// before ctx reports it.
-			return 0, nil, context.DeadlineExceeded
+			return Response{}, context.DeadlineExceeded
 		}
 		if timedOut {
 			err = fmt.Errorf("no answer within %s: %w", c.timeout, err)
 		}
-		return 0, nil, &TransportError{Err: &url.Error{Op: "Post", URL: c.messagesURL, Err: err}, Written: written}
+		return Response{}, &TransportError{Err: &url.Error{Op: "Post", URL: c.messagesURL, Err: err}, Written: written}
 	}
-	raw := resp.Body()
 	if status < 200 || status > 299 {
-		return 0, nil, parseAPIError(status, fastHeader(resp), raw)
+		return Response{}, parseAPIError(status, fastHeader(resp), resp.Body())
 	}
-	return status, append([]byte(nil), raw...), nil
+	return readAnswer(status, resp.Body())
 }
-
-// fastBodyLimit bounds an answer's body, as Send's exchange does.
-const fastBodyLimit = 1 << 20
 
 // isTimeout reports whether err is a deadline passing (net.Error's
 // Timeout, fasthttp.ErrTimeout).
