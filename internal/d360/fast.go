@@ -125,7 +125,7 @@ func exchangeFast(ctx context.Context, hc *fasthttp.HostClient, req *fasthttp.Re
 	if err != nil {
 		return true, status, err
 	}
-	reuse = !resp.ConnectionClose()
+	reuse = !resp.ConnectionClose() && status != http.StatusSwitchingProtocols
 	return true, status, nil
 }
 
