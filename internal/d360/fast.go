@@ -201,6 +201,9 @@ const userAgent = "Go-http-client/1.1"
 // transport failure (its timeout included) a *TransportError, the end of
 // ctx its error.
 func (c *Client) sendFast(ctx context.Context, hc *fasthttp.HostClient, body []byte) (Response, error) {
+	if err := ctx.Err(); err != nil {
+		return Response{}, err // not sent
+	}
 	deadline := time.Now().Add(c.timeout)
 	ctxDeadline, hasDeadline := ctx.Deadline()
 	if hasDeadline && ctxDeadline.Before(deadline) {
@@ -211,6 +214,8 @@ func (c *Client) sendFast(ctx context.Context, hc *fasthttp.HostClient, body []b
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(c.messagesURL)
+	// The path is sent as url.URL escaped it, as net/http sends it.
+	req.URI().DisablePathNormalizing = true
 	req.Header.SetMethod(http.MethodPost)
 	req.Header.SetContentType(contentTypeJSON[0])
 	req.Header.Set("Accept", acceptJSON[0])

@@ -368,3 +368,33 @@ func BenchmarkSend(b *testing.B) {
 }
 
 const okBenchAnswer = `{"messaging_product":"whatsapp","contacts":[{"input":"15550001111","wa_id":"15550001111"}],"messages":[{"id":"wamid.HBgLMTU1NTAwMDExMTEVAgARGBI","message_status":"accepted"}]}`
+
+// A send whose ctx has ended before it starts does not touch the
+// connection the next send reuses: it writes nothing.
+func TestSendEndedContextSendsNothing(t *testing.T) {
+	for _, path := range []string{"fasthttp", "net/http"} {
+		t.Run(path, func(t *testing.T) {
+			var requests atomic.Int32
+			base, conns := rawAPI(t, func(conn net.Conn, br *bufio.Reader) {
+				for readRequest(br) {
+					requests.Add(1)
+					answerOK(conn)
+				}
+			})
+			c := clients(t, base)[path]
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			for i, ctx := range []context.Context{context.Background(), ctx, context.Background()} {
+				_, err := c.Send(ctx, []byte(`{}`))
+				if want := ctx.Err(); !errors.Is(err, want) {
+					t.Fatalf("send %d: error %v, want %v", i, err, want)
+				}
+			}
+			// The kept-alive connection carried the two sends, nothing
+			// between them.
+			if n, r := conns.Load(), requests.Load(); n != 1 || r != 2 {
+				t.Errorf("server accepted %d connections and read %d requests, want 1 and 2", n, r)
+			}
+		})
+	}
+}
