@@ -250,7 +250,8 @@ func (c *Client) spoke(conn net.Conn) {
 }
 
 // do sends req with p (the current pool when nil); a pool replaced
-// meanwhile (by h2) gives up its idle connections.
+// meanwhile (by h2) gives up its idle connections, except std while h1
+// sends the messages (it carries the other requests then).
 func (c *Client) do(req *http.Request, p *pool) (*http.Response, error) {
 	if p == nil {
 		if p = c.http.Load(); p.fast != nil {
@@ -267,8 +268,8 @@ func (c *Client) do(req *http.Request, p *pool) (*http.Response, error) {
 	if err == nil {
 		p.warm.Store(true) // also for transports that report no GotConn
 	}
-	if c.http.Load() != p {
-		p.hc.CloseIdleConnections()
+	if cur := c.http.Load(); cur != p && (cur.fast == nil || p != c.std) {
+		p.hc.CloseIdleConnections() // std stays in use beside fasthttp
 	}
 	return resp, err
 }

@@ -398,3 +398,45 @@ func TestSendEndedContextSendsNothing(t *testing.T) {
 		})
 	}
 }
+
+// Over an https API speaking HTTP/1.1, the other requests (templates,
+// media) keep net/http's connections alive beside fasthttp's.
+func TestOtherRequestsKeepTheirConnections(t *testing.T) {
+	var opened atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			io.WriteString(w, `{"waba_templates":[],"count":0,"total":0}`)
+			return
+		}
+		io.WriteString(w, fastAnswer)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	c, err := New(Config{BaseURL: srv.URL, APIKey: "key", RootCAs: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := c.Send(context.Background(), []byte(`{}`)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		if _, err := c.ListTemplates(context.Background()); err != nil {
+			t.Fatalf("list %d: %v", i, err)
+		}
+	}
+	if c.path() != "fasthttp" {
+		t.Fatalf("sends go by %s, want fasthttp", c.path())
+	}
+	// net/http's first connection (which learnt the protocol and then
+	// carries the lists) and fasthttp's.
+	if n := opened.Load(); n != 2 {
+		t.Errorf("server saw %d connections, want 2", n)
+	}
+}
