@@ -300,31 +300,12 @@ func TestSendSkipsConnectionClosedWhileIdle(t *testing.T) {
 // An https API speaking HTTP/1.1 is sent to by fasthttp with the
 // configured roots, not the system's.
 func TestSendFastOverTLS(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, fastAnswer)
-	}))
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
-	c, err := New(Config{BaseURL: srv.URL, APIKey: "key", RootCAs: roots})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if _, err := c.Send(context.Background(), []byte(`{}`)); err != nil {
-			t.Fatalf("send %d: %v", i, err)
-		}
-	}
-	if c.path() != "fasthttp" {
-		t.Fatalf("sends go by %s, want fasthttp", c.path())
-	}
+	c, srv, _ := h1TLSAPI(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, fastAnswer) }, func(*Client) {})
 	// fasthttp with the system roots only refuses the server before
 	// anything is written.
 	u, _ := url.Parse(srv.URL)
 	c.h1.fast = newFastHost(u, nil)
-	_, err = c.Send(context.Background(), []byte(`{}`))
+	_, err := c.Send(context.Background(), []byte(`{}`))
 	var te *TransportError
 	var ce *tls.CertificateVerificationError
 	if !errors.As(err, &te) || !errors.As(err, &ce) {
@@ -402,14 +383,33 @@ func TestSendEndedContextSendsNothing(t *testing.T) {
 // Over an https API speaking HTTP/1.1, the other requests (templates,
 // media) keep net/http's connections alive beside fasthttp's.
 func TestOtherRequestsKeepTheirConnections(t *testing.T) {
-	var opened atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	list := func(c *Client) {
+		if _, err := c.ListTemplates(context.Background()); err != nil {
+			t.Fatalf("list: %v", err)
+		}
+	}
+	_, _, opened := h1TLSAPI(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet {
 			io.WriteString(w, `{"waba_templates":[],"count":0,"total":0}`)
 			return
 		}
 		io.WriteString(w, fastAnswer)
-	}))
+	}, list)
+	// net/http's first connection (which learnt the protocol and then
+	// carries the lists) and fasthttp's.
+	if n := opened.Load(); n != 2 {
+		t.Errorf("server saw %d connections, want 2", n)
+	}
+}
+
+// h1TLSAPI serves h over TLS with HTTP/1.1 only and returns a client
+// trusting it that has sent three times, calling between(c) after each
+// send, the server, and the count of connections it accepted.
+func h1TLSAPI(t *testing.T, h http.HandlerFunc, between func(c *Client)) (*Client, *httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var opened atomic.Int32
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // a refused handshake is expected in some tests
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			opened.Add(1)
@@ -427,16 +427,10 @@ func TestOtherRequestsKeepTheirConnections(t *testing.T) {
 		if _, err := c.Send(context.Background(), []byte(`{}`)); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
-		if _, err := c.ListTemplates(context.Background()); err != nil {
-			t.Fatalf("list %d: %v", i, err)
-		}
+		between(c)
 	}
 	if c.path() != "fasthttp" {
 		t.Fatalf("sends go by %s, want fasthttp", c.path())
 	}
-	// net/http's first connection (which learnt the protocol and then
-	// carries the lists) and fasthttp's.
-	if n := opened.Load(); n != 2 {
-		t.Errorf("server saw %d connections, want 2", n)
-	}
+	return c, srv, &opened
 }
