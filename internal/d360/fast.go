@@ -90,7 +90,7 @@ func exchangeFast(ctx context.Context, hc *fasthttp.HostClient, req *fasthttp.Re
 			break
 		}
 		hc.CloseConn(cc)
-		cc, err = hc.AcquireConn(time.Until(deadline), false)
+		cc, err = acquire(ctx, hc, (*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, time.Until(deadline))
 	}
 	if err != nil {
 		return false, 0, err
