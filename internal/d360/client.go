@@ -59,7 +59,9 @@ type Config struct {
 	BaseURL string
 	// APIKey sent as D360-API-KEY. Required.
 	APIKey APIKey
-	// HTTPClient to use. Default: a client with Timeout.
+	// HTTPClient to use for every request. Default: net/http clients with
+	// Timeout, and fasthttp for Send when the API speaks HTTP/1.1
+	// (fast.go).
 	HTTPClient *http.Client
 	// Timeout of one request when HTTPClient is nil. Default: 15s.
 	Timeout time.Duration

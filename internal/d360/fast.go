@@ -28,14 +28,18 @@ const (
 	fastIdleCheck   = time.Second
 )
 
+// fastReadBuffer bounds the header of an answer read by fasthttp.
+const fastReadBuffer = 8 << 10
+
 // newFastHost returns a fasthttp client for the API at u (an http or https
 // base URL), which sends each request on its caller's goroutine: no
 // goroutines per connection, request and response objects and buffers
 // pooled (https://pkg.go.dev/github.com/valyala/fasthttp#HostClient).
-// Only its connection pool, dialing and HTTP/1.1 framing are used:
-// Client.exchangeFast writes and reads itself, so that it knows whether
-// the request was written in full before a failure, and nothing is ever
-// retried by the library.
+// Only its connection pool (HostClient.AcquireConn, ReleaseConn,
+// CloseConn: the pieces fasthttp exports for transports of one's own),
+// dialing and HTTP/1.1 framing are used: exchangeFast writes and reads
+// itself, so that it knows whether the request was written in full before
+// a failure, and nothing is ever retried by the library.
 func newFastHost(u *url.URL, roots *x509.CertPool) *fasthttp.HostClient {
 	port := u.Port()
 	if port == "" {
@@ -45,15 +49,23 @@ func newFastHost(u *url.URL, roots *x509.CertPool) *fasthttp.HostClient {
 		Addr:  net.JoinHostPort(u.Hostname(), port),
 		IsTLS: u.Scheme == "https",
 		// Go's own dialer, as net/http's transport uses (both IP
-		// families, the system resolver).
+		// families, the system resolver); TLS (IsTLS) is fasthttp's
+		// tls.Client, its handshake on the first write, under the
+		// request's deadline.
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
 			return (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).Dial("tcp", addr)
 		},
 		// A connection per send in flight, never ErrNoFreeConns.
 		MaxConns:            math.MaxInt32,
 		MaxIdleConnDuration: fastIdleTimeout,
+		// An answer's header must fit the read buffer (fasthttp fails
+		// with ErrSmallBuffer past it, after the request was sent). Its
+		// default, 4 KiB, is tight beside a CDN's headers; a buffer is
+		// held only by a send in flight (the pool's are shared).
+		ReadBufferSize: fastReadBuffer,
 		// HostClient.Do is not used, but were it used, a POST must not
-		// be sent again by the library: RetryIfErr says never.
+		// be sent again by the library (RFC 9110, section 9.2.2): one
+		// attempt, and RetryIfErr says never.
 		MaxIdemponentCallAttempts: 1,
 		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		DisablePathNormalizing:    true,

@@ -434,3 +434,19 @@ func h1TLSAPI(t *testing.T, h http.HandlerFunc, between func(c *Client)) (*Clien
 	}
 	return c, srv, &opened
 }
+
+// An answer whose header is larger than fasthttp's default read buffer
+// (4 KiB) is read.
+func TestSendLargeAnswerHeader(t *testing.T) {
+	pad := strings.Repeat("p", fastReadBuffer-1024)
+	base, _ := rawAPI(t, func(conn net.Conn, br *bufio.Reader) {
+		if readRequest(br) {
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nX-Padding: "+pad+"\r\nContent-Length: "+strconv.Itoa(len(fastAnswer))+"\r\n\r\n"+fastAnswer)
+		}
+	})
+	for path, c := range clients(t, base) {
+		if got, err := c.Send(context.Background(), []byte(`{}`)); err != nil || got.MessageID != "wamid.F" {
+			t.Errorf("%s: Send = %+v, %v; want wamid.F", path, got, err)
+		}
+	}
+}
