@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -35,5 +36,7 @@ func closedByPeer(c net.Conn) bool {
 			(err != nil && !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR))
 		return true
 	})
-	return closed || err != nil
+	// A deadline passed already is the request's to report, not the
+	// connection's.
+	return closed || (err != nil && !errors.Is(err, os.ErrDeadlineExceeded))
 }
