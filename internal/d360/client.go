@@ -24,7 +24,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/wabridge/wabridge/internal/jsonscan"
 	"github.com/wabridge/wabridge/internal/telemetry"
@@ -57,7 +59,9 @@ type Config struct {
 	BaseURL string
 	// APIKey sent as D360-API-KEY. Required.
 	APIKey APIKey
-	// HTTPClient to use. Default: a client with Timeout.
+	// HTTPClient to use for every request. Default: net/http clients with
+	// Timeout, and fasthttp for Send when the API speaks HTTP/1.1
+	// (fast.go).
 	HTTPClient *http.Client
 	// Timeout of one request when HTTPClient is nil. Default: 15s.
 	Timeout time.Duration
@@ -110,6 +114,14 @@ type Client struct {
 	// Config.HTTPClient was given.
 	http atomic.Pointer[pool]
 	h2   *pool
+	// h1 sends with fasthttp (fast.go) when the API speaks HTTP/1.1 and
+	// nothing needs net/http (see fastOK); it is the first pool for a
+	// plain http base URL, and takes over an https one once the first
+	// connection negotiated HTTP/1.1. nil when net/http must send.
+	h1 *pool
+	// std is the net/http pool the requests other than Send use while
+	// h1 sends the messages (they are few, some are multipart uploads).
+	std *pool
 }
 
 // pool is an HTTP client and its cold start: until a first connection
@@ -124,7 +136,9 @@ type pool struct {
 	// http.Client's redirect handling and header copies cost a fifth of a
 	// send, and the API answers POST /messages itself (a 3xx is an
 	// *APIError). The requests carry their timeout (Client.timeout).
-	rt   http.RoundTripper
+	rt http.RoundTripper
+	// fast, when set, sends instead of hc (Client.sendFast).
+	fast *fasthttp.HostClient
 	warm atomic.Bool
 	cold chan struct{}
 }
@@ -190,8 +204,33 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTPClient == nil && u.User == nil {
 		first.rt, h2.rt, c.timeout = hc.Transport, h2.hc.Transport, cfg.Timeout
 	}
+	c.std = first
 	c.http.Store(first)
+	if fastOK(u, cfg.HTTPClient != nil, telemetry.Enabled(os.Getenv), httpproxy.FromEnvironment().ProxyFunc()) {
+		c.h1 = newPool(nil)
+		c.h1.fast = newFastHost(u, cfg.RootCAs)
+		c.h1.warm.Store(true) // a connection per send in flight: nothing to share
+		if u.Scheme == "http" {
+			c.http.Store(c.h1)
+		}
+	}
 	return c, nil
+}
+
+// fastOK reports whether Send may use fasthttp (fast.go) for the base URL
+// u: not when a caller's http.Client (callerClient) must carry the
+// requests, nor for a URL with credentials (net/http turns them into an
+// Authorization header), nor with tracing on (otelhttp's transport makes
+// the spans), nor when the environment routes u through a proxy (proxy,
+// as net/http's ProxyFromEnvironment reads HTTP_PROXY, HTTPS_PROXY and
+// NO_PROXY). Whether an https API speaks HTTP/2, for which net/http stays,
+// shows only on the first connection (Client.spoke).
+func fastOK(u *url.URL, callerClient, tracing bool, proxy func(*url.URL) (*url.URL, error)) bool {
+	if callerClient || tracing || u.User != nil {
+		return false
+	}
+	p, err := proxy(u)
+	return err == nil && p == nil
 }
 
 // h2MaxConns bounds the HTTP/2 connections to the API: at the usual 100 to
@@ -200,16 +239,26 @@ const h2MaxConns = 16
 
 // spoke records the protocol of a connection the API answered on.
 func (c *Client) spoke(conn net.Conn) {
-	if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" && c.h2 != nil {
-		c.http.Store(c.h2)
+	tc, ok := conn.(*tls.Conn)
+	switch {
+	case !ok:
+	case tc.ConnectionState().NegotiatedProtocol == "h2":
+		if c.h2 != nil {
+			c.http.Store(c.h2)
+		}
+	case c.h1 != nil:
+		c.http.Store(c.h1)
 	}
 }
 
 // do sends req with p (the current pool when nil); a pool replaced
-// meanwhile (by h2) gives up its idle connections.
+// meanwhile (by h2) gives up its idle connections, except std while h1
+// sends the messages (it carries the other requests then).
 func (c *Client) do(req *http.Request, p *pool) (*http.Response, error) {
 	if p == nil {
-		p = c.http.Load()
+		if p = c.http.Load(); p.fast != nil {
+			p = c.std
+		}
 	}
 	var resp *http.Response
 	var err error
@@ -221,8 +270,8 @@ func (c *Client) do(req *http.Request, p *pool) (*http.Response, error) {
 	if err == nil {
 		p.warm.Store(true) // also for transports that report no GotConn
 	}
-	if c.http.Load() != p {
-		p.hc.CloseIdleConnections()
+	if cur := c.http.Load(); cur != p && (cur.fast == nil || p != c.std) {
+		p.hc.CloseIdleConnections() // std stays in use beside fasthttp
 	}
 	return resp, err
 }
@@ -408,14 +457,25 @@ func (c *Client) Send(ctx context.Context, body []byte) (Response, error) {
 		return Response{}, err
 	}
 	defer done()
+	if p.fast != nil {
+		return c.sendFast(ctx, p.fast, body)
+	}
 	cl, err := c.request(ctx, http.MethodPost, c.messagesURL, bytes.NewReader(body), "application/json")
 	if err != nil {
 		return Response{}, err
 	}
-	status, raw, err := c.exchange(cl, p, 1<<20)
+	status, raw, err := c.exchange(cl, p, answerLimit)
 	if err != nil {
 		return Response{}, err
 	}
+	return readAnswer(status, raw)
+}
+
+// answerLimit bounds the body of an answer to Send.
+const answerLimit = 1 << 20
+
+// readAnswer reads a 2xx answer to Send. raw is not kept.
+func readAnswer(status int, raw []byte) (Response, error) {
 	sb, ok := readSuccess(raw)
 	if !ok {
 		if err := json.Unmarshal(raw, &sb); err != nil {

@@ -34,9 +34,19 @@ type capture struct {
 	body         []byte
 }
 
+// sendPaths are the ways a Client sends to a plain http API: fasthttp by
+// default, net/http with a caller's client or a proxy.
+var sendPaths = []string{"fasthttp", "net/http"}
+
 // newAPI serves handler on httptest and returns a Client pointed at it and
 // a function returning the requests seen so far.
 func newAPI(t *testing.T, handler http.HandlerFunc) (*d360.Client, func() []capture) {
+	t.Helper()
+	return newAPIOn(t, "fasthttp", handler)
+}
+
+// newAPIOn is newAPI with the client sending by path (one of sendPaths).
+func newAPIOn(t *testing.T, path string, handler http.HandlerFunc) (*d360.Client, func() []capture) {
 	t.Helper()
 	var (
 		mu   sync.Mutex
@@ -53,6 +63,12 @@ func newAPI(t *testing.T, handler http.HandlerFunc) (*d360.Client, func() []capt
 	c, err := d360.New(d360.Config{BaseURL: srv.URL, APIKey: testKey})
 	if err != nil {
 		t.Fatalf("d360.New: %v", err)
+	}
+	if path == "net/http" {
+		d360.NetHTTPOnly(c)
+	}
+	if got := d360.Path(c); got != path {
+		t.Fatalf("client sends by %s, want %s", got, path)
 	}
 	return c, func() []capture {
 		mu.Lock()
@@ -75,7 +91,13 @@ func answer(status int, body string, headers ...string) http.HandlerFunc {
 const okAnswer = `{"messaging_product":"whatsapp","contacts":[{"input":"+1 555 000 1111","wa_id":"15550001111"}],"messages":[{"id":"wamid.HBgLMTU1NTAwMDExMTEVAgARGBI","message_status":"accepted"}]}`
 
 func TestSendRequest(t *testing.T) {
-	c, seen := newAPI(t, answer(200, okAnswer))
+	for _, path := range sendPaths {
+		t.Run(path, func(t *testing.T) { testSendRequest(t, path) })
+	}
+}
+
+func testSendRequest(t *testing.T, path string) {
+	c, seen := newAPIOn(t, path, answer(200, okAnswer))
 	// Odd spacing, key order, escapes and non-ASCII must reach the API as given.
 	body := []byte("{ \"to\":\"+1 555 000 1111\",\n \"messaging_product\" : \"whatsapp\", \"type\":\"text\",\"text\":{\"body\":\"h\\u00e9llo <b>&</b> ☃\"},\"x_future\":[1,2.50,null]}")
 	if _, err := c.Send(context.Background(), body); err != nil {
@@ -157,16 +179,18 @@ func TestSendSuccess(t *testing.T) {
 		{"mark as read", 200, `{"success":true}`, d360.Response{StatusCode: 200}},
 		{"other 2xx status", 201, `{"messages":[{"id":"wamid.E"}]}`, d360.Response{MessageID: "wamid.E", StatusCode: 201}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, _ := newAPI(t, answer(tc.status, tc.body))
-			got, err := c.Send(context.Background(), []byte(`{"messaging_product":"whatsapp"}`))
-			if err != nil {
-				t.Fatalf("Send: %v", err)
-			}
-			if got != tc.want {
-				t.Errorf("Send = %+v, want %+v", got, tc.want)
-			}
-		})
+		for _, path := range sendPaths {
+			t.Run(tc.name+"/"+path, func(t *testing.T) {
+				c, _ := newAPIOn(t, path, answer(tc.status, tc.body))
+				got, err := c.Send(context.Background(), []byte(`{"messaging_product":"whatsapp"}`))
+				if err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+				if got != tc.want {
+					t.Errorf("Send = %+v, want %+v", got, tc.want)
+				}
+			})
+		}
 	}
 }
 
@@ -181,24 +205,26 @@ func TestSendUnusableSuccessAnswer(t *testing.T) {
 		{"not JSON", `<html>ok</html>`},
 		{"empty body", ``},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, _ := newAPI(t, answer(200, tc.body))
-			got, err := c.Send(context.Background(), []byte(`{}`))
-			var ae *d360.APIError
-			if !errors.As(err, &ae) {
-				t.Fatalf("Send = %+v, %v; want an *APIError", got, err)
-			}
-			if ae.StatusCode != 200 {
-				t.Errorf("StatusCode = %d, want 200", ae.StatusCode)
-			}
-			if ae.Body != tc.body {
-				t.Errorf("Body = %q, want %q", ae.Body, tc.body)
-			}
-			// A 200 that cannot be read may have sent the message: never retry it.
-			if c := d360.Classify(err); c != d360.Permanent {
-				t.Errorf("Classify = %v, want permanent", c)
-			}
-		})
+		for _, path := range sendPaths {
+			t.Run(tc.name+"/"+path, func(t *testing.T) {
+				c, _ := newAPIOn(t, path, answer(200, tc.body))
+				got, err := c.Send(context.Background(), []byte(`{}`))
+				var ae *d360.APIError
+				if !errors.As(err, &ae) {
+					t.Fatalf("Send = %+v, %v; want an *APIError", got, err)
+				}
+				if ae.StatusCode != 200 {
+					t.Errorf("StatusCode = %d, want 200", ae.StatusCode)
+				}
+				if ae.Body != tc.body {
+					t.Errorf("Body = %q, want %q", ae.Body, tc.body)
+				}
+				// A 200 that cannot be read may have sent the message: never retry it.
+				if c := d360.Classify(err); c != d360.Permanent {
+					t.Errorf("Classify = %v, want permanent", c)
+				}
+			})
+		}
 	}
 }
 
@@ -308,25 +334,27 @@ func TestSendAPIError(t *testing.T) {
 		})
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, _ := newAPI(t, answer(tc.status, tc.body, tc.headers...))
-			_, err := c.Send(context.Background(), []byte(`{"messaging_product":"whatsapp"}`))
-			var ae *d360.APIError
-			if !errors.As(err, &ae) {
-				t.Fatalf("Send error = %v (%T), want an *APIError", err, err)
-			}
-			got := *ae
-			got.Body = ""
-			if got != tc.want {
-				t.Errorf("APIError = %+v\nwant       %+v", got, tc.want)
-			}
-			if ae.Body != tc.body {
-				t.Errorf("Body = %q, want %q", ae.Body, tc.body)
-			}
-			if c := d360.Classify(err); c != tc.class {
-				t.Errorf("Classify = %v, want %v", c, tc.class)
-			}
-		})
+		for _, path := range sendPaths {
+			t.Run(tc.name+"/"+path, func(t *testing.T) {
+				c, _ := newAPIOn(t, path, answer(tc.status, tc.body, tc.headers...))
+				_, err := c.Send(context.Background(), []byte(`{"messaging_product":"whatsapp"}`))
+				var ae *d360.APIError
+				if !errors.As(err, &ae) {
+					t.Fatalf("Send error = %v (%T), want an *APIError", err, err)
+				}
+				got := *ae
+				got.Body = ""
+				if got != tc.want {
+					t.Errorf("APIError = %+v\nwant       %+v", got, tc.want)
+				}
+				if ae.Body != tc.body {
+					t.Errorf("Body = %q, want %q", ae.Body, tc.body)
+				}
+				if c := d360.Classify(err); c != tc.class {
+					t.Errorf("Classify = %v, want %v", c, tc.class)
+				}
+			})
+		}
 	}
 }
 
