@@ -77,6 +77,9 @@ type Config struct {
 	// APICAFile is a PEM bundle trusted for the API besides the system
 	// roots (a TLS-intercepting proxy, a test server); empty: none.
 	APICAFile string
+	// APIHTTP1 sends messages over HTTP/1.1 even to an API offering
+	// HTTP/2 (d360.Config.HTTP1).
+	APIHTTP1 bool
 
 	// Only runs one half: "outbound" or "inbound"; empty runs both.
 	Only string
@@ -403,7 +406,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		}
 		if cfg.APIKey != "" {
-			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.APITimeout, RootCAs: apiRoots})
+			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: cfg.APIKey, Timeout: cfg.APITimeout, RootCAs: apiRoots, HTTP1: cfg.APIHTTP1})
 			if err != nil {
 				return err
 			}
@@ -413,7 +416,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 		for number, key := range cfg.APIKeys {
-			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: key, Timeout: cfg.APITimeout, RootCAs: apiRoots})
+			client, err := d360.New(d360.Config{BaseURL: cfg.APIBaseURL, APIKey: key, Timeout: cfg.APITimeout, RootCAs: apiRoots, HTTP1: cfg.APIHTTP1})
 			if err != nil {
 				return fmt.Errorf("API key of business number %s: %w", number, err)
 			}

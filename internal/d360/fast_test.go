@@ -64,6 +64,8 @@ func TestSendPath(t *testing.T) {
 		{"plain http", plain.URL, Config{}, nil, "fasthttp"},
 		{"https speaking HTTP/1.1", h1.URL, Config{}, nil, "fasthttp"},
 		{"https speaking HTTP/2", h2.URL, Config{}, nil, "net/http h2"},
+		{"https speaking HTTP/2, HTTP/1.1 asked for", h2.URL, Config{HTTP1: true}, nil, "fasthttp"},
+		{"HTTP/1.1 asked for, tracing on", h2.URL, Config{HTTP1: true}, map[string]string{"OTEL_TRACES_EXPORTER": "console"}, "net/http h2"},
 		{"credentials in the base URL", withCreds(plain.URL), Config{}, nil, "net/http"},
 		{"the caller's http.Client", plain.URL, Config{HTTPClient: &http.Client{Timeout: 5 * time.Second}}, nil, "net/http"},
 		{"tracing on", plain.URL, Config{}, map[string]string{"OTEL_TRACES_EXPORTER": "console"}, "net/http"},
