@@ -35,7 +35,7 @@ func runOptin(t *testing.T, args ...string) (string, error) {
 	}
 	var out, errOut bytes.Buffer
 	kctx.BindTo(ctx, (*context.Context)(nil))
-	err = kctx.Run(&Globals{Logger: slog.New(slog.DiscardHandler), Stdout: &out, Stderr: &errOut})
+	err = kctx.Run(&Globals{Args: args, Logger: slog.New(slog.DiscardHandler), Stdout: &out, Stderr: &errOut})
 	return out.String(), err
 }
 
