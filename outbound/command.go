@@ -74,7 +74,7 @@ func CommandID(m *kgo.Record) string {
 			return string(h.Value)
 		}
 	}
-	return fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset)
+	return positionID(m.Topic, m.Partition, m.Offset)
 }
 
 // ParseCommand checks a command record and builds the request body. Unknown

@@ -965,29 +965,31 @@ func (w *Worker) keepFinished(p int32, offsets []int64) {
 }
 
 // writeDone writes a ledger record naming the commands at offsets of p
-// (those whose ids w.seen holds) as done, for the next owner of p if it is
+// (by the ids w.seen holds, else by their positions) as done, for the next owner of p if it is
 // another process: its restore skips them instead of taking them for
 // unknown outcomes. Called from the revocation (or the loss) of p, it
 // holds up the member's return to the group until the record is written
 // or doneTimeout passes: after a broker outage the record is written as
 // soon as the broker answers, before this member has even joined again.
 func (w *Worker) writeDone(p int32, offsets []int64) {
-	want := map[int64]bool{}
-	for _, o := range offsets {
-		want[o] = true
+	if len(offsets) == 0 {
+		return
 	}
-	var cmds []waveCommand
+	named := map[int64]string{}
 	w.mu.Lock() // a commit prunes the ids meanwhile
 	if seen := w.seen[p]; seen != nil {
-		for _, c := range seen.order {
-			if want[c.Offset] {
-				cmds = append(cmds, c)
-			}
+		for _, c := range seen.named {
+			named[c.Offset] = c.ID
 		}
 	}
 	w.mu.Unlock()
-	if len(cmds) == 0 {
-		return
+	cmds := make([]waveCommand, len(offsets))
+	for i, o := range offsets {
+		id, ok := named[o]
+		if !ok {
+			id = positionID(w.cfg.CommandTopic, p, o)
+		}
+		cmds[i] = waveCommand{ID: id, Offset: o}
 	}
 	value, err := json.Marshal(waveRecord{State: ledgerDone, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
 	if err != nil {
@@ -1267,7 +1269,7 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 				w.track.committed(p.Partition, points[p.Partition])
 				w.mu.Lock()
 				if s := w.seen[p.Partition]; s != nil {
-					s.forget(points[p.Partition].at - int64(w.cfg.MaxAhead))
+					s.forget(points[p.Partition].at-int64(w.cfg.MaxAhead), points[p.Partition].at)
 				}
 				w.mu.Unlock()
 			}
@@ -1343,7 +1345,7 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 			failed(p, err)
 			return
 		}
-		seen := seenFrom(entries)
+		seen := seenFrom(w.cfg.CommandTopic, p, entries)
 		maps.DeleteFunc(entries, func(_ string, e ledgerEntry) bool { return e.Offset < c })
 		w.m.LedgerRestore.Observe(time.Since(t0).Seconds())
 		w.track.assign(p, c)
