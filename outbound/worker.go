@@ -740,12 +740,13 @@ type outcome struct {
 	attempts int
 }
 
-// run processes one job; the keyQueue calls it in per-recipient order.
-func (w *Worker) run(j job) {
+// run processes one job; the keyQueue calls it in per-recipient order. j is
+// the queue's copy, which the job's result writes use too.
+func (w *Worker) run(j *job) {
 	start := time.Now()
 	ctx := j.ctx
 	if ctx.Err() != nil {
-		w.abandon(j)
+		w.abandon(*j)
 		return
 	}
 	if j.replay != nil {
@@ -755,7 +756,7 @@ func (w *Worker) run(j job) {
 	if k := j.kept; k != nil {
 		w.log.Info("writing the outcome the API gave before the partition was revoked; not sent again", "command_id", j.cmd.ID, "outcome", k.out.status)
 		j.out = &k.out
-		w.write(j, k.recs, func() { w.finished(j, k.out) })
+		w.write(j, k.recs, func() { w.finished(*j, k.out) })
 		return
 	}
 	var out outcome
@@ -771,36 +772,36 @@ func (w *Worker) run(j job) {
 	case j.unknown && !w.cfg.ResendUnknown:
 		out = outcome{status: "failed", reason: "unknown_outcome", details: "an earlier send was interrupted between the API call and the ledger write; not sent again (set resend-unknown to send it again)"}
 	default:
-		if reject := w.checkTemplate(ctx, j); reject != nil {
+		if reject := w.checkTemplate(ctx, *j); reject != nil {
 			out = *reject
 			break
 		}
-		if reject, err := w.checkWindow(ctx, j); err != nil {
-			w.abandon(j) // ctx ended while waiting: read again later
+		if reject, err := w.checkWindow(ctx, *j); err != nil {
+			w.abandon(*j) // ctx ended while waiting: read again later
 			return
 		} else if reject != nil {
 			out = *reject
 			break
 		}
 		var err error
-		out, err = w.send(ctx, j)
+		out, err = w.send(ctx, *j)
 		if err != nil {
 			w.log.Warn("command abandoned; it will be read again",
 				"command_id", j.cmd.ID, "partition", j.rec.Partition, "offset", j.rec.Offset, "attempts", out.attempts, "err", err)
 			if out.attempts > 0 {
 				w.m.AbandonedSends.Inc()
 			}
-			w.abandon(j)
+			w.abandon(*j)
 			return
 		}
 	}
-	result, encodeErr := w.result(j, out, time.Since(start))
+	result, encodeErr := w.result(*j, out, time.Since(start))
 	if err := encodeErr; err != nil {
 		// The outcome stands (an accepted command was sent); the result
 		// goes out without the fields that would not encode, and the whole
 		// outcome to the dead-letter topic.
 		w.log.Error("encoding the result; writing it without its optional fields, the full outcome to the dead-letter topic", "command_id", j.cmd.ID, "outcome", out.status, "err", err)
-		if result, err = w.bareResult(j, out, time.Since(start)); err != nil {
+		if result, err = w.bareResult(*j, out, time.Since(start)); err != nil {
 			w.log.Error("encoding the bare result too; only the dead letter is written", "command_id", j.cmd.ID, "err", err)
 		}
 	}
@@ -816,7 +817,7 @@ func (w *Worker) run(j job) {
 		if out.status == "accepted" {
 			dl.reason, dl.details = "result_encoding", fmt.Sprintf("accepted by the API as message %q; the result could not be encoded", out.resp.MessageID)
 		}
-		recs = append(recs, w.deadLetter(j, dl))
+		recs = append(recs, w.deadLetter(*j, dl))
 	}
 	j.out = &out
 	w.writeResult(j, out, recs)
@@ -829,9 +830,8 @@ func (w *Worker) run(j job) {
 // acknowledged. A recipient's results still reach the results topic in
 // order: the next command's result is produced after this one's, to the
 // same partition, by an idempotent producer.
-func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record) {
-	jp := &j // one copy for both callbacks
-	w.writeAttempt(jp, recs, func() { w.finished(*jp, out) }, 1)
+func (w *Worker) writeResult(j *job, out outcome, recs []*kgo.Record) {
+	w.writeAttempt(j, recs, func() { w.finished(*j, out) }, 1)
 }
 
 // write produces recs (at least one) and, once every one is acknowledged,
@@ -840,8 +840,8 @@ func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record) {
 // nobody else would read the command again, and its offset would hold up
 // the partition's commits. Once the partition is revoked, j is abandoned
 // for the next owner.
-func (w *Worker) write(j job, recs []*kgo.Record, written func()) {
-	w.writeAttempt(&j, recs, written, 1)
+func (w *Worker) write(j *job, recs []*kgo.Record, written func()) {
+	w.writeAttempt(j, recs, written, 1)
 }
 
 func (w *Worker) writeAttempt(j *job, recs []*kgo.Record, written func(), attempt int) {
@@ -1063,12 +1063,12 @@ func (w *Worker) finished(j job, out outcome) {
 
 // replay writes the stored result of a command the API accepted before a
 // redelivery, without calling the API again.
-func (w *Worker) replay(j job) {
+func (w *Worker) replay(j *job) {
 	e := j.replay
-	rec := &kgo.Record{Topic: w.cfg.ResultTopic, Key: e.ResultKey, Value: e.Result, Headers: resultHeaders(e.CommandID)}
+	rec := w.resultRec("", e.ResultKey, e.Result, e.CommandID, nil)
 	w.write(j, []*kgo.Record{rec}, func() {
 		w.log.Info("command was accepted before a redelivery; its result was written from the ledger, not sent again", "command_id", e.CommandID)
-		w.finish(j)
+		w.finish(*j)
 	})
 }
 
@@ -1078,7 +1078,10 @@ func (w *Worker) replay(j job) {
 func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 	var lastErr error
 	limit := j.sender.limit
-	userKey := j.number + "|" + UserKey(j.cmd.To)
+	userKey := j.key // number|UserKey(to) (admit)
+	if j.cmd.To == "" {
+		userKey = j.number + "|"
+	}
 	attempt := 0
 	for attempt < w.cfg.MaxAttempts {
 		if w.cfg.MaxAge > 0 && !j.rec.Timestamp.IsZero() && time.Since(j.rec.Timestamp) > w.cfg.MaxAge {
@@ -1554,11 +1557,7 @@ func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record,
 	}
 	// Key results like the webhook events of the same user (digits only), so
 	// a user's results and statuses share a partition.
-	key := j.rec.Key
-	if j.cmd.To != "" {
-		key = []byte(UserKey(j.cmd.To))
-	}
-	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
+	return w.resultRec(j.cmd.To, j.rec.Key, value, j.cmd.ID, w.traced(j)), nil
 }
 
 // resultRecord is the result of j with only the fields that cannot fail to
@@ -1598,7 +1597,7 @@ func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Rec
 	if err != nil {
 		return nil, fmt.Errorf("encoding bare result of command %s: %w", j.cmd.ID, err)
 	}
-	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
+	return w.resultRec("", j.rec.Key, value, j.cmd.ID, w.traced(j)), nil
 }
 
 // The values of the headers every result carries; shared, as nothing
@@ -1608,12 +1607,31 @@ var (
 	avroContent    = []byte("application/vnd.confluent.avro")
 )
 
-func resultHeaders(commandID string) []kgo.RecordHeader {
-	return []kgo.RecordHeader{
+// resultRecord is a result record and its headers, allocated together.
+type resultRecord struct {
+	rec     kgo.Record
+	headers [3]kgo.RecordHeader
+}
+
+// resultRec is a result record of the command commandID (value encoded),
+// keyed by the recipient to (UserKey), or by key when to is empty, produced
+// in ctx (Worker.traced). The record, its headers and the bytes of its key
+// and id take two allocations.
+func (w *Worker) resultRec(to string, key, value []byte, commandID string, ctx context.Context) *kgo.Record {
+	r := &resultRecord{}
+	buf := make([]byte, 0, len(to)+len(commandID))
+	if to != "" {
+		buf = appendUserKey(buf, to)
+		key = buf[:len(buf):len(buf)]
+	}
+	id := append(buf[len(buf):], commandID...)
+	r.headers = [3]kgo.RecordHeader{
 		{Key: "event-kind", Value: sendResultKind},
 		{Key: "content-type", Value: avroContent},
-		{Key: HeaderCommandID, Value: []byte(commandID)},
+		{Key: HeaderCommandID, Value: id},
 	}
+	r.rec = kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: r.headers[:], Context: ctx}
+	return &r.rec
 }
 
 // deadLetter keeps the original record bytes and headers, with the reason:
