@@ -383,10 +383,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.RebalanceTimeout(30 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
 		kgo.FetchMaxWait(100 * time.Millisecond),
-		// Small fetches: the intake takes only a share per partition, and a
-		// paused partition's buffered records are fetched again later.
-		kgo.FetchMaxBytes(256 << 10),
-		kgo.FetchMaxPartitionBytes(64 << 10),
+		// Small fetches: the intake takes only a share per partition, and
+		// what a fetch brings beyond pauseAt waits in memory (pauseAt).
+		kgo.FetchMaxBytes(96 << 10),
+		kgo.FetchMaxPartitionBytes(16 << 10),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key, like the Java client
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
@@ -459,18 +459,21 @@ func (w *Worker) Run(ctx context.Context) error {
 // writeTimeout bounds one attempt to write a record.
 const writeTimeout = 10 * time.Second
 
-// pollMax is the most records one poll returns; a partition's fetching
-// pauses while pauseAt of its records wait for admission, and resumes when
-// half as many do: at 10,000 commands/s over 12 partitions that is 150 ms
-// of work left, more than FetchMaxWait, the longest a resumed partition can
-// wait for its fetch. Waiting records hold their fetch's buffers: with
-// 1,000 a partition, the read-ahead was the larger part of the heap.
-const (
-	pollMax = 500
-	pauseAt = 250
-)
+// A partition's fetching pauses while pauseAt of its records wait for
+// admission, and resumes when half as many do: at 10,000 commands/s over 12
+// partitions that is 60 ms of work left, while a busy consumer's fetches
+// come back at once (FetchMaxWait is reached only when no partition has
+// data). Waiting records hold their fetch's buffers, and this read-ahead
+// is the larger part of the live heap: at 250 a partition (and 64 KiB
+// fetches) the peak RSS at the default MaxInFlight was about 10 MB higher,
+// at the same rates.
+const pauseAt = 100
 
-// poll hands fetched records to the intake until ctx ends.
+// poll hands fetched records to the intake until ctx ends. Each poll takes
+// every record kgo holds: kgo drops the records it holds of a partition
+// once it is paused, to fetch (and decompress) them again when it is
+// resumed, and with polls of at most 500 records that was most of what was
+// fetched at 0 ms (TestWorkerFetchesEachCommandOnce).
 //
 // A rebalance waits while polled records are handed over
 // (BlockRebalanceOnPoll): records of a partition revoked meanwhile, and
@@ -478,7 +481,7 @@ const (
 func (w *Worker) poll(ctx context.Context) error {
 	cl := w.cl.Load()
 	for {
-		fs := cl.PollRecords(ctx, pollMax)
+		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			cl.AllowRebalance()
 			return nil
