@@ -158,7 +158,7 @@ func commandFromObject(cmd Command, value []byte, obj map[string]json.RawMessage
 	}
 
 	// Per-type rules of the API reference (validate.go), before any call.
-	if err := Validate(obj); err != nil {
+	if err := validate(obj, true); err != nil { // obj's values were parsed: valid JSON
 		return cmd, err
 	}
 	// Validate has checked the envelope: to or recipient (one of them),

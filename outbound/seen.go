@@ -100,7 +100,12 @@ func (s *seenIDs) forget(before, committed int64) {
 
 // positionID is the id of a command without a command-id header.
 func positionID(topic string, p int32, offset int64) string {
-	return topic + "/" + strconv.Itoa(int(p)) + "/" + strconv.FormatInt(offset, 10)
+	var buf [48]byte
+	b := append(buf[:0], '/')
+	b = strconv.AppendInt(b, int64(p), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, offset, 10)
+	return topic + string(b) // one allocation
 }
 
 // isPositionID reports whether id is positionID(topic, p, offset).
