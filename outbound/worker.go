@@ -531,8 +531,11 @@ type job struct {
 	// kept is the outcome this process got from the API for the command
 	// under an earlier ownership of its partition, not yet on Kafka.
 	kept *kept
-	// out is the outcome whose records are being written.
-	out *outcome
+	// out is the outcome whose records are being written: kept's, or
+	// outcome, which holds the one run got (in the job, not an allocation
+	// of its own).
+	out     *outcome
+	outcome outcome
 	// unknown: an earlier send of this command has an unknown outcome.
 	unknown bool
 	// turn is the run token the job holds while it runs (keyQueue).
@@ -634,7 +637,8 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 			return
 		case ledgerAccepted:
 			w.m.LedgerSkips.WithLabelValues("accepted").Inc()
-			j.replay = &e
+			stored := e // a copy of its own: e is on the stack for every other command
+			j.replay = &stored
 			j.err = nil
 		case ledgerSending:
 			w.m.UnknownOutcomes.Inc()
@@ -764,12 +768,8 @@ func (w *Worker) run(j *job) {
 	}
 	var out outcome
 	switch {
-	case errors.As(j.err, new(*duplicateError)):
-		out = outcome{status: "rejected", reason: "duplicate_command", details: j.err.Error()}
-	case errors.As(j.err, new(*registryRefusedError)):
-		out = outcome{status: "failed", reason: "schema_registry_refused", details: j.err.Error()}
 	case j.err != nil:
-		out = outcome{status: "rejected", reason: "invalid_command", details: j.err.Error()}
+		out = refusal(j.err)
 	case !j.cmd.ExpiresAt.IsZero() && time.Now().After(j.cmd.ExpiresAt):
 		out = outcome{status: "rejected", reason: "expired", details: "expires-at " + j.cmd.ExpiresAt.UTC().Format(time.RFC3339Nano) + " has passed"}
 	case j.unknown && !w.cfg.ResendUnknown:
@@ -822,8 +822,20 @@ func (w *Worker) run(j *job) {
 		}
 		recs = append(recs, w.deadLetter(*j, dl))
 	}
-	j.out = &out
-	w.writeResult(j, out, recs)
+	j.outcome = out
+	j.out = &j.outcome
+	w.writeResult(j, recs)
+}
+
+// refusal is the outcome of a command that is not sent because of err.
+func refusal(err error) outcome {
+	switch {
+	case errors.As(err, new(*duplicateError)):
+		return outcome{status: "rejected", reason: "duplicate_command", details: err.Error()}
+	case errors.As(err, new(*registryRefusedError)):
+		return outcome{status: "failed", reason: "schema_registry_refused", details: err.Error()}
+	}
+	return outcome{status: "rejected", reason: "invalid_command", details: err.Error()}
 }
 
 // writeResult writes a command's result records without waiting for Kafka:
@@ -833,8 +845,8 @@ func (w *Worker) run(j *job) {
 // acknowledged. A recipient's results still reach the results topic in
 // order: the next command's result is produced after this one's, to the
 // same partition, by an idempotent producer.
-func (w *Worker) writeResult(j *job, out outcome, recs []*kgo.Record) {
-	w.writeAttempt(j, recs, func() { w.finished(*j, out) }, 1)
+func (w *Worker) writeResult(j *job, recs []*kgo.Record) {
+	w.writeAttempt(j, recs, func() { w.finished(*j, *j.out) }, 1)
 }
 
 // write produces recs (at least one) and, once every one is acknowledged,
