@@ -74,7 +74,7 @@ func CommandID(m *kgo.Record) string {
 			return string(h.Value)
 		}
 	}
-	return fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset)
+	return positionID(m.Topic, m.Partition, m.Offset)
 }
 
 // ParseCommand checks a command record and builds the request body. Unknown
@@ -158,7 +158,7 @@ func commandFromObject(cmd Command, value []byte, obj map[string]json.RawMessage
 	}
 
 	// Per-type rules of the API reference (validate.go), before any call.
-	if err := Validate(obj); err != nil {
+	if err := validate(obj, true); err != nil { // obj's values were parsed: valid JSON
 		return cmd, err
 	}
 	// Validate has checked the envelope: to or recipient (one of them),
@@ -245,15 +245,27 @@ func parseTime(s string) (time.Time, error) {
 // UserKey is the record key of a recipient: a phone number reduced to its
 // digits (as WhatsApp's wa_id), or a business-scoped user id unchanged.
 func UserKey(to string) string {
-	var b strings.Builder
-	for _, r := range to {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r == '+' || r == ' ' || r == '-' || r == '(' || r == ')':
+	digits := true
+	for i := 0; i < len(to) && digits; i++ {
+		digits = to[i] >= '0' && to[i] <= '9'
+	}
+	if digits {
+		return to // nothing to drop (and nothing to copy)
+	}
+	return string(appendUserKey(make([]byte, 0, len(to)), to))
+}
+
+// appendUserKey appends UserKey(to) to dst.
+func appendUserKey(dst []byte, to string) []byte {
+	n := len(dst)
+	for i := 0; i < len(to); i++ {
+		switch c := to[i]; {
+		case c >= '0' && c <= '9':
+			dst = append(dst, c)
+		case c == '+' || c == ' ' || c == '-' || c == '(' || c == ')':
 		default:
-			return to // not a phone number: e.g. a BSUID such as US.1234
+			return append(dst[:n], to...) // not a phone number: e.g. a BSUID such as US.1234
 		}
 	}
-	return b.String()
+	return dst
 }

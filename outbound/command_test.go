@@ -341,6 +341,9 @@ func TestUserKey(t *testing.T) {
 	if UserKey("+1 (555) 000-1111") != UserKey("15550001111") {
 		t.Error("two spellings of one number give different keys")
 	}
+	if n := testing.AllocsPerRun(100, func() { UserKey("15550001111") }); n != 0 {
+		t.Errorf("UserKey of digits alone: %v allocations, want 0", n)
+	}
 }
 
 func FuzzParseCommand(f *testing.F) {

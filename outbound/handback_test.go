@@ -81,13 +81,25 @@ func newFailingGroup(t *testing.T) *failingGroup {
 // recipient of its own.
 const handbackCommands = 30
 
-// fixture is a worker fixture on g's cluster with n commands written.
+// fixture is a worker fixture on g's cluster with n commands written,
+// each with a command-id header.
 func (g *failingGroup) fixture(t *testing.T, n int) *fixture {
+	t.Helper()
+	return g.fixtureIDs(t, n, true)
+}
+
+// fixtureIDs is fixture, with command-id headers when withIDs (else each
+// command's id is its position).
+func (g *failingGroup) fixtureIDs(t *testing.T, n int, withIDs bool) *fixture {
 	t.Helper()
 	f := newFixtureOn(t, g.c.ListenAddrs(), nil, nil)
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
-		msgs[i] = cmd(fmt.Sprintf("c%02d", i), fmt.Sprintf(`{"to":"4917%08d","type":"text","text":{"body":"m%d"}}`, i, i))
+		id := ""
+		if withIDs {
+			id = fmt.Sprintf("c%02d", i)
+		}
+		msgs[i] = cmd(id, fmt.Sprintf(`{"to":"4917%08d","type":"text","text":{"body":"m%d"}}`, i, i))
 	}
 	kafkatest.Produce(t, f.brokers, f.commands, msgs...)
 	return f
@@ -244,17 +256,27 @@ func TestWorkerWaitsWhileCommitsFail(t *testing.T) {
 // partitions. The first writes them to the ledger as done when its
 // revocation commit fails, so the new owner skips them rather than take
 // them for unknown outcomes: no process crashed, nothing is sent twice.
+// The done record names each command by its id: the one of its
+// command-id header, or its position (which the worker does not remember,
+// seen.go).
 func TestWorkerTellsTheNextOwnerWhatItFinished(t *testing.T) {
-	g := newFailingGroup(t)
-	const n = handbackCommands
-	f := g.fixture(t, n)
-	g.failCommitsWith(kerr.IllegalGeneration.Code)
-	stop := f.startWith(t, func(c *outbound.Config) { c.CommitInterval = time.Hour })
-	f.readResults(t, n)
-	stop()
+	for _, tc := range []struct {
+		name    string
+		withIDs bool
+	}{{"command-id headers", true}, {"position ids", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newFailingGroup(t)
+			const n = handbackCommands
+			f := g.fixtureIDs(t, n, tc.withIDs)
+			g.failCommitsWith(kerr.IllegalGeneration.Code)
+			stop := f.startWith(t, func(c *outbound.Config) { c.CommitInterval = time.Hour })
+			f.readResults(t, n)
+			stop()
 
-	g.failCommitsWith(0)
-	m := metrics.New()
-	f.startWith(t, func(c *outbound.Config) { c.ResendUnknown = true; c.Metrics = m })
-	f.expectSkipped(t, m, n)
+			g.failCommitsWith(0)
+			m := metrics.New()
+			f.startWith(t, func(c *outbound.Config) { c.ResendUnknown = true; c.Metrics = m })
+			f.expectSkipped(t, m, n)
+		})
+	}
 }

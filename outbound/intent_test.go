@@ -84,7 +84,7 @@ func TestKeyQueueTellsTheNextInLine(t *testing.T) {
 	gate := make(chan struct{})
 	var mu sync.Mutex
 	var told []int64
-	q := newKeyQueue(func(j job) { <-gate }, 1)
+	q := newKeyQueue(func(j *job) { <-gate }, 1)
 	q.next = func(j job) {
 		mu.Lock()
 		told = append(told, j.rec.Offset)

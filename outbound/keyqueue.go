@@ -17,7 +17,7 @@ import (
 // waits for a retry (job.turn), so recipients that back off do not hold up
 // the others.
 type keyQueue struct {
-	run func(job) // runs one job; called on its own goroutine
+	run func(*job) // runs one job; called on its own goroutine
 	// next, when set, is told (with the queue's lock held) of each job that
 	// becomes ready or next in line behind its key's running job, so its
 	// ledger intent can be written while it waits (Worker.nextInLine).
@@ -32,7 +32,7 @@ type keyQueue struct {
 	jobs    sync.WaitGroup    // submitted and not run or dropped
 }
 
-func newKeyQueue(run func(job), tokens int) *keyQueue {
+func newKeyQueue(run func(*job), tokens int) *keyQueue {
 	return &keyQueue{run: run, tokens: make(chan struct{}, max(1, tokens)), waiting: make(map[string][]*job)}
 }
 
@@ -109,7 +109,7 @@ func (q *keyQueue) loop(j *job) {
 	t := &turn{q: q, held: true}
 	for {
 		j.turn = t
-		q.run(*j)
+		q.run(j)
 		q.mu.Lock()
 		if queue := q.waiting[j.key]; len(queue) > 0 {
 			q.ready = append(q.ready, queue[0])

@@ -20,7 +20,7 @@ func TestKeyQueueKeepsOrderPerKeyAndBoundsRunningJobs(t *testing.T) {
 	var running, peak atomic.Int32
 	var mu sync.Mutex
 	ran := map[string][]int64{}
-	q := newKeyQueue(func(j job) {
+	q := newKeyQueue(func(j *job) {
 		n := running.Add(1)
 		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
 		}
@@ -47,7 +47,7 @@ func TestKeyQueueKeepsOrderPerKeyAndBoundsRunningJobs(t *testing.T) {
 func TestKeyQueueReleasedTokenLetsOthersRun(t *testing.T) {
 	release := make(chan struct{})
 	var others atomic.Int32
-	q := newKeyQueue(func(j job) {
+	q := newKeyQueue(func(j *job) {
 		if j.key == "slow" {
 			j.turn.release() // waits for a retry without its token
 			<-release
@@ -76,7 +76,7 @@ func TestKeyQueueAcquireGivesUpWhenCtxEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	block := make(chan struct{})
 	var gotErr atomic.Value
-	q := newKeyQueue(func(j job) {
+	q := newKeyQueue(func(j *job) {
 		switch j.key {
 		case "a":
 			j.turn.release()
@@ -97,7 +97,7 @@ func TestKeyQueueAcquireGivesUpWhenCtxEnds(t *testing.T) {
 	// The token count is right again: a new job runs.
 	ran := make(chan struct{})
 	q2 := q
-	q2.run = func(job) { close(ran) }
+	q2.run = func(*job) { close(ran) }
 	q2.submit(keyJob("c", 2))
 	select {
 	case <-ran:
@@ -111,7 +111,7 @@ func TestKeyQueueDropPromotesTheNextKeptJob(t *testing.T) {
 	hold := make(chan struct{})
 	var mu sync.Mutex
 	var ran []int64
-	q := newKeyQueue(func(j job) {
+	q := newKeyQueue(func(j *job) {
 		if j.key == "busy" {
 			<-hold
 		}

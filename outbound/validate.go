@@ -100,8 +100,12 @@ var contentChecks = map[string]func(jsonObj) error{
 // JSON null counts as absent, as it does in ParseCommand. Fields the
 // validator does not know pass through unchecked, and so does the content
 // object of an unknown type (a new API feature) as long as it is an object.
-func Validate(body map[string]json.RawMessage) error {
-	root := jsonObj{raw: body}
+func Validate(body map[string]json.RawMessage) error { return validate(body, false) }
+
+// validate is Validate; valid says the values of body are known to be valid
+// JSON (members of a parsed object), so they are not checked again.
+func validate(body map[string]json.RawMessage, valid bool) error {
+	root := jsonObj{raw: body, valid: valid}
 	typ, err := validateEnvelope(root)
 	if err != nil {
 		return err
@@ -1242,6 +1246,8 @@ type jsonObj struct {
 	// raw is the body's root as ParseCommand decodes it; its values are
 	// decoded when asked for.
 	raw map[string]json.RawMessage
+	// valid: raw's values are valid JSON.
+	valid bool
 }
 
 // badJSON stands for a root value that is not valid JSON (only possible
@@ -1268,7 +1274,7 @@ func (o jsonObj) get(key string) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		v := decodeValue(raw)
+		v := decodeValue(raw, o.valid)
 		return v, v != nil
 	}
 	v, ok := o.m[key]
@@ -1286,11 +1292,11 @@ func (o jsonObj) has(key string) bool {
 	return ok
 }
 
-func decodeValue(raw json.RawMessage) any {
+func decodeValue(raw json.RawMessage, valid bool) any {
 	if s, ok := jsonscan.UnquoteFast(raw); ok { // most root values
 		return s
 	}
-	if !json.Valid(raw) {
+	if !valid && !json.Valid(raw) {
 		return badJSON{}
 	}
 	v, ok := jsonscan.Decode(raw)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // sendBody wraps a content object in an envelope for a phone number.
@@ -648,6 +650,28 @@ func BenchmarkValidate(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := Validate(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseCommand is the per-command parse of the outbound path: a
+// record's value to the request body, checked.
+func BenchmarkParseCommand(b *testing.B) {
+	for _, name := range []string{"text", "template"} {
+		var value []byte
+		for _, tc := range validExamples {
+			if tc.name == name {
+				value = []byte(tc.body)
+			}
+		}
+		r := &kgo.Record{Topic: "wa.commands", Partition: 1, Offset: 1234, Value: value}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseCommand(r); err != nil {
 					b.Fatal(err)
 				}
 			}

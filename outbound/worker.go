@@ -383,10 +383,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		kgo.RebalanceTimeout(30 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
 		kgo.FetchMaxWait(100 * time.Millisecond),
-		// Small fetches: the intake takes only a share per partition, and a
-		// paused partition's buffered records are fetched again later.
-		kgo.FetchMaxBytes(256 << 10),
-		kgo.FetchMaxPartitionBytes(64 << 10),
+		// Small fetches: the intake takes only a share per partition, and
+		// what a fetch brings beyond pauseAt waits in memory (pauseAt).
+		kgo.FetchMaxBytes(96 << 10),
+		kgo.FetchMaxPartitionBytes(16 << 10),
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), // murmur2 on the key, like the Java client
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
@@ -459,18 +459,21 @@ func (w *Worker) Run(ctx context.Context) error {
 // writeTimeout bounds one attempt to write a record.
 const writeTimeout = 10 * time.Second
 
-// pollMax is the most records one poll returns; a partition's fetching
-// pauses while pauseAt of its records wait for admission, and resumes when
-// half as many do: at 10,000 commands/s over 12 partitions that is 150 ms
-// of work left, more than FetchMaxWait, the longest a resumed partition can
-// wait for its fetch. Waiting records hold their fetch's buffers: with
-// 1,000 a partition, the read-ahead was the larger part of the heap.
-const (
-	pollMax = 500
-	pauseAt = 250
-)
+// A partition's fetching pauses while pauseAt of its records wait for
+// admission, and resumes when half as many do: at 10,000 commands/s over 12
+// partitions that is 60 ms of work left, while a busy consumer's fetches
+// come back at once (FetchMaxWait is reached only when no partition has
+// data). Waiting records hold their fetch's buffers, and this read-ahead
+// is the larger part of the live heap: at 250 a partition (and 64 KiB
+// fetches) the peak RSS at the default MaxInFlight was about 10 MB higher,
+// at the same rates.
+const pauseAt = 100
 
-// poll hands fetched records to the intake until ctx ends.
+// poll hands fetched records to the intake until ctx ends. Each poll takes
+// every record kgo holds: kgo drops the records it holds of a partition
+// once it is paused, to fetch (and decompress) them again when it is
+// resumed, and with polls of at most 500 records that was most of what was
+// fetched at 0 ms (TestWorkerFetchesEachCommandOnce).
 //
 // A rebalance waits while polled records are handed over
 // (BlockRebalanceOnPoll): records of a partition revoked meanwhile, and
@@ -478,7 +481,7 @@ const (
 func (w *Worker) poll(ctx context.Context) error {
 	cl := w.cl.Load()
 	for {
-		fs := cl.PollRecords(ctx, pollMax)
+		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			cl.AllowRebalance()
 			return nil
@@ -528,8 +531,11 @@ type job struct {
 	// kept is the outcome this process got from the API for the command
 	// under an earlier ownership of its partition, not yet on Kafka.
 	kept *kept
-	// out is the outcome whose records are being written.
-	out *outcome
+	// out is the outcome whose records are being written: kept's, or
+	// outcome, which holds the one run got (in the job, not an allocation
+	// of its own).
+	out     *outcome
+	outcome outcome
 	// unknown: an earlier send of this command has an unknown outcome.
 	unknown bool
 	// turn is the run token the job holds while it runs (keyQueue).
@@ -631,7 +637,8 @@ func (w *Worker) admit(ctx context.Context, r *kgo.Record, gen uint64) {
 			return
 		case ledgerAccepted:
 			w.m.LedgerSkips.WithLabelValues("accepted").Inc()
-			j.replay = &e
+			stored := e // a copy of its own: e is on the stack for every other command
+			j.replay = &stored
 			j.err = nil
 		case ledgerSending:
 			w.m.UnknownOutcomes.Inc()
@@ -740,12 +747,13 @@ type outcome struct {
 	attempts int
 }
 
-// run processes one job; the keyQueue calls it in per-recipient order.
-func (w *Worker) run(j job) {
+// run processes one job; the keyQueue calls it in per-recipient order. j is
+// the queue's copy, which the job's result writes use too.
+func (w *Worker) run(j *job) {
 	start := time.Now()
 	ctx := j.ctx
 	if ctx.Err() != nil {
-		w.abandon(j)
+		w.abandon(*j)
 		return
 	}
 	if j.replay != nil {
@@ -755,52 +763,48 @@ func (w *Worker) run(j job) {
 	if k := j.kept; k != nil {
 		w.log.Info("writing the outcome the API gave before the partition was revoked; not sent again", "command_id", j.cmd.ID, "outcome", k.out.status)
 		j.out = &k.out
-		w.write(j, k.recs, func() { w.finished(j, k.out) })
+		w.write(j, k.recs, func() { w.finished(*j, k.out) })
 		return
 	}
 	var out outcome
 	switch {
-	case errors.As(j.err, new(*duplicateError)):
-		out = outcome{status: "rejected", reason: "duplicate_command", details: j.err.Error()}
-	case errors.As(j.err, new(*registryRefusedError)):
-		out = outcome{status: "failed", reason: "schema_registry_refused", details: j.err.Error()}
 	case j.err != nil:
-		out = outcome{status: "rejected", reason: "invalid_command", details: j.err.Error()}
+		out = refusal(j.err)
 	case !j.cmd.ExpiresAt.IsZero() && time.Now().After(j.cmd.ExpiresAt):
 		out = outcome{status: "rejected", reason: "expired", details: "expires-at " + j.cmd.ExpiresAt.UTC().Format(time.RFC3339Nano) + " has passed"}
 	case j.unknown && !w.cfg.ResendUnknown:
 		out = outcome{status: "failed", reason: "unknown_outcome", details: "an earlier send was interrupted between the API call and the ledger write; not sent again (set resend-unknown to send it again)"}
 	default:
-		if reject := w.checkTemplate(ctx, j); reject != nil {
+		if reject := w.checkTemplate(ctx, *j); reject != nil {
 			out = *reject
 			break
 		}
-		if reject, err := w.checkWindow(ctx, j); err != nil {
-			w.abandon(j) // ctx ended while waiting: read again later
+		if reject, err := w.checkWindow(ctx, *j); err != nil {
+			w.abandon(*j) // ctx ended while waiting: read again later
 			return
 		} else if reject != nil {
 			out = *reject
 			break
 		}
 		var err error
-		out, err = w.send(ctx, j)
+		out, err = w.send(ctx, *j)
 		if err != nil {
 			w.log.Warn("command abandoned; it will be read again",
 				"command_id", j.cmd.ID, "partition", j.rec.Partition, "offset", j.rec.Offset, "attempts", out.attempts, "err", err)
 			if out.attempts > 0 {
 				w.m.AbandonedSends.Inc()
 			}
-			w.abandon(j)
+			w.abandon(*j)
 			return
 		}
 	}
-	result, encodeErr := w.result(j, out, time.Since(start))
+	result, encodeErr := w.result(*j, out, time.Since(start))
 	if err := encodeErr; err != nil {
 		// The outcome stands (an accepted command was sent); the result
 		// goes out without the fields that would not encode, and the whole
 		// outcome to the dead-letter topic.
 		w.log.Error("encoding the result; writing it without its optional fields, the full outcome to the dead-letter topic", "command_id", j.cmd.ID, "outcome", out.status, "err", err)
-		if result, err = w.bareResult(j, out, time.Since(start)); err != nil {
+		if result, err = w.bareResult(*j, out, time.Since(start)); err != nil {
 			w.log.Error("encoding the bare result too; only the dead letter is written", "command_id", j.cmd.ID, "err", err)
 		}
 	}
@@ -816,10 +820,22 @@ func (w *Worker) run(j job) {
 		if out.status == "accepted" {
 			dl.reason, dl.details = "result_encoding", fmt.Sprintf("accepted by the API as message %q; the result could not be encoded", out.resp.MessageID)
 		}
-		recs = append(recs, w.deadLetter(j, dl))
+		recs = append(recs, w.deadLetter(*j, dl))
 	}
-	j.out = &out
-	w.writeResult(j, out, recs)
+	j.outcome = out
+	j.out = &j.outcome
+	w.writeResult(j, recs)
+}
+
+// refusal is the outcome of a command that is not sent because of err.
+func refusal(err error) outcome {
+	switch {
+	case errors.As(err, new(*duplicateError)):
+		return outcome{status: "rejected", reason: "duplicate_command", details: err.Error()}
+	case errors.As(err, new(*registryRefusedError)):
+		return outcome{status: "failed", reason: "schema_registry_refused", details: err.Error()}
+	}
+	return outcome{status: "rejected", reason: "invalid_command", details: err.Error()}
 }
 
 // writeResult writes a command's result records without waiting for Kafka:
@@ -829,9 +845,8 @@ func (w *Worker) run(j job) {
 // acknowledged. A recipient's results still reach the results topic in
 // order: the next command's result is produced after this one's, to the
 // same partition, by an idempotent producer.
-func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record) {
-	jp := &j // one copy for both callbacks
-	w.writeAttempt(jp, recs, func() { w.finished(*jp, out) }, 1)
+func (w *Worker) writeResult(j *job, recs []*kgo.Record) {
+	w.writeAttempt(j, recs, func() { w.finished(*j, *j.out) }, 1)
 }
 
 // write produces recs (at least one) and, once every one is acknowledged,
@@ -840,8 +855,8 @@ func (w *Worker) writeResult(j job, out outcome, recs []*kgo.Record) {
 // nobody else would read the command again, and its offset would hold up
 // the partition's commits. Once the partition is revoked, j is abandoned
 // for the next owner.
-func (w *Worker) write(j job, recs []*kgo.Record, written func()) {
-	w.writeAttempt(&j, recs, written, 1)
+func (w *Worker) write(j *job, recs []*kgo.Record, written func()) {
+	w.writeAttempt(j, recs, written, 1)
 }
 
 func (w *Worker) writeAttempt(j *job, recs []*kgo.Record, written func(), attempt int) {
@@ -965,29 +980,31 @@ func (w *Worker) keepFinished(p int32, offsets []int64) {
 }
 
 // writeDone writes a ledger record naming the commands at offsets of p
-// (those whose ids w.seen holds) as done, for the next owner of p if it is
+// (by the ids w.seen holds, else by their positions) as done, for the next owner of p if it is
 // another process: its restore skips them instead of taking them for
 // unknown outcomes. Called from the revocation (or the loss) of p, it
 // holds up the member's return to the group until the record is written
 // or doneTimeout passes: after a broker outage the record is written as
 // soon as the broker answers, before this member has even joined again.
 func (w *Worker) writeDone(p int32, offsets []int64) {
-	want := map[int64]bool{}
-	for _, o := range offsets {
-		want[o] = true
+	if len(offsets) == 0 {
+		return
 	}
-	var cmds []waveCommand
+	named := map[int64]string{}
 	w.mu.Lock() // a commit prunes the ids meanwhile
 	if seen := w.seen[p]; seen != nil {
-		for _, c := range seen.order {
-			if want[c.Offset] {
-				cmds = append(cmds, c)
-			}
+		for _, c := range seen.named {
+			named[c.Offset] = c.ID
 		}
 	}
 	w.mu.Unlock()
-	if len(cmds) == 0 {
-		return
+	cmds := make([]waveCommand, len(offsets))
+	for i, o := range offsets {
+		id, ok := named[o]
+		if !ok {
+			id = positionID(w.cfg.CommandTopic, p, o)
+		}
+		cmds[i] = waveCommand{ID: id, Offset: o}
 	}
 	value, err := json.Marshal(waveRecord{State: ledgerDone, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
 	if err != nil {
@@ -1061,12 +1078,12 @@ func (w *Worker) finished(j job, out outcome) {
 
 // replay writes the stored result of a command the API accepted before a
 // redelivery, without calling the API again.
-func (w *Worker) replay(j job) {
+func (w *Worker) replay(j *job) {
 	e := j.replay
-	rec := &kgo.Record{Topic: w.cfg.ResultTopic, Key: e.ResultKey, Value: e.Result, Headers: resultHeaders(e.CommandID)}
+	rec := w.resultRec("", e.ResultKey, e.Result, e.CommandID, nil)
 	w.write(j, []*kgo.Record{rec}, func() {
 		w.log.Info("command was accepted before a redelivery; its result was written from the ledger, not sent again", "command_id", e.CommandID)
-		w.finish(j)
+		w.finish(*j)
 	})
 }
 
@@ -1076,7 +1093,10 @@ func (w *Worker) replay(j job) {
 func (w *Worker) send(ctx context.Context, j job) (outcome, error) {
 	var lastErr error
 	limit := j.sender.limit
-	userKey := j.number + "|" + UserKey(j.cmd.To)
+	userKey := j.key // number|UserKey(to) (admit)
+	if j.cmd.To == "" {
+		userKey = j.number + "|"
+	}
 	attempt := 0
 	for attempt < w.cfg.MaxAttempts {
 		if w.cfg.MaxAge > 0 && !j.rec.Timestamp.IsZero() && time.Since(j.rec.Timestamp) > w.cfg.MaxAge {
@@ -1267,7 +1287,7 @@ func (w *Worker) commit(ctx context.Context, cl *kgo.Client, only map[int32]bool
 				w.track.committed(p.Partition, points[p.Partition])
 				w.mu.Lock()
 				if s := w.seen[p.Partition]; s != nil {
-					s.forget(points[p.Partition].at - int64(w.cfg.MaxAhead))
+					s.forget(points[p.Partition].at-int64(w.cfg.MaxAhead), points[p.Partition].at)
 				}
 				w.mu.Unlock()
 			}
@@ -1343,7 +1363,7 @@ func (w *Worker) assigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 			failed(p, err)
 			return
 		}
-		seen := seenFrom(entries)
+		seen := seenFrom(w.cfg.CommandTopic, p, entries)
 		maps.DeleteFunc(entries, func(_ string, e ledgerEntry) bool { return e.Offset < c })
 		w.m.LedgerRestore.Observe(time.Since(t0).Seconds())
 		w.track.assign(p, c)
@@ -1552,11 +1572,7 @@ func (w *Worker) result(j job, out outcome, latency time.Duration) (*kgo.Record,
 	}
 	// Key results like the webhook events of the same user (digits only), so
 	// a user's results and statuses share a partition.
-	key := j.rec.Key
-	if j.cmd.To != "" {
-		key = []byte(UserKey(j.cmd.To))
-	}
-	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
+	return w.resultRec(j.cmd.To, j.rec.Key, value, j.cmd.ID, w.traced(j)), nil
 }
 
 // resultRecord is the result of j with only the fields that cannot fail to
@@ -1596,7 +1612,7 @@ func (w *Worker) bareResult(j job, out outcome, latency time.Duration) (*kgo.Rec
 	if err != nil {
 		return nil, fmt.Errorf("encoding bare result of command %s: %w", j.cmd.ID, err)
 	}
-	return &kgo.Record{Topic: w.cfg.ResultTopic, Key: j.rec.Key, Value: value, Headers: resultHeaders(j.cmd.ID), Context: w.traced(j)}, nil
+	return w.resultRec("", j.rec.Key, value, j.cmd.ID, w.traced(j)), nil
 }
 
 // The values of the headers every result carries; shared, as nothing
@@ -1606,12 +1622,31 @@ var (
 	avroContent    = []byte("application/vnd.confluent.avro")
 )
 
-func resultHeaders(commandID string) []kgo.RecordHeader {
-	return []kgo.RecordHeader{
+// resultRecord is a result record and its headers, allocated together.
+type resultRecord struct {
+	rec     kgo.Record
+	headers [3]kgo.RecordHeader
+}
+
+// resultRec is a result record of the command commandID (value encoded),
+// keyed by the recipient to (UserKey), or by key when to is empty, produced
+// in ctx (Worker.traced). The record, its headers and the bytes of its key
+// and id take two allocations.
+func (w *Worker) resultRec(to string, key, value []byte, commandID string, ctx context.Context) *kgo.Record {
+	r := &resultRecord{}
+	buf := make([]byte, 0, len(to)+len(commandID))
+	if to != "" {
+		buf = appendUserKey(buf, to)
+		key = buf[:len(buf):len(buf)]
+	}
+	id := append(buf[len(buf):], commandID...)
+	r.headers = [3]kgo.RecordHeader{
 		{Key: "event-kind", Value: sendResultKind},
 		{Key: "content-type", Value: avroContent},
-		{Key: HeaderCommandID, Value: []byte(commandID)},
+		{Key: HeaderCommandID, Value: id},
 	}
+	r.rec = kgo.Record{Topic: w.cfg.ResultTopic, Key: key, Value: value, Headers: r.headers[:], Context: ctx}
+	return &r.rec
 }
 
 // deadLetter keeps the original record bytes and headers, with the reason:

@@ -153,6 +153,38 @@ func skipValue(v []byte, i int) int {
 	}
 }
 
+// knownNames are the member names of the bodies read once per message
+// (the Cloud API's message objects and its answers, per
+// https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages):
+// Members gives these names as shared strings rather than a copy each.
+var knownNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"messaging_product", "recipient_type", "to", "recipient", "type", "context", "message_id",
+		"biz_opaque_callback_data", "status", "typing_indicator",
+		"text", "body", "preview_url", "image", "audio", "video", "document", "sticker",
+		"id", "link", "caption", "filename", "location", "latitude", "longitude", "name", "address",
+		"contacts", "reaction", "emoji", "interactive", "header", "footer", "action", "button",
+		"buttons", "reply", "title", "sections", "rows", "description", "parameters",
+		"template", "language", "code", "policy", "components", "sub_type", "index", "payload",
+		"currency", "date_time", "fallback_value", "amount_1000",
+		"messages", "message_status", "input", "wa_id",
+	} {
+		m[n] = n
+	}
+	return m
+}()
+
+// knownName is the name of the string literal lit when it is one of
+// knownNames, written without escapes.
+func knownName(lit []byte) (string, bool) {
+	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
+		return "", false
+	}
+	name, ok := knownNames[string(lit[1:len(lit)-1])]
+	return name, ok
+}
+
 // Members calls fn with the name and the raw value of each member of the
 // valid JSON (json.Valid) object v, in order, until fn returns false; it
 // returns false when v is no object, a name cannot be read, or fn said so.
@@ -168,7 +200,10 @@ func Members(v []byte, fn func(name string, value []byte) bool) bool {
 	}
 	for {
 		end := skipValue(v, i)
-		name, ok := Unquote(v[i:end])
+		name, ok := knownName(v[i:end])
+		if !ok {
+			name, ok = Unquote(v[i:end])
+		}
 		if !ok {
 			return false
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -123,4 +124,24 @@ func FuzzMembersAndElements(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The member names of the message bodies come without a copy each; other
+// names, and names written with escapes, are read as encoding/json reads
+// them.
+func TestMembersShareKnownNames(t *testing.T) {
+	body := []byte(`{"messaging_product":"whatsapp","to":"15550001111","type":"text","text":{"body":"hi"}}`)
+	if n := testing.AllocsPerRun(100, func() {
+		Members(body, func(string, []byte) bool { return true })
+	}); n != 0 {
+		t.Errorf("Members of a text message: %v allocations, want 0", n)
+	}
+	var names []string
+	Members([]byte(`{"t\u006f":1,"tó":2,"to":3,"x":4}`), func(name string, _ []byte) bool {
+		names = append(names, name)
+		return true
+	})
+	if got, want := strings.Join(names, ","), "to,tó,to,x"; got != want {
+		t.Errorf("names = %s, want %s", got, want)
+	}
 }
