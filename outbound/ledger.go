@@ -26,7 +26,12 @@ import (
 //   - done is the committed offset, plus the finished offsets beyond it,
 //     which the commit carries as its metadata (see encodeFinished); a
 //     revocation that cannot commit writes what finished since the last
-//     commit as one done record instead.
+//     commit as one done record instead;
+//   - a revocation writes the commands it abandoned before any API call
+//     as one released record: it undoes the intents written before it
+//     (the ledger partition is read in order), so that a command next in
+//     line when its partition moved is sent by the next owner as any
+//     other, not taken for an unknown outcome.
 //
 // When a partition is assigned, its intents for commands at or after the
 // committed offset are restored, with the commit's list. A redelivered
@@ -42,6 +47,10 @@ const (
 	ledgerSending  = "sending"
 	ledgerAccepted = "accepted"
 	ledgerDone     = "done"
+	// ledgerReleased names commands a revocation abandoned before any API
+	// call: it undoes the intents of theirs written before it (and only
+	// those: a later intent names them again).
+	ledgerReleased = "released"
 )
 
 // ledgerRank orders the states: a later state supersedes an earlier one.
@@ -143,7 +152,14 @@ func readLedger(ctx context.Context, conn kafkaio.Conn, topic, commandTopic stri
 				reachedOld = true
 			}
 			if e.Offset >= committed {
-				if prev, ok := entries[e.CommandID]; !ok || ledgerRank[e.State] >= ledgerRank[prev.State] {
+				prev, ok := entries[e.CommandID]
+				if e.State == ledgerReleased {
+					if ok && prev.State == ledgerSending && prev.Offset == e.Offset {
+						delete(entries, e.CommandID)
+					}
+					continue
+				}
+				if !ok || ledgerRank[e.State] >= ledgerRank[prev.State] {
 					entries[e.CommandID] = e
 				}
 			}

@@ -212,21 +212,7 @@ func TestWorkerRebalanceMidStreamSendsEachOnce(t *testing.T) {
 func TestWorkerSharesReadAheadAmongPartitions(t *testing.T) {
 	release := make(chan struct{})
 	var hung atomic.Int32
-	f := newFixtureWrapped(t, nil, func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if bytes.Contains(body, []byte(`"to":"1555000000"`)) {
-				hung.Add(1)
-				select {
-				case <-release:
-				case <-r.Context().Done():
-					return
-				}
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	f := newFixtureWrapped(t, nil, hangCalls(`"to":"1555000000"`, release, &hung, nil))
 	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -268,5 +254,29 @@ func TestWorkerSharesReadAheadAmongPartitions(t *testing.T) {
 	}
 	if n := hung.Load(); n != 1 {
 		t.Errorf("the hanging recipient got %d calls, want 1 (its next command waits for the first)", n)
+	}
+}
+
+// hangCalls wraps the stand-in API: a call whose body contains hang is
+// counted in hung and answered once release is closed (or its client gave
+// up); seen, when set, sees every call's body first.
+func hangCalls(hang string, release <-chan struct{}, hung *atomic.Int32, seen func(body []byte)) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if seen != nil {
+				seen(body)
+			}
+			if bytes.Contains(body, []byte(hang)) {
+				hung.Add(1)
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
 	}
 }

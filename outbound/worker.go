@@ -190,13 +190,18 @@ type Worker struct {
 	// finishedAt holds, per owned partition, the offsets beyond the
 	// committed one its last commit listed as finished.
 	finishedAt map[int32]map[int64]bool
-	waves      map[int32]*waves             // per owned partition: its ledger intents
-	seen       map[int32]*seenIDs           // per owned partition: the command ids read (seen.go)
-	cancels    map[int32]context.CancelFunc // per owned partition's work
-	partCtxs   map[int32]context.Context
-	gens       map[int32]uint64          // ownership generation per owned partition
-	gen        uint64                    // the last generation given out
-	running    map[int32]*sync.WaitGroup // running jobs per partition
+	waves      map[int32]*waves   // per owned partition: its ledger intents
+	seen       map[int32]*seenIDs // per owned partition: the command ids read (seen.go)
+	// released holds, per owned partition, the commands to be sent that
+	// were abandoned before any API call: the revocation writes them to
+	// the ledger as released, so that an intent naming them is no unknown
+	// outcome for the next owner.
+	released map[int32][]releasedCommand
+	cancels  map[int32]context.CancelFunc // per owned partition's work
+	partCtxs map[int32]context.Context
+	gens     map[int32]uint64          // ownership generation per owned partition
+	gen      uint64                    // the last generation given out
+	running  map[int32]*sync.WaitGroup // running jobs per partition
 
 	// cl is the client, stored once it exists (callbacks use their own
 	// argument: they can run before NewClient has returned).
@@ -308,6 +313,7 @@ func New(cfg Config) (*Worker, error) {
 		finishedAt: map[int32]map[int64]bool{},
 		waves:      map[int32]*waves{},
 		seen:       map[int32]*seenIDs{},
+		released:   map[int32][]releasedCommand{},
 		cancels:    map[int32]context.CancelFunc{},
 		partCtxs:   map[int32]context.Context{},
 		gens:       map[int32]uint64{},
@@ -685,11 +691,20 @@ func (w *Worker) finishLocked(j job) {
 	w.in.release(j.rec.Partition, j.gen)
 }
 
-// abandon frees j's slot without marking it finished: it will be read again.
-func (w *Worker) abandon(j job) {
+// abandon frees j's slot without marking it finished: it will be read
+// again. sent says whether j may have reached the API (an attempt was
+// made, or it is not known); a command to be sent that did not is
+// remembered for the revocation's released record, unless an earlier
+// send of it may have reached the API: an intent of an earlier owner
+// left its outcome unknown (j.unknown), or it has an outcome of its own
+// (j.kept, j.replay).
+func (w *Worker) abandon(j job, sent bool) {
 	j.endSpan("abandoned: the command will be read again")
 	w.mu.Lock()
 	wg := w.running[j.rec.Partition]
+	if !sent && j.intent != nil && !j.unknown && j.kept == nil && j.replay == nil {
+		w.released[j.rec.Partition] = append(w.released[j.rec.Partition], releasedCommand{gen: j.gen, cmd: waveCommand{ID: j.cmd.ID, Offset: j.rec.Offset}})
+	}
 	w.mu.Unlock()
 	if wg != nil {
 		wg.Done()
@@ -753,7 +768,7 @@ func (w *Worker) run(j *job) {
 	start := time.Now()
 	ctx := j.ctx
 	if ctx.Err() != nil {
-		w.abandon(*j)
+		w.abandon(*j, false)
 		return
 	}
 	if j.replay != nil {
@@ -780,7 +795,7 @@ func (w *Worker) run(j *job) {
 			break
 		}
 		if reject, err := w.checkWindow(ctx, *j); err != nil {
-			w.abandon(*j) // ctx ended while waiting: read again later
+			w.abandon(*j, false) // ctx ended while waiting: read again later
 			return
 		} else if reject != nil {
 			out = *reject
@@ -794,7 +809,7 @@ func (w *Worker) run(j *job) {
 			if out.attempts > 0 {
 				w.m.AbandonedSends.Inc()
 			}
-			w.abandon(*j)
+			w.abandon(*j, out.attempts > 0)
 			return
 		}
 	}
@@ -918,7 +933,7 @@ func (w *Worker) rewrite(j *job, failed []*kgo.Record, written func(), attempt i
 	} else {
 		w.log.Error("writing result failed; the command will be read again", "command_id", j.cmd.ID, "err", err)
 	}
-	w.abandon(*j)
+	w.abandon(*j, true)
 }
 
 // kept is an outcome the API gave whose records could not be written while
@@ -979,6 +994,33 @@ func (w *Worker) keepFinished(p int32, offsets []int64) {
 	w.finishedHere[p] = finishedHere{offsets: offsets, at: now}
 }
 
+// releasedCommand is a command abandoned before any API call, and the
+// ownership generation of its partition it was read in.
+type releasedCommand struct {
+	gen uint64
+	cmd waveCommand
+}
+
+// writeReleased writes a ledger record naming the commands of p read in
+// generation gen that were abandoned before any API call (Worker.released)
+// as released: the next owner's restore takes an intent of this process
+// naming them, written before the record, for no send at all, not for an
+// unknown outcome. Called from the revocation of p once its jobs ended.
+func (w *Worker) writeReleased(p int32, gen uint64) {
+	w.mu.Lock()
+	var cmds []waveCommand
+	for _, r := range w.released[p] {
+		if r.gen == gen {
+			cmds = append(cmds, r.cmd)
+		}
+	}
+	delete(w.released, p)
+	w.mu.Unlock()
+	if len(cmds) > 0 {
+		w.writeStates(p, ledgerReleased, cmds)
+	}
+}
+
 // writeDone writes a ledger record naming the commands at offsets of p
 // (by the ids w.seen holds, else by their positions) as done, for the next owner of p if it is
 // another process: its restore skips them instead of taking them for
@@ -1006,30 +1048,7 @@ func (w *Worker) writeDone(p int32, offsets []int64) {
 		}
 		cmds[i] = waveCommand{ID: id, Offset: o}
 	}
-	value, err := json.Marshal(waveRecord{State: ledgerDone, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
-	if err != nil {
-		w.log.Error("encoding the ledger's done record", "partition", p, "err", err)
-		return
-	}
-	// A key of its own: the topic is compacted, and an intent's key is
-	// the first offset of its wave.
-	key := fmt.Sprintf("%s/%d/done/%d", w.cfg.CommandTopic, p, cmds[0].Offset)
-	ctx, cancel := context.WithTimeout(w.workCtx, doneTimeout)
-	defer cancel()
-	for attempt := 1; ; attempt++ {
-		rec := &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
-		err := w.ledgerCl.ProduceSync(ctx, rec).FirstErr()
-		if err == nil {
-			w.log.Info("commands finished and not committed written to the ledger as done", "partition", p, "commands", len(cmds))
-			return
-		}
-		select {
-		case <-ctx.Done():
-			w.log.Error("writing the ledger's done record failed: a new owner of the partition will take these commands for unknown outcomes", "partition", p, "commands", len(cmds), "err", err)
-			return
-		case <-time.After(min(w.backoff(attempt), time.Second)):
-		}
-	}
+	w.writeStates(p, ledgerDone, cmds)
 }
 
 // doneTimeout bounds writeDone.
@@ -1429,9 +1448,11 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		return
 	}
 	gone := map[int32]bool{}
+	gens := map[int32]uint64{}
 	w.mu.Lock()
 	for _, p := range parts {
 		gone[p] = true
+		gens[p] = w.gens[p]
 		delete(w.partCtxs, p) // admit takes no more of their records
 		delete(w.gens, p)
 	}
@@ -1440,7 +1461,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		w.in.revoke(p) // drops the records waiting for admission
 	}
 	for _, j := range w.queue.drop(func(j job) bool { return gone[j.rec.Partition] }) {
-		w.abandon(j)
+		w.abandon(j, false)
 	}
 	// One grace for all the partitions, not one each: a rebalance waits for
 	// this callback (RebalanceTimeout).
@@ -1496,6 +1517,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 			w.log.Warn("finished commands not in a commit when the partition went; remembered in case it comes back, and written to the ledger as done for another owner", "partition", p, "finished", len(offs))
 			w.writeDone(p, offs)
 		}
+		w.writeReleased(p, gens[p])
 	}
 	w.mu.Lock()
 	for _, p := range parts {
@@ -1506,6 +1528,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		delete(w.partCtxs, p)
 		delete(w.ledger, p)
 		delete(w.seen, p)
+		delete(w.released, p)
 		delete(w.finishedAt, p)
 		delete(w.waves, p)
 		delete(w.running, p)
@@ -1850,4 +1873,38 @@ func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, Command
 		return undecoded(&InvalidError{Rule: fmt.Sprintf("Avro value (schema id %d) cannot be decoded: %v", id, err)})
 	}
 	return typedCommand(native, m)
+}
+
+// writeStates writes one ledger record giving cmds of p the state (done or
+// released), for the next owner of p. Called from the revocation (or the
+// loss) of p, it holds up the member's return to the group until the
+// record is written or doneTimeout passes.
+func (w *Worker) writeStates(p int32, state string, cmds []waveCommand) {
+	value, err := json.Marshal(waveRecord{State: state, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
+	if err != nil {
+		w.log.Error("encoding a ledger record", "state", state, "partition", p, "err", err)
+		return
+	}
+	// A key of its own: the topic is compacted, and an intent's key is
+	// the first offset of its wave.
+	key := fmt.Sprintf("%s/%d/%s/%d", w.cfg.CommandTopic, p, state, cmds[0].Offset)
+	// Not cut short by the end of the work: at shutdown the revocation
+	// runs once the jobs were cancelled, and its record is what spares
+	// the next owner the unknown outcomes.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.workCtx), doneTimeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		rec := &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
+		err := w.ledgerCl.ProduceSync(ctx, rec).FirstErr()
+		if err == nil {
+			w.log.Info("commands written to the ledger for the next owner", "state", state, "partition", p, "commands", len(cmds))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			w.log.Error("writing a ledger record failed: a new owner of the partition will take these commands for unknown outcomes", "state", state, "partition", p, "commands", len(cmds), "err", err)
+			return
+		case <-time.After(min(w.backoff(attempt), time.Second)):
+		}
+	}
 }
