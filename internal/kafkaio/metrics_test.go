@@ -78,8 +78,12 @@ func TestClientMetrics(t *testing.T) {
 	short := produce(conn, 1)         // a short-lived client: no name
 	short.Close()
 
-	clients, produced := series(t, reg)
 	name := kafkaio.ClientMetricsNamespace + "_produce_records_total"
+	// kgo calls the hook that counts a batch once its answer is handled,
+	// which may be just after ProduceSync returned: wait for the counts.
+	clients, produced := seriesWhen(t, reg, func(produced map[[2]string]float64) bool {
+		return produced[[2]string{"wabridge-a", topic}] == 3 && produced[[2]string{"wabridge-a-2", topic}] == 2
+	})
 	for want, n := range map[string]float64{"wabridge-a": 3, "wabridge-a-2": 2} {
 		if got := produced[[2]string{want, topic}]; got != n {
 			t.Errorf("%s{client_id=%q,topic=%q} = %v, want %v (all: %v)", name, want, topic, got, n, produced)
@@ -101,8 +105,23 @@ func TestClientMetrics(t *testing.T) {
 	a3 := produce(conn.Named("a"), 1)
 	defer a3.Close()
 	a2.Close()
-	_, produced = series(t, reg)
+	_, produced = seriesWhen(t, reg, func(produced map[[2]string]float64) bool {
+		return produced[[2]string{"wabridge-a", topic}] == 1
+	})
 	if len(produced) != 1 || produced[[2]string{"wabridge-a", topic}] != 1 {
 		t.Errorf("%s after re-creating wabridge-a = %v, want wabridge-a alone at 1", name, produced)
+	}
+}
+
+// seriesWhen is series once ok holds for its produced counts, or after
+// 10 s.
+func seriesWhen(t *testing.T, reg *prometheus.Registry, ok func(map[[2]string]float64) bool) (map[string]map[string]bool, map[[2]string]float64) {
+	t.Helper()
+	for i := 0; ; i++ {
+		clients, produced := series(t, reg)
+		if ok(produced) || i == 200 {
+			return clients, produced
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
