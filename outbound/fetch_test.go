@@ -48,8 +48,16 @@ func TestWorkerFetchesEachCommandOnce(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d commands, %.0f records fetched", n, fetched)
-	if fetched < n || fetched > 1.2*n {
-		t.Errorf("%.0f command records fetched for %d commands; want each fetched about once (at most 1.2 times as many)", fetched, n)
+	// A fetch on its way when its partition pauses is dropped too: on a
+	// real broker under load (a fetch waits there for data), a few more
+	// records are fetched again than on kfake. Polls that left records
+	// behind fetched 1.4 times as many on kfake.
+	limit := 1.2
+	if kafkatest.Backend() != "kfake" {
+		limit = 1.35
+	}
+	t.Logf("%d commands, %.0f records fetched (%s broker)", n, fetched, kafkatest.Backend())
+	if fetched < n || fetched > limit*n {
+		t.Errorf("%.0f command records fetched for %d commands; want each fetched about once (at most %.2f times as many)", fetched, n, limit)
 	}
 }
