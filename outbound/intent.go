@@ -165,7 +165,7 @@ func (w *Worker) newWaves(p int32) *waves {
 // maxFinishedBytes: the offsets it cannot hold are counted (commit logs and
 // counts them, the tracker holds admission until the list fits) and are
 // not done for a new owner unless a revocation writes them to the ledger
-// (writeDone).
+// (doneRecord).
 const (
 	finishedPrefix   = "wb1:"
 	maxFinishedBytes = 4000

@@ -53,7 +53,7 @@ type seenIDs struct {
 	order []seenAt // in the order seen (offsets ascend), for forget
 	// named holds the ids themselves of the commands at or after the
 	// committed offset, in the order seen, for the ledger's done record
-	// (Worker.writeDone); a command not named has its position as id.
+	// (Worker.doneRecord); a command not named has its position as id.
 	named []waveCommand
 }
 

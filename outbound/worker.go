@@ -25,6 +25,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1001,12 +1002,12 @@ type releasedCommand struct {
 	cmd waveCommand
 }
 
-// writeReleased writes a ledger record naming the commands of p read in
+// releasedRecord is the ledger record naming the commands of p read in
 // generation gen that were abandoned before any API call (Worker.released)
 // as released: the next owner's restore takes an intent of this process
 // naming them, written before the record, for no send at all, not for an
-// unknown outcome. Called from the revocation of p once its jobs ended.
-func (w *Worker) writeReleased(p int32, gen uint64) {
+// unknown outcome. Nil when there are none.
+func (w *Worker) releasedRecord(p int32, gen uint64) *kgo.Record {
 	w.mu.Lock()
 	var cmds []waveCommand
 	for _, r := range w.released[p] {
@@ -1016,22 +1017,14 @@ func (w *Worker) writeReleased(p int32, gen uint64) {
 	}
 	delete(w.released, p)
 	w.mu.Unlock()
-	if len(cmds) > 0 {
-		w.writeStates(p, ledgerReleased, cmds)
-	}
+	return w.stateRecord(p, ledgerReleased, cmds)
 }
 
-// writeDone writes a ledger record naming the commands at offsets of p
-// (by the ids w.seen holds, else by their positions) as done, for the next owner of p if it is
-// another process: its restore skips them instead of taking them for
-// unknown outcomes. Called from the revocation (or the loss) of p, it
-// holds up the member's return to the group until the record is written
-// or doneTimeout passes: after a broker outage the record is written as
-// soon as the broker answers, before this member has even joined again.
-func (w *Worker) writeDone(p int32, offsets []int64) {
-	if len(offsets) == 0 {
-		return
-	}
+// doneRecord is the ledger record naming the commands at offsets of p (by
+// the ids w.seen holds, else by their positions) as done, for the next
+// owner of p if it is another process: its restore skips them instead of
+// taking them for unknown outcomes. Nil when there are none.
+func (w *Worker) doneRecord(p int32, offsets []int64) *kgo.Record {
 	named := map[int64]string{}
 	w.mu.Lock() // a commit prunes the ids meanwhile
 	if seen := w.seen[p]; seen != nil {
@@ -1048,10 +1041,66 @@ func (w *Worker) writeDone(p int32, offsets []int64) {
 		}
 		cmds[i] = waveCommand{ID: id, Offset: o}
 	}
-	w.writeStates(p, ledgerDone, cmds)
+	return w.stateRecord(p, ledgerDone, cmds)
 }
 
-// doneTimeout bounds writeDone.
+// stateRecord is one ledger record giving cmds of p the state (done or
+// released); nil when cmds is empty.
+func (w *Worker) stateRecord(p int32, state string, cmds []waveCommand) *kgo.Record {
+	if len(cmds) == 0 {
+		return nil
+	}
+	value, err := json.Marshal(waveRecord{State: state, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
+	if err != nil {
+		w.log.Error("encoding a ledger record", "state", state, "partition", p, "err", err)
+		return nil
+	}
+	// A key of its own: the topic is compacted, and an intent's key is
+	// the first offset of its wave.
+	key := fmt.Sprintf("%s/%d/%s/%d", w.cfg.CommandTopic, p, state, cmds[0].Offset)
+	return &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
+}
+
+// writeForNextOwner writes a revocation's done and released records (nil
+// ones skipped), all at once. It holds up the member's return to the group
+// until they are written or doneTimeout passes, for all of them together:
+// after a broker outage they are written as soon as the broker answers,
+// before this member has even joined again. The end of the work does not
+// cut it short: at shutdown the revocation runs once the jobs were
+// cancelled, and these records are what spare the next owner the unknown
+// outcomes.
+func (w *Worker) writeForNextOwner(recs []*kgo.Record) {
+	recs = slices.DeleteFunc(recs, func(r *kgo.Record) bool { return r == nil })
+	if len(recs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.workCtx), doneTimeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		var failed []*kgo.Record
+		var lastErr error
+		for _, r := range w.ledgerCl.ProduceSync(ctx, recs...) {
+			if r.Err != nil {
+				failed, lastErr = append(failed, r.Record), r.Err
+				continue
+			}
+			w.log.Info("commands written to the ledger for the next owner", "record", string(r.Record.Key))
+		}
+		if recs = failed; len(recs) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			for _, r := range recs {
+				w.log.Error("writing a ledger record failed: a new owner of the partition will take its commands for unknown outcomes", "record", string(r.Key), "err", lastErr)
+			}
+			return
+		case <-time.After(min(w.backoff(attempt), time.Second)):
+		}
+	}
+}
+
+// doneTimeout bounds writeForNextOwner.
 const doneTimeout = 60 * time.Second
 
 // takeFinishedHere removes and returns what keepFinished holds of p.
@@ -1508,6 +1557,7 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 	// moved on) would be an unknown outcome for the next owner. If that is
 	// this process again (a reconnect, a rebalance that hands the partition
 	// back), it remembers: the commands are skipped, not sent again.
+	var forNext []*kgo.Record
 	for _, p := range parts {
 		w.mu.Lock()
 		also := w.finishedAt[p]
@@ -1515,10 +1565,11 @@ func (w *Worker) revoked(ctx context.Context, cl *kgo.Client, revoked map[string
 		if offs := w.track.unsettled(p, also); len(offs) > 0 {
 			w.keepFinished(p, offs)
 			w.log.Warn("finished commands not in a commit when the partition went; remembered in case it comes back, and written to the ledger as done for another owner", "partition", p, "finished", len(offs))
-			w.writeDone(p, offs)
+			forNext = append(forNext, w.doneRecord(p, offs))
 		}
-		w.writeReleased(p, gens[p])
+		forNext = append(forNext, w.releasedRecord(p, gens[p]))
 	}
+	w.writeForNextOwner(forNext)
 	w.mu.Lock()
 	for _, p := range parts {
 		if c := w.cancels[p]; c != nil {
@@ -1873,38 +1924,4 @@ func (w *Worker) typed(ctx context.Context, m *kgo.Record) (*kgo.Record, Command
 		return undecoded(&InvalidError{Rule: fmt.Sprintf("Avro value (schema id %d) cannot be decoded: %v", id, err)})
 	}
 	return typedCommand(native, m)
-}
-
-// writeStates writes one ledger record giving cmds of p the state (done or
-// released), for the next owner of p. Called from the revocation (or the
-// loss) of p, it holds up the member's return to the group until the
-// record is written or doneTimeout passes.
-func (w *Worker) writeStates(p int32, state string, cmds []waveCommand) {
-	value, err := json.Marshal(waveRecord{State: state, CommandTopic: w.cfg.CommandTopic, Partition: p, Commands: cmds, At: time.Now().UTC()})
-	if err != nil {
-		w.log.Error("encoding a ledger record", "state", state, "partition", p, "err", err)
-		return
-	}
-	// A key of its own: the topic is compacted, and an intent's key is
-	// the first offset of its wave.
-	key := fmt.Sprintf("%s/%d/%s/%d", w.cfg.CommandTopic, p, state, cmds[0].Offset)
-	// Not cut short by the end of the work: at shutdown the revocation
-	// runs once the jobs were cancelled, and its record is what spares
-	// the next owner the unknown outcomes.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.workCtx), doneTimeout)
-	defer cancel()
-	for attempt := 1; ; attempt++ {
-		rec := &kgo.Record{Topic: w.cfg.LedgerTopic, Partition: p, Key: []byte(key), Value: value}
-		err := w.ledgerCl.ProduceSync(ctx, rec).FirstErr()
-		if err == nil {
-			w.log.Info("commands written to the ledger for the next owner", "state", state, "partition", p, "commands", len(cmds))
-			return
-		}
-		select {
-		case <-ctx.Done():
-			w.log.Error("writing a ledger record failed: a new owner of the partition will take these commands for unknown outcomes", "state", state, "partition", p, "commands", len(cmds), "err", err)
-			return
-		case <-time.After(min(w.backoff(attempt), time.Second)):
-		}
-	}
 }
