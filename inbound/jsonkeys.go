@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/wabridge/wabridge/internal/jsonscan"
 )
 
 // scanJSON checks data in one pass: that it is one valid JSON value (what
@@ -326,45 +328,45 @@ func (d *doc) end(data []byte, i int) int {
 			return int(d.ends[k]) - off
 		}
 	}
-	return valueEnd(data, i)
+	return jsonscan.ValueEnd(data, i)
 }
 
 // members calls fn with the (unescaped) key and the value span of each
 // member of the object obj, in order, until fn returns false.
 func (d *doc) members(obj []byte, fn func(key, val []byte) bool) {
-	i := skipSpace(obj, 1)
+	i := jsonscan.SkipSpace(obj, 1)
 	for i < len(obj) && obj[i] != '}' {
 		if obj[i] == ',' {
-			i = skipSpace(obj, i+1)
+			i = jsonscan.SkipSpace(obj, i+1)
 			continue
 		}
-		kEnd := stringEnd(obj, i)
+		kEnd := jsonscan.ValueEnd(obj, i)
 		key := obj[i+1 : kEnd-1]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			key = []byte(unquote(obj[i:kEnd]))
 		}
-		i = skipSpace(obj, kEnd)
-		i = skipSpace(obj, i+1) // ':'
+		i = jsonscan.SkipSpace(obj, kEnd)
+		i = jsonscan.SkipSpace(obj, i+1) // ':'
 		vEnd := d.end(obj, i)
 		if !fn(key, obj[i:vEnd]) {
 			return
 		}
-		i = skipSpace(obj, vEnd)
+		i = jsonscan.SkipSpace(obj, vEnd)
 	}
 }
 
 // elements returns the value spans of the array arr.
 func (d *doc) elements(arr []byte) [][]byte {
 	var out [][]byte
-	i := skipSpace(arr, 1)
+	i := jsonscan.SkipSpace(arr, 1)
 	for i < len(arr) && arr[i] != ']' {
 		if arr[i] == ',' {
-			i = skipSpace(arr, i+1)
+			i = jsonscan.SkipSpace(arr, i+1)
 			continue
 		}
 		end := d.end(arr, i)
 		out = append(out, arr[i:end])
-		i = skipSpace(arr, end)
+		i = jsonscan.SkipSpace(arr, end)
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/wabridge/wabridge/internal/jsonscan"
 )
 
 // findDuplicateKey reports the first repeated key of the valid JSON data
@@ -175,7 +177,7 @@ func FuzzScanJSON(f *testing.F) {
 			return
 		}
 		for k, open := range d.opens {
-			if got, want := int(d.ends[k]), valueEnd(data, int(open)); got != want {
+			if got, want := int(d.ends[k]), jsonscan.ValueEnd(data, int(open)); got != want {
 				t.Fatalf("container at %d of %q ends at %d, want %d", open, data, got, want)
 			}
 		}

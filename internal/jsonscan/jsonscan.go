@@ -67,11 +67,11 @@ func UnquoteFast(lit []byte) (string, bool) {
 // Decode decodes valid JSON v to nil, bool, string, json.Number,
 // []any or map[string]any, as json.Decoder with UseNumber does.
 func Decode(v []byte) (any, bool) {
-	i := skipSpace(v, 0)
+	i := SkipSpace(v, 0)
 	if i >= len(v) {
 		return nil, false
 	}
-	v = v[i:skipValue(v, i)]
+	v = v[i:ValueEnd(v, i)]
 	switch v[0] {
 	case '{':
 		m := map[string]any{}
@@ -102,7 +102,9 @@ func Decode(v []byte) (any, bool) {
 	}
 }
 
-func skipSpace(v []byte, i int) int {
+// SkipSpace returns the index of the first byte at or after v[i] that is
+// no JSON whitespace (len(v) when none is).
+func SkipSpace(v []byte, i int) int {
 	for i < len(v) {
 		switch v[i] {
 		case ' ', '\t', '\n', '\r':
@@ -114,8 +116,9 @@ func skipSpace(v []byte, i int) int {
 	return i
 }
 
-// skipValue returns the end of the valid JSON value starting at v[i].
-func skipValue(v []byte, i int) int {
+// ValueEnd returns the index just past the valid JSON value starting at
+// v[i] (len(v) when it runs to the end).
+func ValueEnd(v []byte, i int) int {
 	switch v[i] {
 	case '"':
 		for j := i + 1; j < len(v); j++ {
@@ -132,7 +135,7 @@ func skipValue(v []byte, i int) int {
 		for j := i; j < len(v); j++ {
 			switch v[j] {
 			case '"':
-				j = skipValue(v, j) - 1
+				j = ValueEnd(v, j) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -190,16 +193,16 @@ func knownName(lit []byte) (string, bool) {
 // returns false when v is no object, a name cannot be read, or fn said so.
 // Nothing is copied, and nothing is kept: a repeated name comes twice.
 func Members(v []byte, fn func(name string, value []byte) bool) bool {
-	i := skipSpace(v, 0)
+	i := SkipSpace(v, 0)
 	if i >= len(v) || v[i] != '{' {
 		return false
 	}
-	i = skipSpace(v, i+1)
+	i = SkipSpace(v, i+1)
 	if v[i] == '}' {
 		return true
 	}
 	for {
-		end := skipValue(v, i)
+		end := ValueEnd(v, i)
 		name, ok := knownName(v[i:end])
 		if !ok {
 			name, ok = Unquote(v[i:end])
@@ -207,39 +210,39 @@ func Members(v []byte, fn func(name string, value []byte) bool) bool {
 		if !ok {
 			return false
 		}
-		i = skipSpace(v, skipSpace(v, end)+1)
-		end = skipValue(v, i)
+		i = SkipSpace(v, SkipSpace(v, end)+1)
+		end = ValueEnd(v, i)
 		if !fn(name, v[i:end:end]) {
 			return false
 		}
-		i = skipSpace(v, end)
+		i = SkipSpace(v, end)
 		if v[i] == '}' {
 			return true
 		}
-		i = skipSpace(v, i+1)
+		i = SkipSpace(v, i+1)
 	}
 }
 
 // Elements calls fn with each element of the valid JSON array v, in order,
 // until fn returns false; it returns false when v is no array or fn said so.
 func Elements(v []byte, fn func(elem []byte) bool) bool {
-	i := skipSpace(v, 0)
+	i := SkipSpace(v, 0)
 	if i >= len(v) || v[i] != '[' {
 		return false
 	}
-	i = skipSpace(v, i+1)
+	i = SkipSpace(v, i+1)
 	if v[i] == ']' {
 		return true
 	}
 	for {
-		end := skipValue(v, i)
+		end := ValueEnd(v, i)
 		if !fn(v[i:end:end]) {
 			return false
 		}
-		i = skipSpace(v, end)
+		i = SkipSpace(v, end)
 		if v[i] == ']' {
 			return true
 		}
-		i = skipSpace(v, i+1)
+		i = SkipSpace(v, i+1)
 	}
 }
